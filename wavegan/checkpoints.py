@@ -1,0 +1,75 @@
+"""Our TF2 checkpoints and one loader for every kind of checkpoint.
+
+A training folder of ours holds ``config.json`` (the :class:`WaveGANConfig`), ``flags.json``
+(the run's flags) and ``tf.train.CheckpointManager`` checkpoints ``ckpt-N`` whose objects are
+``generator``, ``discriminator``, ``qnetwork`` (and the training state, see
+:mod:`ciwgan.trainer`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import tensorflow as tf
+
+from .config import WaveGANConfig
+from .tf1_checkpoint import (CheckpointError, is_tf1_checkpoint, load_tf1_checkpoint,
+                             resolve_prefix)
+
+CONFIG_NAME = "config.json"
+
+
+def build_models(config: WaveGANConfig):
+    """Fresh (randomly initialised, built) G, D and Q (None for WaveGAN)."""
+    from ciwgan.qnetwork import QNetwork
+    from .discriminator import WaveGANDiscriminator
+    from .generator import WaveGANGenerator
+
+    G, D = WaveGANGenerator(config), WaveGANDiscriminator(config)
+    Q = QNetwork(config) if config.has_q else None
+    for net in (G, D, Q):
+        if net is not None:
+            net.build()
+    return G, D, Q
+
+
+def model_checkpoint(G, D, Q=None) -> tf.train.Checkpoint:
+    """The model part of our checkpoints (the trainer adds optimizer and RNG state)."""
+    objects = {"generator": G, "discriminator": D}
+    if Q is not None:
+        objects["qnetwork"] = Q
+    return tf.train.Checkpoint(**objects)
+
+
+def find_config(prefix: str) -> Optional[str]:
+    path = os.path.join(os.path.dirname(os.path.abspath(prefix)), CONFIG_NAME)
+    return path if os.path.exists(path) else None
+
+
+def load_models(path: str, model: Optional[str] = None, slice_len: Optional[int] = None):
+    """Load G, D, Q from a TF1 checkpoint prefix, one of ours, or a training folder (latest).
+
+    Returns ``(config, G, D, Q)``.  ``model`` / ``slice_len`` resolve what a TF1 checkpoint
+    cannot tell (ciwGAN vs fiwGAN, 32768 vs 65536) when no hint file lies beside it.
+    Raises :class:`CheckpointError` with the reason (missing or mismatched variables, ...).
+    """
+    if not os.path.exists(path) and not os.path.exists(str(path) + ".index"):
+        raise CheckpointError(f"{path}: no such checkpoint, prefix or folder")
+    prefix = resolve_prefix(path)
+    if is_tf1_checkpoint(prefix):
+        config, G, D, Q, _ = load_tf1_checkpoint(prefix, model=model, slice_len=slice_len)
+        return config, G, D, Q
+    config_path = find_config(prefix)
+    if config_path is None:
+        raise CheckpointError(f"{prefix}: neither a TF1 checkpoint of the original code nor "
+                              f"one of ours ({CONFIG_NAME} missing beside it)")
+    config = WaveGANConfig.load(config_path)
+    G, D, Q = build_models(config)
+    status = model_checkpoint(G, D, Q).read(prefix)
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as err:
+        raise CheckpointError(f"{prefix} does not fit {config_path}: {err}") from err
+    status.expect_partial()
+    return config, G, D, Q
