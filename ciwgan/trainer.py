@@ -1,0 +1,246 @@
+"""The training step of WaveGAN / ciwGAN / fiwGAN, as the original training scripts run it.
+
+One iteration = ``disc_nupdates`` (5) D updates, each on a new real batch and new z, then one
+G (+Q) update on new z:
+
+    D update:  G_z = G(z, training=True)      (no gradient into G; G's batch-norm moving
+                                               statistics are updated, as in the original)
+               D_loss = mean(D(G_z)) - mean(D(x)) + 10 * mean((||dD(x_hat)/dx_hat|| - 1)^2),
+               x_hat = x + alpha * (G_z - x), alpha ~ U(0, 1) per example          (wgan-gp)
+               Adam(1e-4, 0.5, 0.9) on D's variables
+    G+Q update: G_z = G(z, training=True), one forward pass shared by both losses
+               G_loss = -mean(D(G_z));  Q_loss = cross-entropy(code(z), Q(G_z))
+               Adam(1e-4, 0.5, 0.9) on G with dG_loss;  RMSProp(1e-4) on Q AND G with dQ_loss
+
+The original runs G's Adam and the Q/G RMSProp in one ``sess.run`` with no order between them.
+``gq_semantics='simultaneous'`` (default: what the original's scheduling was observed to do)
+computes both gradients at the same weights, then applies Adam, then RMSProp;
+``'sequential'`` applies Adam first and recomputes Q's loss with the updated G.
+
+Exact-reproduction hooks: :meth:`GANTrainer.d_update` and :meth:`GANTrainer.gq_update` take
+explicit ``x``, ``z`` and ``alpha``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, Optional
+
+import tensorflow as tf
+
+from wavegan.config import WaveGANConfig
+from wavegan.tf1_checkpoint import CheckpointError, encoder_links, generator_links
+
+from . import latent, losses
+from .optimizers import TF1RMSProp, make_gan_optimizers
+
+log = logging.getLogger(__name__)
+
+GQ_SEMANTICS = ("simultaneous", "sequential")
+WGAN_CLIP = 0.01
+
+
+class GANTrainer(tf.Module):
+    """Owns the optimizers, the step counter and the random state of one training run.
+
+    G, D, Q: the Keras models (Q None for WaveGAN).  ``loss``: 'wgan-gp' (default), 'wgan'
+    (weight clipping), 'lsgan', 'dcgan'.  ``seed`` seeds z, alpha and phase shuffle.
+    """
+
+    def __init__(self, config: WaveGANConfig, G, D, Q=None, loss: str = "wgan-gp",
+                 disc_nupdates: int = 5, seed: int = 0, gq_semantics: str = "simultaneous",
+                 jit_compile: bool = False, name: str = "trainer"):
+        super().__init__(name=name)
+        if loss not in losses.GAN_LOSSES:
+            raise ValueError(f"loss={loss!r}: expected one of {losses.GAN_LOSSES}")
+        if gq_semantics not in GQ_SEMANTICS:
+            raise ValueError(f"gq_semantics={gq_semantics!r}: expected one of {GQ_SEMANTICS}")
+        if config.has_q != (Q is not None):
+            raise ValueError(f"model {config.model!r} {'needs' if config.has_q else 'has no'} Q")
+        self.config, self.G, self.D, self.Q = config, G, D, Q
+        self.loss, self.disc_nupdates, self.gq_semantics = loss, int(disc_nupdates), gq_semantics
+        for net in (G, D, Q):
+            if net is not None:
+                net.build()
+        self.g_vars = list(G.trainable_variables)
+        self.d_vars = list(D.trainable_variables)
+        self.q_vars = list(Q.trainable_variables) if Q is not None else []
+        self.g_opt, self.d_opt = make_gan_optimizers(loss, self.g_vars, self.d_vars)
+        # The original's Q optimizer updates Q's and G's variables.
+        self.q_opt = TF1RMSProp(self.q_vars + self.g_vars, 1e-4, name="q_rmsprop") if Q else None
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.rng = tf.random.Generator.from_seed(seed)
+        self._d_fn = tf.function(self._d_update, jit_compile=jit_compile)
+        self._gq_fn = tf.function(self._gq_update, jit_compile=jit_compile)
+
+    # ----------------------------------------------------------------------------------------
+    # Sampling
+    # ----------------------------------------------------------------------------------------
+    def sample_z(self, batch_size: int):
+        return latent.sample_z(self.config, batch_size, self.rng)
+
+    def sample_alpha(self, batch_size: int):
+        return self.rng.uniform([batch_size, 1, 1], 0.0, 1.0)
+
+    def _as_audio(self, x):
+        """Real audio as D sees it: [B, slice_len, nch] float32."""
+        x = tf.convert_to_tensor(x, tf.float32)
+        return x[:, :, tf.newaxis] if x.shape.rank == 2 else x
+
+    # ----------------------------------------------------------------------------------------
+    # The two updates (traced once per input shape)
+    # ----------------------------------------------------------------------------------------
+    def _d_update(self, x, z, alpha):
+        G, D = self.G, self.D
+        # G runs in training mode (its batch norm updates its moving statistics, as the
+        # original's update ops attached to G's output do) but outside the tape: no gradient
+        # flows into G during D updates.
+        g_z = G(z, training=True)
+        with tf.GradientTape() as tape:
+            d_x = D(x, training=True)
+            d_g_z = D(g_z, training=True)
+            d_loss = losses.discriminator_loss(self.loss, d_x, d_g_z)
+            out = {"D_x": d_x, "D_G_z": d_g_z}
+            if self.loss == "wgan-gp":
+                x_hat = x + alpha * (g_z - x)
+                with tf.GradientTape() as gp_tape:
+                    gp_tape.watch(x_hat)
+                    d_interp = D(x_hat, training=True)
+                # tf.gradients of the [B] logits w.r.t. x_hat sums over the batch, as here.
+                grads = gp_tape.gradient(d_interp, x_hat)
+                gp, slopes = losses.gradient_penalty_from_grads(grads)
+                d_loss += losses.GP_LAMBDA * gp
+                out.update(gradient_penalty=gp, slopes=slopes)
+        self.d_opt.apply_gradients(tape.gradient(d_loss, self.d_vars))
+        if self.loss == "wgan":
+            for var in self.d_vars:
+                var.assign(tf.clip_by_value(var, -WGAN_CLIP, WGAN_CLIP))
+        out["D_loss"] = d_loss
+        out["G_z_rms"] = tf.reduce_mean(tf.sqrt(tf.reduce_mean(tf.square(g_z), axis=[1, 2])))
+        out["x_rms"] = tf.reduce_mean(tf.sqrt(tf.reduce_mean(tf.square(x), axis=[1, 2])))
+        return out
+
+    def _q_terms(self, z, g_z):
+        n = self.config.num_categ
+        code = z[:, :n]
+        q_logits = self.Q(g_z, training=True)[:, :n]
+        return (losses.q_loss(self.config.model, code, q_logits),
+                losses.q_accuracy(self.config.model, code, q_logits))
+
+    def _gq_update(self, z):
+        G, D, Q = self.G, self.D, self.Q
+        out = {}
+        with tf.GradientTape(persistent=True) as tape:
+            g_z = G(z, training=True)
+            g_loss = losses.generator_loss(self.loss, D(g_z, training=True))
+            if Q is not None and self.gq_semantics == "simultaneous":
+                q_loss, q_acc = self._q_terms(z, g_z)
+        g_grads = tape.gradient(g_loss, self.g_vars)
+        if Q is not None and self.gq_semantics == "simultaneous":
+            q_grads = tape.gradient(q_loss, self.q_vars + self.g_vars)
+        del tape
+        self.g_opt.apply_gradients(g_grads)
+        if Q is not None:
+            if self.gq_semantics == "sequential":
+                with tf.GradientTape() as tape:
+                    q_loss, q_acc = self._q_terms(z, G(z, training=True))
+                q_grads = tape.gradient(q_loss, self.q_vars + self.g_vars)
+            self.q_opt.apply_gradients(q_grads)
+            out.update(Q_loss=q_loss, Q_accuracy=q_acc)
+        self.step.assign_add(1)
+        out["G_loss"] = g_loss
+        return out
+
+    # ----------------------------------------------------------------------------------------
+    # Public API
+    # ----------------------------------------------------------------------------------------
+    def d_update(self, x, z=None, alpha=None) -> Dict[str, tf.Tensor]:
+        """One D update on real audio ``x`` [B, slice_len(, nch)].
+
+        ``z`` [B, latent_dim] and ``alpha`` [B, 1, 1] are drawn when not given.  Returns the
+        values before the update: D_loss, D_x, D_G_z, gradient_penalty, slopes (wgan-gp).
+        """
+        x = self._as_audio(x)
+        batch = x.shape[0]
+        z = self.sample_z(batch) if z is None else tf.convert_to_tensor(z, tf.float32)
+        alpha = (self.sample_alpha(batch) if alpha is None
+                 else tf.reshape(tf.convert_to_tensor(alpha, tf.float32), [batch, 1, 1]))
+        return self._d_fn(x, z, alpha)
+
+    def gq_update(self, z=None, batch_size: Optional[int] = None) -> Dict[str, tf.Tensor]:
+        """One G (+Q) update; ``z`` drawn (``batch_size`` rows) when not given."""
+        if z is None:
+            if batch_size is None:
+                raise ValueError("gq_update needs z or batch_size")
+            z = self.sample_z(batch_size)
+        return self._gq_fn(tf.convert_to_tensor(z, tf.float32))
+
+    def train_iteration(self, x_batches) -> Dict[str, tf.Tensor]:
+        """``disc_nupdates`` D updates (one real batch each) then one G+Q update.
+
+        ``x_batches``: a sequence of ``disc_nupdates`` real batches.  Returns the last D
+        update's values and the G+Q update's values.
+        """
+        if len(x_batches) != self.disc_nupdates:
+            raise ValueError(f"{len(x_batches)} real batches for {self.disc_nupdates} D updates")
+        d_out = {}
+        for x in x_batches:
+            d_out = self.d_update(x)
+        batch = self._as_audio(x_batches[0]).shape[0]
+        return {**d_out, **self.gq_update(batch_size=batch)}
+
+    # ----------------------------------------------------------------------------------------
+    # TF1 optimizer state
+    # ----------------------------------------------------------------------------------------
+    def tf1_state_links(self, shapes=()):
+        """(tf1 name, variable) for every optimizer slot and counter of the original graph."""
+        links = []
+        owners = [(generator_links(self.G, shapes), [self.g_opt, self.q_opt]),
+                  (encoder_links(self.D, "D", shapes), [self.d_opt])]
+        if self.Q is not None:
+            owners.append((encoder_links(self.Q, "Q", shapes), [self.q_opt]))
+        for model_links, opts in owners:
+            for link in model_links:
+                for opt in opts:
+                    if opt is None or not opt.has_variable(link.variable):
+                        continue
+                    for slot, suffix in opt.tf1_slot_suffixes.items():
+                        links.append((f"{link.tf1_name}/{suffix}", opt.slot(slot, link.variable)))
+        if self.loss in ("wgan-gp", "dcgan"):
+            # G's Adam is created first in the original, so its powers have no suffix.
+            links += [("beta1_power", self.g_opt.beta1_power),
+                      ("beta2_power", self.g_opt.beta2_power),
+                      ("beta1_power_1", self.d_opt.beta1_power),
+                      ("beta2_power_1", self.d_opt.beta2_power)]
+        links.append(("global_step", self.step))
+        return links
+
+    def load_tf1_state(self, prefix: str, strict: bool = True) -> int:
+        """Load optimizer slots, beta powers and global_step of a TF1 checkpoint.
+
+        The models must already hold the checkpoint's weights (``load_tf1_checkpoint``).
+        Returns the number of values loaded; with ``strict`` a missing slot is an error.
+        """
+        shapes = {n: tuple(s) for n, s in tf.train.list_variables(prefix)}
+        reader = tf.train.load_checkpoint(prefix)
+        links = self.tf1_state_links(shapes)
+        missing = [name for name, _ in links if name not in shapes]
+        if missing and strict:
+            raise CheckpointError(f"{prefix}: optimizer state missing ({len(missing)}): "
+                                  + ", ".join(missing[:12]) + (" ..." if len(missing) > 12 else ""))
+        loaded = 0
+        for name, var in links:
+            if name in shapes:
+                value = reader.get_tensor(name)
+                # Slots have their variable's TF1 shape (conv2d_transpose: a leading 1).
+                if value.size != int(tf.size(var)) or (
+                        tuple(s for s in value.shape if s != 1)
+                        != tuple(s for s in var.shape if s != 1)):
+                    raise CheckpointError(f"{prefix}: {name} has shape {value.shape}, "
+                                          f"expected {tuple(var.shape)}")
+                var.assign(tf.cast(tf.reshape(value, var.shape), var.dtype))
+                loaded += 1
+        if missing:
+            log.warning("%s: %d optimizer values not in the checkpoint (kept fresh): %s",
+                        prefix, len(missing), ", ".join(missing[:6]))
+        return loaded
