@@ -301,3 +301,36 @@ def is_tf1_checkpoint(prefix: str) -> bool:
     except CheckpointError:
         return False
     return "G/z_project/dense/kernel" in shapes
+
+
+def save_tf1_checkpoint(prefix: str, G, D, Q=None, extra=(), global_step: int = 0) -> str:
+    """Write the models in the original code's checkpoint format (names and shapes).
+
+    ``extra``: further (tf1 name, variable) pairs, e.g. ``GANTrainer.tf1_state_links()``.
+    The original code (or :func:`load_tf1_checkpoint`) can restore the result.  Written to a
+    temporary prefix, then renamed file by file (index last, so a reader never sees a
+    half-written checkpoint as complete).
+    """
+    names, tensors = [], []
+    for link in model_links(G, D, Q):
+        names.append(link.tf1_name)
+        tensors.append(tf.reshape(tf.convert_to_tensor(link.variable), link.tf1_shape))
+    seen = set(names)
+    for name, var in extra:
+        if name not in seen:
+            names.append(name)
+            tensors.append(tf.convert_to_tensor(var))
+            seen.add(name)
+    if "global_step" not in seen:
+        names.append("global_step")
+        tensors.append(tf.constant(global_step, tf.int64))
+    tmp = f"{prefix}.tmp{os.getpid()}"
+    tf.raw_ops.SaveV2(prefix=tmp, tensor_names=names, shape_and_slices=[""] * len(names),
+                      tensors=tensors)
+    data = [f for f in os.listdir(os.path.dirname(os.path.abspath(tmp)) or ".")
+            if f.startswith(os.path.basename(tmp) + ".data-")]
+    for f in data:
+        suffix = f[len(os.path.basename(tmp)):]
+        os.replace(os.path.join(os.path.dirname(os.path.abspath(tmp)), f), prefix + suffix)
+    os.replace(tmp + ".index", prefix + ".index")
+    return prefix

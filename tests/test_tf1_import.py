@@ -1,0 +1,114 @@
+"""TF1 checkpoint import: the fixture's outputs, config inference for every variant, errors."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from wavegan import CheckpointError, WaveGANConfig, build_models, load_models
+from wavegan.tf1_checkpoint import (infer_config, load_tf1_checkpoint, read_variable_shapes,
+                                    save_tf1_checkpoint)
+
+ATOL = 1e-5  # the fixture README's forward tolerance
+
+
+@pytest.fixture(scope="module")
+def fixture_models(tf1_dim8):
+    config, G, D, Q = load_models(str(tf1_dim8 / "model.ckpt-3"))
+    ref = dict(np.load(tf1_dim8 / "reference.npz"))
+    return config, G, D, Q, ref
+
+
+def test_fixture_config_inferred(fixture_models):
+    config = fixture_models[0]
+    assert config == WaveGANConfig(model="ciwgan", num_categ=8, dim=8, slice_len=16384,
+                                   batchnorm=False, upsample="zeros", genr_pp=False)
+
+
+def test_fixture_generator_and_its_layers(fixture_models):
+    _, G, _, _, ref = fixture_models
+    outs = G.layer_outputs(tf.constant(ref["z"]), training=False)
+    np.testing.assert_allclose(outs["output"].numpy()[:, :, 0], ref["G_z"], atol=ATOL)
+    for ours, theirs in [("z_project", "g_z_project")] + [
+            (f"upconv{i}", f"g_upconv{i}") for i in range(5)]:
+        np.testing.assert_allclose(outs[ours], ref[theirs], atol=ATOL, err_msg=ours)
+
+
+def test_fixture_discriminator_and_q_outputs(fixture_models):
+    _, _, D, Q, ref = fixture_models
+    np.testing.assert_allclose(D(ref["x"]), ref["D_x"], atol=ATOL)
+    np.testing.assert_allclose(D(ref["G_z"]), ref["D_G_z"], atol=ATOL)
+    np.testing.assert_allclose(Q(ref["x"]), ref["Q_x"], atol=ATOL)
+    np.testing.assert_allclose(Q(ref["G_z"]), ref["q_on_G_z"], atol=ATOL)
+
+
+@pytest.mark.parametrize("net,prefix", [("D", "d"), ("Q", "q")])
+def test_fixture_every_layer_and_channel_average(fixture_models, net, prefix):
+    _, _, D, Q, ref = fixture_models
+    outs = {"D": D, "Q": Q}[net].layer_outputs(ref["x"])
+    for k in range(1, 6):
+        got = outs[f"conv{k}"].numpy()
+        np.testing.assert_allclose(got, ref[f"{prefix}_conv{k}"], atol=ATOL)
+        np.testing.assert_allclose(got.mean(-1), ref[f"{prefix}_avg_conv{k}"], atol=ATOL)
+    if net == "Q":
+        np.testing.assert_allclose(outs["logits"], ref["Q_x"], atol=ATOL)
+
+
+VARIANTS = [
+    WaveGANConfig(model="fiwgan", num_categ=13, dim=3, batchnorm=True, genr_pp=True),
+    WaveGANConfig(model="ciwgan", num_categ=5, dim=2, upsample="nn", slice_len=32768),
+    WaveGANConfig(model="wavegan", dim=2, slice_len=65536, genr_pp=True, genr_pp_len=64),
+    WaveGANConfig(model="ciwgan", num_categ=4, dim=2, num_channels=2, kernel_len=9),
+]
+
+
+@pytest.mark.parametrize("cfg", VARIANTS, ids=lambda c: f"{c.model}-{c.slice_len}-{c.upsample}")
+def test_every_variant_roundtrips_with_config_inferred(tmp_path, cfg):
+    G, D, Q = build_models(cfg)
+    prefix = save_tf1_checkpoint(str(tmp_path / "model.ckpt-7"), G, D, Q, global_step=7)
+    shapes = read_variable_shapes(prefix)
+    # What the variables cannot say comes from hints; everything else is inferred.
+    hints = {"model": cfg.model} if cfg.model == "fiwgan" else {}
+    if cfg.slice_len != 16384:
+        hints["slice_len"] = cfg.slice_len
+    assert infer_config(shapes, prefix, hints) == cfg
+    config2, G2, D2, Q2 = load_models(prefix, model=cfg.model, slice_len=cfg.slice_len)
+    assert config2 == cfg
+    z = tf.random.uniform([2, cfg.latent_dim], -1, 1)
+    x = G(z, training=False)
+    np.testing.assert_array_equal(G2(z, training=False), x)
+    np.testing.assert_array_equal(D2(x), D(x))
+    if Q is not None:
+        np.testing.assert_array_equal(Q2(x), Q(x))
+
+
+def test_hints_beside_checkpoint(tmp_path):
+    cfg = WaveGANConfig(model="fiwgan", num_categ=3, dim=2, slice_len=65536)
+    G, D, Q = build_models(cfg)
+    prefix = save_tf1_checkpoint(str(tmp_path / "model.ckpt-1"), G, D, Q)
+    # The original writes args.txt ("key,value" lines); a README may name the model.
+    (tmp_path / "args.txt").write_text("data_slice_len,65536\nwavegan_disc_phaseshuffle,0\n")
+    (tmp_path / "README.md").write_text("- model: fiwGAN (train_fiwgan.py)\n")
+    config, *_ = load_models(prefix)
+    assert config == cfg.replace(phaseshuffle_rad=0)
+
+
+def test_mismatched_checkpoint_names_the_variables(tmp_path, tf1_dim8):
+    prefix = str(tf1_dim8 / "model.ckpt-3")
+    with pytest.raises(CheckpointError, match=r"G/upconv_0/conv2d_transpose/kernel.*\(1, 25, 64, 128\)"):
+        load_tf1_checkpoint(prefix, config=WaveGANConfig(num_categ=8, dim=4))
+    with pytest.raises(CheckpointError, match="batch_normalization"):
+        load_tf1_checkpoint(prefix, config=WaveGANConfig(num_categ=8, dim=8, batchnorm=True))
+
+
+def test_bad_paths_give_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_models(str(tmp_path / "nothing"))
+    with pytest.raises(CheckpointError, match="no checkpoint found"):
+        load_models(str(tmp_path))
+    # A checkpoint that is not the original's layout.
+    v = tf.Variable(tf.zeros([3]))
+    prefix = tf.train.Checkpoint(v=v).write(str(tmp_path / "other"))
+    with pytest.raises(CheckpointError, match="config.json"):
+        load_models(prefix)
