@@ -23,6 +23,7 @@ explicit ``x``, ``z`` and ``alpha``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Dict, Optional
 
@@ -49,7 +50,7 @@ class GANTrainer(tf.Module):
 
     def __init__(self, config: WaveGANConfig, G, D, Q=None, loss: str = "wgan-gp",
                  disc_nupdates: int = 5, seed: int = 0, gq_semantics: str = "simultaneous",
-                 jit_compile: bool = False, name: str = "trainer"):
+                 jit_compile: bool = False, strategy=None, name: str = "trainer"):
         super().__init__(name=name)
         if loss not in losses.GAN_LOSSES:
             raise ValueError(f"loss={loss!r}: expected one of {losses.GAN_LOSSES}")
@@ -62,16 +63,29 @@ class GANTrainer(tf.Module):
         for net in (G, D, Q):
             if net is not None:
                 net.build()
+        self.strategy = strategy
+        if strategy is not None and (config.batchnorm or gq_semantics != "simultaneous"):
+            raise ValueError("--distribute=mirrored supports models without batch norm and the "
+                             "simultaneous G+Q update (batch statistics would be per replica)")
+        self.rng = tf.random.Generator.from_seed(seed)  # outside any strategy scope
+        scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+        with scope:
+            self._make_state(loss)
+        self._d_fn = tf.function(self._d_update if strategy is None else self._d_update_dist,
+                                 jit_compile=jit_compile)
+        self._gq_fn = tf.function(self._gq_update if strategy is None else self._gq_update_dist,
+                                  jit_compile=jit_compile)
+
+    def _make_state(self, loss):
+        """Optimizers and the step counter (under the strategy's scope when distributed)."""
+        G, Q = self.G, self.Q
         self.g_vars = list(G.trainable_variables)
-        self.d_vars = list(D.trainable_variables)
+        self.d_vars = list(self.D.trainable_variables)
         self.q_vars = list(Q.trainable_variables) if Q is not None else []
         self.g_opt, self.d_opt = make_gan_optimizers(loss, self.g_vars, self.d_vars)
         # The original's Q optimizer updates Q's and G's variables.
         self.q_opt = TF1RMSProp(self.q_vars + self.g_vars, 1e-4, name="q_rmsprop") if Q else None
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        self.rng = tf.random.Generator.from_seed(seed)
-        self._d_fn = tf.function(self._d_update, jit_compile=jit_compile)
-        self._gq_fn = tf.function(self._gq_update, jit_compile=jit_compile)
 
     # ----------------------------------------------------------------------------------------
     # Sampling
@@ -90,66 +104,144 @@ class GANTrainer(tf.Module):
     # ----------------------------------------------------------------------------------------
     # The two updates (traced once per input shape)
     # ----------------------------------------------------------------------------------------
-    def _d_update(self, x, z, alpha):
+    def _draw_phases(self):
+        """Phase-shuffle shifts for one call of D or Q: 4 ints in [-rad, rad], or None.
+
+        Drawn from the trainer's generator (checkpointed with the run, shared by all replicas
+        under a distribution strategy) instead of each layer's own seed.
+        """
+        rad = self.config.phaseshuffle_rad
+        if rad == 0:
+            return None
+        return tf.unstack(self.rng.uniform([4], -rad, rad + 1, dtype=tf.int32))
+
+    def _d_grads(self, x, z, alpha, phases):
+        """D's loss, its gradients w.r.t. D's variables, and the monitored values.
+
+        phases: three lists of shifts (real, generated, interpolated calls) or Nones.
+        """
         G, D = self.G, self.D
         # G runs in training mode (its batch norm updates its moving statistics, as the
         # original's update ops attached to G's output do) but outside the tape: no gradient
         # flows into G during D updates.
         g_z = G(z, training=True)
         with tf.GradientTape() as tape:
-            d_x = D(x, training=True)
-            d_g_z = D(g_z, training=True)
+            d_x = D(x, training=True, phases=phases[0])
+            d_g_z = D(g_z, training=True, phases=phases[1])
             d_loss = losses.discriminator_loss(self.loss, d_x, d_g_z)
             out = {"D_x": d_x, "D_G_z": d_g_z}
             if self.loss == "wgan-gp":
                 x_hat = x + alpha * (g_z - x)
                 with tf.GradientTape() as gp_tape:
                     gp_tape.watch(x_hat)
-                    d_interp = D(x_hat, training=True)
+                    d_interp = D(x_hat, training=True, phases=phases[2])
                 # tf.gradients of the [B] logits w.r.t. x_hat sums over the batch, as here.
                 grads = gp_tape.gradient(d_interp, x_hat)
                 gp, slopes = losses.gradient_penalty_from_grads(grads)
                 d_loss += losses.GP_LAMBDA * gp
                 out.update(gradient_penalty=gp, slopes=slopes)
-        self.d_opt.apply_gradients(tape.gradient(d_loss, self.d_vars))
-        if self.loss == "wgan":
-            for var in self.d_vars:
-                var.assign(tf.clip_by_value(var, -WGAN_CLIP, WGAN_CLIP))
         out["D_loss"] = d_loss
         out["G_z_rms"] = tf.reduce_mean(tf.sqrt(tf.reduce_mean(tf.square(g_z), axis=[1, 2])))
         out["x_rms"] = tf.reduce_mean(tf.sqrt(tf.reduce_mean(tf.square(x), axis=[1, 2])))
+        return tape.gradient(d_loss, self.d_vars), out
+
+    def _apply_d(self, grads):
+        self.d_opt.apply_gradients(grads)
+        if self.loss == "wgan":
+            for var in self.d_vars:
+                var.assign(tf.clip_by_value(var, -WGAN_CLIP, WGAN_CLIP))
+
+    def _d_update(self, x, z, alpha):
+        grads, out = self._d_grads(x, z, alpha, [self._draw_phases() for _ in range(3)])
+        self._apply_d(grads)
         return out
 
-    def _q_terms(self, z, g_z):
+    def _q_terms(self, z, g_z, phases):
         n = self.config.num_categ
         code = z[:, :n]
-        q_logits = self.Q(g_z, training=True)[:, :n]
+        q_logits = self.Q(g_z, training=True, phases=phases)[:, :n]
         return (losses.q_loss(self.config.model, code, q_logits),
                 losses.q_accuracy(self.config.model, code, q_logits))
 
-    def _gq_update(self, z):
+    def _gq_grads(self, z, phases):
+        """Gradients of G_loss (G's variables) and Q_loss (Q's + G's) at the same weights."""
         G, D, Q = self.G, self.D, self.Q
         out = {}
         with tf.GradientTape(persistent=True) as tape:
             g_z = G(z, training=True)
-            g_loss = losses.generator_loss(self.loss, D(g_z, training=True))
-            if Q is not None and self.gq_semantics == "simultaneous":
-                q_loss, q_acc = self._q_terms(z, g_z)
+            g_loss = losses.generator_loss(self.loss, D(g_z, training=True, phases=phases[0]))
+            if Q is not None:
+                q_loss, q_acc = self._q_terms(z, g_z, phases[1])
+                out.update(Q_loss=q_loss, Q_accuracy=q_acc)
         g_grads = tape.gradient(g_loss, self.g_vars)
-        if Q is not None and self.gq_semantics == "simultaneous":
-            q_grads = tape.gradient(q_loss, self.q_vars + self.g_vars)
+        q_grads = tape.gradient(q_loss, self.q_vars + self.g_vars) if Q is not None else []
         del tape
-        self.g_opt.apply_gradients(g_grads)
-        if Q is not None:
-            if self.gq_semantics == "sequential":
-                with tf.GradientTape() as tape:
-                    q_loss, q_acc = self._q_terms(z, G(z, training=True))
-                q_grads = tape.gradient(q_loss, self.q_vars + self.g_vars)
-            self.q_opt.apply_gradients(q_grads)
-            out.update(Q_loss=q_loss, Q_accuracy=q_acc)
-        self.step.assign_add(1)
         out["G_loss"] = g_loss
+        return g_grads, q_grads, out
+
+    def _apply_gq(self, g_grads, q_grads):
+        self.g_opt.apply_gradients(g_grads)
+        if self.Q is not None:
+            self.q_opt.apply_gradients(q_grads)
+        self.step.assign_add(1)
+
+    def _gq_update(self, z):
+        phases = [self._draw_phases() for _ in range(2)]
+        if self.Q is None or self.gq_semantics == "simultaneous":
+            g_grads, q_grads, out = self._gq_grads(z, phases)
+            self._apply_gq(g_grads, q_grads)
+            return out
+        # Sequential: G's Adam first, then Q's loss and gradients with the updated G.
+        with tf.GradientTape() as tape:
+            g_loss = losses.generator_loss(
+                self.loss, self.D(self.G(z, training=True), training=True, phases=phases[0]))
+        self.g_opt.apply_gradients(tape.gradient(g_loss, self.g_vars))
+        with tf.GradientTape() as tape:
+            q_loss, q_acc = self._q_terms(z, self.G(z, training=True), phases[1])
+        self.q_opt.apply_gradients(tape.gradient(q_loss, self.q_vars + self.g_vars))
+        self.step.assign_add(1)
+        return {"G_loss": g_loss, "Q_loss": q_loss, "Q_accuracy": q_acc}
+
+    # ----------------------------------------------------------------------------------------
+    # The same updates under a tf.distribute strategy (data parallel, mean of gradients)
+    # ----------------------------------------------------------------------------------------
+    def _split(self, tensor):
+        """A global batch as per-replica slices (equal shares, in replica order)."""
+        n = self.strategy.num_replicas_in_sync
+        per = tensor.shape[0] // n
+        if per * n != tensor.shape[0]:
+            raise ValueError(f"batch {tensor.shape[0]} does not split over {n} replicas")
+        return self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: tensor[ctx.replica_id_in_sync_group * per:
+                               (ctx.replica_id_in_sync_group + 1) * per])
+
+    def _gather_out(self, per_replica_out):
+        """Scalars: mean over replicas; per-example tensors: concatenated in replica order."""
+        out = {}
+        for key, value in per_replica_out.items():
+            rank = self.strategy.experimental_local_results(value)[0].shape.rank
+            out[key] = (self.strategy.reduce("MEAN", value, axis=None) if rank == 0
+                        else self.strategy.gather(value, axis=0))
         return out
+
+    def _mean_grads(self, per_replica_grads):
+        # Each replica's loss is a mean over its equal share, so the mean of the replicas'
+        # gradients is the gradient of the global batch mean.
+        return [self.strategy.reduce("MEAN", g, axis=None) for g in per_replica_grads]
+
+    def _d_update_dist(self, x, z, alpha):
+        phases = [self._draw_phases() for _ in range(3)]
+        grads, out = self.strategy.run(lambda *a: self._d_grads(*a, phases),
+                                       args=(self._split(x), self._split(z), self._split(alpha)))
+        self._apply_d(self._mean_grads(grads))
+        return self._gather_out(out)
+
+    def _gq_update_dist(self, z):
+        phases = [self._draw_phases() for _ in range(2)]
+        g_grads, q_grads, out = self.strategy.run(
+            lambda z_: self._gq_grads(z_, phases), args=(self._split(z),))
+        self._apply_gq(self._mean_grads(g_grads), self._mean_grads(q_grads))
+        return self._gather_out(out)
 
     # ----------------------------------------------------------------------------------------
     # Public API

@@ -124,9 +124,11 @@ class TF1BatchNorm(keras.layers.Layer):
         self.gamma = self.add_weight(name="gamma", shape=ch, initializer="ones")
         self.beta = self.add_weight(name="beta", shape=ch, initializer="zeros")
         self.moving_mean = self.add_weight(
-            name="moving_mean", shape=ch, initializer="zeros", trainable=False)
+            name="moving_mean", shape=ch, initializer="zeros", trainable=False,
+            aggregation="mean")
         self.moving_variance = self.add_weight(
-            name="moving_variance", shape=ch, initializer="ones", trainable=False)
+            name="moving_variance", shape=ch, initializer="ones", trainable=False,
+            aggregation="mean")
 
     def call(self, x, training=None):
         if self.always_batch_stats or training:

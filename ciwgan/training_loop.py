@@ -1,0 +1,329 @@
+"""The training run: data, checkpoints that never lose a run, TensorBoard, previews.
+
+``run_training(config, options)`` is what ``train.py`` calls.  The folder ``train_dir`` holds:
+
+    config.json          the model's WaveGANConfig (written once, checked on resume)
+    flags.json           the run's options (the latest invocation; earlier ones in flags.log)
+    ckpt-N.index/.data   tf.train.CheckpointManager checkpoints (models, optimizers, step, RNG)
+    checkpoint           the manager's pointer to the latest complete checkpoint
+    events.out.tfevents.* TensorBoard scalars, histograms, audio
+    preview/             one generated WAV per code at every checkpoint (fixed noise)
+
+Robustness: checkpoints every ``save_secs`` and on SIGINT/SIGTERM (save, then return); a
+``kill -9`` at any moment leaves the previous complete checkpoint (TF writes the data first
+and the pointer file last, atomically); a non-finite loss stops the run with an error naming
+the step, without saving the bad state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import signal
+import time
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from wavegan.checkpoints import CONFIG_NAME, build_models
+from wavegan.config import WaveGANConfig
+from wavegan.tf1_checkpoint import load_tf1_checkpoint
+
+from . import latent
+from .trainer import GANTrainer
+
+log = logging.getLogger(__name__)
+
+# Fields that define the architecture: a resumed run must agree on all of them.
+ARCHITECTURE_FIELDS = ("model", "num_categ", "latent_dim", "kernel_len", "dim", "slice_len",
+                       "num_channels", "batchnorm", "upsample", "genr_pp", "genr_pp_len")
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot start or continue (message says why and what to do)."""
+
+
+@dataclasses.dataclass
+class TrainOptions:
+    train_dir: str
+    data_dir: Optional[str] = None
+    batch_size: int = 64
+    max_steps: Optional[int] = None
+    save_secs: float = 300.0
+    summary_secs: float = 120.0
+    seed: int = 0
+    loss: str = "wgan-gp"
+    disc_nupdates: int = 5
+    gq_semantics: str = "simultaneous"
+    init_from: Optional[str] = None
+    normalize: bool = True
+    xla: bool = False
+    mixed_precision: bool = False
+    distribute: str = "none"
+    keep_checkpoints: int = 5
+    preview_n: int = 1
+    progress: bool = True
+
+
+# --------------------------------------------------------------------------------------------
+# The folder
+# --------------------------------------------------------------------------------------------
+def _write_json_atomic(path: str, obj) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def check_compatible(saved: WaveGANConfig, requested: WaveGANConfig, train_dir: str) -> None:
+    """Refuse to resume with another architecture, naming every differing field."""
+    diffs = [f"{f}: saved {getattr(saved, f)!r}, requested {getattr(requested, f)!r}"
+             for f in ARCHITECTURE_FIELDS if getattr(saved, f) != getattr(requested, f)]
+    if diffs:
+        raise TrainingError(
+            f"{train_dir} holds a run with another configuration ({'; '.join(diffs)}). "
+            "Resume with the same flags, or choose a new --train_dir.")
+
+
+def prepare_train_dir(config: WaveGANConfig, options: TrainOptions) -> WaveGANConfig:
+    """Create or check ``train_dir``; returns the configuration to train."""
+    os.makedirs(options.train_dir, exist_ok=True)
+    config_path = os.path.join(options.train_dir, CONFIG_NAME)
+    if os.path.exists(config_path):
+        saved = WaveGANConfig.load(config_path)
+        check_compatible(saved, config, options.train_dir)
+        config = saved.replace(phaseshuffle_rad=config.phaseshuffle_rad)
+    config.save(config_path)
+    flags_path = os.path.join(options.train_dir, "flags.json")
+    record = {"config": config.to_dict(), "options": dataclasses.asdict(options),
+              "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    _write_json_atomic(flags_path, record)
+    with open(os.path.join(options.train_dir, "flags.log"), "a") as f:
+        f.write(json.dumps(record, default=str) + "\n")
+    return config
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+def real_batches(options: TrainOptions, config: WaveGANConfig, seed: int):
+    """Endless iterator of real batches [B, slice_len] from the prepared dataset."""
+    from corpus.pipeline import make_dataset, read_dataset_info
+
+    info = read_dataset_info(options.data_dir)
+    if int(info.get("slice_len", config.slice_len)) != config.slice_len:
+        raise TrainingError(f"{options.data_dir} holds {info['slice_len']}-sample clips but the "
+                            f"model takes {config.slice_len}")
+    ds = make_dataset(options.data_dir, split="train", batch_size=options.batch_size,
+                      shuffle=True, repeat=True, normalize=options.normalize, seed=seed,
+                      drop_remainder=True)
+    ds = ds.map(lambda ex: ex["audio"], num_parallel_calls=tf.data.AUTOTUNE)
+    return iter(ds.prefetch(options.disc_nupdates))
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries and previews
+# --------------------------------------------------------------------------------------------
+def preview_codes(config: WaveGANConfig, n_noise: int, seed: int = 1234):
+    """Fixed latent vectors: every code (ciwGAN; fiwGAN up to 16 patterns) x ``n_noise``."""
+    rng = np.random.RandomState(seed)
+    if config.model == "wavegan":
+        return rng.uniform(-1, 1, [max(n_noise, 4), config.latent_dim]).astype(np.float32), None
+    n = config.num_categ
+    if config.model == "fiwgan" and n > 4:
+        # All 2^n bit patterns would be too many to listen to: each bit on its own.
+        codes = latent.code_vectors(config, [format(1 << i, f"0{n}b") for i in range(n)])
+    else:
+        codes = latent.code_vectors(config)
+    noise = rng.uniform(-1, 1, [n_noise, config.latent_dim - config.num_categ])
+    z = np.concatenate([np.repeat(codes, n_noise, 0), np.tile(noise, (len(codes), 1))], 1)
+    return z.astype(np.float32), codes
+
+
+def write_preview(G, z, step: int, train_dir: str, sample_rate: int = 16000) -> str:
+    """G(z) at inference as WAVs in preview/step-N/ (written atomically) + TensorBoard audio."""
+    import soundfile as sf
+
+    audio = G(tf.constant(z), training=False).numpy()
+    folder = os.path.join(train_dir, "preview", f"step-{step:08d}")
+    tmp = folder + f".tmp-{os.getpid()}"
+    os.makedirs(tmp, exist_ok=True)
+    for i, clip in enumerate(audio):
+        sf.write(os.path.join(tmp, f"z{i:03d}.wav"), np.clip(clip, -1, 1), sample_rate,
+                 subtype="PCM_16")
+    if os.path.exists(folder):
+        import shutil
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    tf.summary.audio("preview", audio, sample_rate, step=step, max_outputs=len(audio))
+    return folder
+
+
+def _finite_or_raise(values: dict, step: int) -> None:
+    for key in ("D_loss", "G_loss", "Q_loss"):
+        if key in values and not math.isfinite(float(values[key])):
+            raise TrainingError(
+                f"non-finite {key} = {float(values[key])} at step {step}; training stopped. "
+                "The last good checkpoint is kept; lower the learning rate or check the data.")
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------
+class _StopRequest:
+    """SIGINT/SIGTERM set a flag; the loop saves and returns at the next iteration."""
+
+    def __init__(self):
+        self.signal = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.signal = signum
+        log.warning("received signal %d: saving a checkpoint and stopping", signum)
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def make_strategy(name: str):
+    """None (default device) or a MirroredStrategy over all local GPUs (or CPUs if none).
+
+    Several machines: run the same command on each with TF_CONFIG set and
+    ``tf.distribute.MultiWorkerMirroredStrategy`` (see README, "GPUs and several machines").
+    """
+    if name == "none":
+        return None
+    if name == "mirrored":
+        strategy = tf.distribute.MirroredStrategy()
+        log.info("MirroredStrategy over %d replicas", strategy.num_replicas_in_sync)
+        return strategy
+    raise TrainingError(f"--distribute={name!r}: expected none or mirrored")
+
+
+def build_run(config: WaveGANConfig, options: TrainOptions):
+    """Models, trainer, checkpoint and manager; restores the latest checkpoint if any."""
+    strategy = make_strategy(options.distribute)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        G, D, Q = build_models(config)
+        if options.init_from:
+            _, G, D, Q, info = load_tf1_checkpoint(options.init_from, config=config)
+    trainer = GANTrainer(config, G, D, Q, loss=options.loss, disc_nupdates=options.disc_nupdates,
+                         seed=options.seed, gq_semantics=options.gq_semantics,
+                         jit_compile=options.xla, strategy=strategy)
+    ckpt_objects = {"generator": G, "discriminator": D, "trainer": trainer}
+    if Q is not None:
+        ckpt_objects["qnetwork"] = Q
+    ckpt = tf.train.Checkpoint(**ckpt_objects)
+    manager = tf.train.CheckpointManager(ckpt, options.train_dir,
+                                         max_to_keep=options.keep_checkpoints)
+    if manager.latest_checkpoint:
+        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        log.info("resumed from %s (step %d)", manager.latest_checkpoint, int(trainer.step))
+    elif options.init_from:
+        loaded = trainer.load_tf1_state(info["prefix"], strict=False)
+        log.info("initialised from TF1 checkpoint %s (%d optimizer values, step %d)",
+                 info["prefix"], loaded, int(trainer.step))
+    return trainer, ckpt, manager
+
+
+def run_training(config: WaveGANConfig, options: TrainOptions) -> dict:
+    """Train until ``max_steps`` (or a signal).  Returns a summary dict."""
+    if options.mixed_precision:
+        import keras
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    config = prepare_train_dir(config, options)
+    trainer, ckpt, manager = build_run(config, options)
+    start_step = int(trainer.step)
+    # A resumed run draws a fresh data order (seeded by the step) instead of replaying it.
+    batches = real_batches(options, config, seed=options.seed + start_step)
+    writer = tf.summary.create_file_writer(options.train_dir)
+    z_preview, _ = preview_codes(config, options.preview_n)
+    print(f"Training {config.model} (dim {config.dim}, {config.num_categ} codes) from step "
+          f"{start_step}. Monitor with: tensorboard --logdir={options.train_dir}", flush=True)
+
+    progress = None
+    if options.progress:
+        from tqdm import tqdm
+        progress = tqdm(total=options.max_steps, initial=start_step, unit="it",
+                        dynamic_ncols=True)
+    last_save = last_summary = time.time()
+    t_rate, step_rate = time.time(), start_step
+    values = {}
+    stopped_by = None
+
+    def save(step):
+        path = manager.save(checkpoint_number=step)
+        with writer.as_default():
+            write_preview(trainer.G, z_preview, step, options.train_dir)
+        return path
+
+    with _StopRequest() as stop, writer.as_default():
+        while options.max_steps is None or int(trainer.step) < options.max_steps:
+            xs = [next(batches) for _ in range(options.disc_nupdates)]
+            values = trainer.train_iteration(xs)
+            step = int(trainer.step)
+            _finite_or_raise(values, step)
+            now = time.time()
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(D=f"{float(values['D_loss']):.3f}",
+                                     G=f"{float(values['G_loss']):.3f}",
+                                     **({"Q": f"{float(values['Q_loss']):.3f}"}
+                                        if "Q_loss" in values else {}))
+            if now - last_summary >= options.summary_secs or step == start_step + 1:
+                rate = (step - step_rate) / max(now - t_rate, 1e-9)
+                write_summaries(values, xs[-1], trainer, step, rate)
+                last_summary, t_rate, step_rate = now, now, step
+            if now - last_save >= options.save_secs:
+                save(step)
+                last_save = time.time()
+            if stop.signal is not None:
+                stopped_by = stop.signal
+                break
+        step = int(trainer.step)
+        if step > start_step or not manager.latest_checkpoint:
+            path = save(step)
+        else:
+            path = manager.latest_checkpoint
+    if progress is not None:
+        progress.close()
+    writer.flush()
+    return {"step": int(trainer.step), "checkpoint": path, "stopped_by_signal": stopped_by,
+            "values": {k: float(np.mean(v)) for k, v in values.items()}}
+
+
+def write_summaries(values: dict, x, trainer: GANTrainer, step: int, steps_per_sec: float):
+    """Scalars, histograms and audio of one iteration (the original's summaries and more)."""
+    scalar_keys = ("G_loss", "D_loss", "Q_loss", "gradient_penalty", "Q_accuracy", "x_rms",
+                   "G_z_rms")
+    for key in scalar_keys:
+        if key in values:
+            tf.summary.scalar(key, float(values[key]), step=step)
+    if "D_x" in values:
+        # The critic's Wasserstein estimate E[D(x)] - E[D(G(z))].
+        tf.summary.scalar("wasserstein", float(np.mean(values["D_x"]) - np.mean(values["D_G_z"])),
+                          step=step)
+        tf.summary.histogram("D_x", values["D_x"], step=step)
+        tf.summary.histogram("D_G_z", values["D_G_z"], step=step)
+    if "slopes" in values:
+        tf.summary.histogram("gp_slopes", values["slopes"], step=step)
+    tf.summary.scalar("steps_per_sec", steps_per_sec, step=step)
+    x = tf.convert_to_tensor(x)
+    tf.summary.audio("x", x[:4, :, tf.newaxis], 16000, step=step, max_outputs=4)
+    z = trainer.sample_z(min(4, int(x.shape[0])))
+    g_z = trainer.G(z, training=False)
+    tf.summary.audio("G_z", g_z, 16000, step=step, max_outputs=4)
+    for var in trainer.G.trainable_variables[:2] + trainer.D.trainable_variables[:2]:
+        tf.summary.histogram(getattr(var, "path", var.name), var, step=step)

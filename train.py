@@ -1,0 +1,91 @@
+"""Train WaveGAN / ciwGAN / fiwGAN on a prepared dataset.
+
+    python train.py --train_dir=runs/ciwgan --data_dir=work/demo_data --num_categ=8
+
+Flags mirror the original train_ciwgan.py / train_fiwgan.py.  Re-running the same command
+resumes from the latest checkpoint in --train_dir.  Monitor with tensorboard --logdir.
+"""
+
+import os
+import sys
+
+# The exact-numerics switch must act before TensorFlow is imported.
+if any(a in ("--exact_numerics", "--exact_numerics=true") for a in sys.argv):
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("train_dir", None, "Training folder (checkpoints, TensorBoard, previews).")
+flags.DEFINE_string("data_dir", None, "Prepared dataset folder (prepare.py output).")
+flags.DEFINE_enum("model", "ciwgan", ["ciwgan", "fiwgan", "wavegan"], "Model kind.")
+flags.DEFINE_integer("num_categ", None, "Code size: categories (ciwGAN, default 10) or bits "
+                     "(fiwGAN, default 3), as the original scripts.")
+flags.DEFINE_integer("wavegan_latent_dim", 100, "Length of z.")
+flags.DEFINE_integer("wavegan_kernel_len", 25, "Conv kernel length.")
+flags.DEFINE_integer("wavegan_dim", 64, "Width multiplier.")
+flags.DEFINE_boolean("wavegan_batchnorm", False, "Batch norm in G, D and Q.")
+flags.DEFINE_integer("wavegan_disc_nupdates", 5, "D updates per G update.")
+flags.DEFINE_enum("wavegan_loss", "wgan-gp", ["wgan-gp", "wgan", "lsgan", "dcgan"], "GAN loss.")
+flags.DEFINE_enum("wavegan_genr_upsample", "zeros", ["zeros", "nn"], "G's upsampling.")
+flags.DEFINE_boolean("wavegan_genr_pp", False, "G's post-processing filter.")
+flags.DEFINE_integer("wavegan_genr_pp_len", 512, "Length of the post-processing filter.")
+flags.DEFINE_integer("wavegan_disc_phaseshuffle", 2, "Phase shuffle radius of D and Q.")
+flags.DEFINE_integer("train_batch_size", 64, "Batch size.")
+flags.DEFINE_integer("train_save_secs", 300, "Seconds between checkpoints.")
+flags.DEFINE_integer("train_summary_secs", 120, "Seconds between TensorBoard summaries.")
+flags.DEFINE_integer("max_steps", None, "Stop after this many G updates (default: never).")
+flags.DEFINE_integer("seed", 0, "Seed of z, alpha, phase shuffle and the data order.")
+flags.DEFINE_string("init_from", None, "Start from a TF1 checkpoint of the original code.")
+flags.DEFINE_enum("gq_semantics", "simultaneous", ["simultaneous", "sequential"],
+                  "Order of G's Adam and the Q/G RMSProp update (see README).")
+flags.DEFINE_boolean("data_normalize", True, "Per-example peak normalisation (the original).")
+flags.DEFINE_enum("distribute", "none", ["none", "mirrored"], "tf.distribute strategy.")
+flags.DEFINE_boolean("xla", False, "Compile the updates with XLA (jit_compile).")
+flags.DEFINE_boolean("mixed_precision", False, "bfloat16 compute (GPUs / CPUs with bf16).")
+flags.DEFINE_boolean("exact_numerics", False, "oneDNN off, one thread: bit-comparable with "
+                     "the TF1 reference (slow).")
+flags.DEFINE_integer("keep_checkpoints", 5, "Checkpoints to keep.")
+flags.DEFINE_boolean("progress", True, "Show a progress bar.")
+
+
+def main(argv):
+    del argv
+    from ciwgan.training_loop import TrainingError, TrainOptions, run_training
+    from corpus.pipeline import read_dataset_info
+    from wavegan.config import ConfigError, WaveGANConfig
+
+    if FLAGS.exact_numerics:
+        from wavegan.runtime import request_exact_numerics
+        request_exact_numerics()
+    if not FLAGS.train_dir or not FLAGS.data_dir:
+        sys.exit("train.py: --train_dir and --data_dir are required")
+    try:
+        info = read_dataset_info(FLAGS.data_dir)
+        num_categ = FLAGS.num_categ or {"ciwgan": 10, "fiwgan": 3}.get(FLAGS.model, 10)
+        config = WaveGANConfig(
+            model=FLAGS.model, num_categ=num_categ, latent_dim=FLAGS.wavegan_latent_dim,
+            kernel_len=FLAGS.wavegan_kernel_len, dim=FLAGS.wavegan_dim,
+            slice_len=int(info.get("slice_len", 16384)), batchnorm=FLAGS.wavegan_batchnorm,
+            upsample=FLAGS.wavegan_genr_upsample, genr_pp=FLAGS.wavegan_genr_pp,
+            genr_pp_len=FLAGS.wavegan_genr_pp_len,
+            phaseshuffle_rad=FLAGS.wavegan_disc_phaseshuffle)
+        options = TrainOptions(
+            train_dir=FLAGS.train_dir, data_dir=FLAGS.data_dir,
+            batch_size=FLAGS.train_batch_size, max_steps=FLAGS.max_steps,
+            save_secs=FLAGS.train_save_secs, summary_secs=FLAGS.train_summary_secs,
+            seed=FLAGS.seed, loss=FLAGS.wavegan_loss, disc_nupdates=FLAGS.wavegan_disc_nupdates,
+            gq_semantics=FLAGS.gq_semantics, init_from=FLAGS.init_from,
+            normalize=FLAGS.data_normalize, xla=FLAGS.xla,
+            mixed_precision=FLAGS.mixed_precision, distribute=FLAGS.distribute,
+            keep_checkpoints=FLAGS.keep_checkpoints, progress=FLAGS.progress)
+        result = run_training(config, options)
+    except (TrainingError, ConfigError, ValueError, OSError) as err:
+        logging.error("%s", err)
+        sys.exit(f"train.py: {err}")
+    print(f"step {result['step']}: checkpoint {result['checkpoint']}")
+
+
+if __name__ == "__main__":
+    app.run(main)
