@@ -1,0 +1,1 @@
+"""Analysis of trained models: extraction, classification, GAMMs, figures."""

@@ -1,0 +1,179 @@
+"""What the Q-network says about real words: codes, confusion table, accuracy.
+
+ciwGAN's Q outputs ``num_categ`` logits for a one-hot code: the code of an input is
+``argmax softmax(logits) = argmax logits``. fiwGAN's Q outputs ``num_categ`` independent bits:
+``bit_k = sigmoid(logit_k) > 0.5`` (i.e. ``logit_k > 0``), written as a string such as ``'0110'``
+(bit 0 first).
+
+Codes are arbitrary labels, so accuracy is measured under the best one-to-one assignment of
+words to codes (Hungarian algorithm, ``scipy.optimize.linear_sum_assignment``) on the confusion
+table: ``accuracy = max over injective matchings M of sum_{(w,c) in M} n[w, c] / N``. With more
+words than codes (or vice versa) only ``min(#words, #codes)`` pairs are matched and the tokens of
+unmatched words count as errors.
+"""
+
+from __future__ import annotations
+
+from typing import Hashable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of [B, K] logits (float64, numerically stable)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Element-wise logistic function (float64, stable for large |x|)."""
+    z = np.asarray(logits, dtype=np.float64)
+    out = np.empty_like(z)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    ez = np.exp(z[~pos])
+    out[~pos] = ez / (1.0 + ez)
+    return out
+
+
+def ciwgan_codes(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ciwGAN's Q: ``(codes int64 [B] = argmax, probs float64 [B, K] = softmax)``."""
+    logits = _as_2d(logits)
+    probs = softmax(logits)
+    return probs.argmax(axis=1).astype(np.int64), probs
+
+
+def fiwgan_bits(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Bits of fiwGAN's Q.
+
+    Returns ``(bits int64 [B, K], probs float64 [B, K] = sigmoid, patterns list of B strings)``
+    with ``bits = probs > 0.5`` and ``patterns[b] = ''.join(str(bit) for bit in bits[b])``.
+    """
+    logits = _as_2d(logits)
+    probs = sigmoid(logits)
+    bits = (probs > 0.5).astype(np.int64)
+    return bits, probs, ["".join(str(int(v)) for v in row) for row in bits]
+
+
+def bits_to_int(bits: np.ndarray) -> np.ndarray:
+    """Integer value of bit rows read with bit 0 most significant: '0110' -> 6. [B, K] -> [B]."""
+    bits = _as_2d(bits).astype(np.int64)
+    k = bits.shape[1]
+    return (bits * (1 << np.arange(k - 1, -1, -1, dtype=np.int64))).sum(axis=1)
+
+
+def _as_2d(a) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"expected an array [B, K], got shape {a.shape}")
+    return a
+
+
+def confusion_table(words: Sequence[Hashable], codes: Sequence[Hashable],
+                    all_codes: Sequence[Hashable] | None = None) -> pd.DataFrame:
+    """Counts of tokens per (word, code).
+
+    Args:
+      words: length-N labels (true words).
+      codes: length-N Q codes (ints for ciwGAN, bit strings for fiwGAN).
+      all_codes: optional full list of codes; codes never produced get an all-zero column.
+    Returns:
+      int64 DataFrame, index ``word`` (sorted), columns ``code`` (sorted), entries counts.
+    """
+    words = list(words)
+    codes = list(codes)
+    if len(words) != len(codes):
+        raise ValueError(f"confusion_table: {len(words)} words but {len(codes)} codes")
+    if not words:
+        raise ValueError("confusion_table: no tokens")
+    table = pd.crosstab(pd.Series(words, name="word"), pd.Series(codes, name="code"))
+    if all_codes is not None:
+        missing = set(codes) - set(all_codes)
+        if missing:
+            raise ValueError(f"confusion_table: codes {sorted(missing)} not in all_codes")
+        cols = sorted(set(table.columns) | set(all_codes))
+        table = table.reindex(columns=cols, fill_value=0)
+    table = table.sort_index().sort_index(axis=1).astype(np.int64)
+    table.index.name, table.columns.name = "word", "code"
+    return table
+
+
+def hungarian_accuracy(confusion: pd.DataFrame) -> tuple[float, dict]:
+    """Accuracy under the best one-to-one word -> code mapping.
+
+    Args:
+      confusion: counts, rows words, columns codes (any shape).
+    Returns:
+      ``(accuracy, mapping)``: accuracy in [0, 1] = matched counts / all counts; mapping
+      ``{word: code}`` for the matched words; a word left without a code, or matched to a code
+      it never received (a zero cell, an arbitrary choice), is absent.
+    """
+    counts = np.asarray(confusion.to_numpy(), dtype=np.float64)
+    total = counts.sum()
+    if counts.size == 0 or total <= 0:
+        raise ValueError("hungarian_accuracy: empty confusion table")
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    mapping = {confusion.index[r]: confusion.columns[c] for r, c in zip(rows, cols)
+               if counts[r, c] > 0}
+    return float(counts[rows, cols].sum() / total), mapping
+
+
+def chance_level(words: Sequence[Hashable]) -> float:
+    """Accuracy of a Q that ignores its input (one constant code): ``max_w n_w / N``.
+
+    For balanced words this is ``1 / #words``.
+    """
+    if len(words) == 0:
+        raise ValueError("chance_level: no tokens")
+    _, counts = np.unique(np.asarray(list(words), dtype=object).astype(str), return_counts=True)
+    return float(counts.max() / counts.sum())
+
+
+def permutation_chance(words: Sequence[Hashable], codes: Sequence[Hashable], n_perm: int = 200,
+                       seed: int = 0) -> dict:
+    """Hungarian accuracy expected when codes are unrelated to words.
+
+    Shuffles the codes against the words ``n_perm`` times (numpy seed ``seed``), keeping both
+    marginals, and recomputes the Hungarian accuracy each time. The Hungarian mapping is fitted on
+    the same data, so with few tokens per word this baseline lies above ``chance_level``.
+
+    Returns ``{'mean': ..., 'p95': ..., 'n_perm': n_perm, 'seed': seed}``.
+    """
+    words = list(words)
+    codes = np.asarray(list(codes), dtype=object)
+    rng = np.random.default_rng(seed)
+    accs = np.empty(n_perm)
+    for i in range(n_perm):
+        accs[i] = hungarian_accuracy(confusion_table(words, list(rng.permutation(codes))))[0]
+    return {"mean": float(accs.mean()), "p95": float(np.quantile(accs, 0.95)),
+            "n_perm": int(n_perm), "seed": int(seed)}
+
+
+def classification_summary(words: Sequence[Hashable], codes: Sequence[Hashable],
+                           all_codes: Sequence[Hashable] | None = None, n_perm: int = 200,
+                           seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Confusion table plus the JSON-ready summary written to classification.json."""
+    table = confusion_table(words, codes, all_codes)
+    acc, mapping = hungarian_accuracy(table)
+    summary = {
+        "n_tokens": int(len(words)),
+        "n_words": int(table.shape[0]),
+        "n_codes_used": int(len(set(codes))),
+        "accuracy": acc,
+        "mapping": {str(w): _jsonable(c) for w, c in mapping.items()},
+        "chance": chance_level(words),
+        "permutation_chance": permutation_chance(words, codes, n_perm=n_perm, seed=seed),
+    }
+    return table, summary
+
+
+def _jsonable(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    return v

@@ -1,0 +1,95 @@
+"""Extract per-layer channel-mean activations of the Q-network (or D) for held-out words.
+
+    python extract.py --checkpoint=runs/ciw/model.ckpt-20000 --data=data/timit8 --split=test \
+        --out=runs/ciw/activations --phones=s,sh --upsample
+
+See docs/extraction.md for every flag and output file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("checkpoint", None, "TF1 checkpoint prefix (model.ckpt-N), one of ours, or a "
+                    "training folder")
+flags.DEFINE_string("data", None, "prepared dataset folder (dataset.json) or a folder of 16 kHz "
+                    "mono WAV files")
+flags.DEFINE_string("out", None, "output activations folder (written atomically)")
+flags.DEFINE_string("split", "test", "dataset split to extract")
+flags.DEFINE_enum("normalize", "peak", ["peak", "none"], "per-token peak normalisation before Q "
+                  "(peak = the original training loader)")
+flags.DEFINE_integer("batch_size", 64, "tokens per forward pass")
+flags.DEFINE_list("layers", None, "conv layers to write (default all), e.g. conv1,conv5")
+flags.DEFINE_boolean("upsample", False, "also write upsampled.parquet (traces on the input axis)")
+flags.DEFINE_integer("upsample_per_word", 1, "tokens per word to upsample (0 = all)")
+flags.DEFINE_list("phones", None, "phone labels for phone_activations, e.g. s,sh")
+flags.DEFINE_enum("network", "Q", ["Q", "D"], "network to probe")
+flags.DEFINE_string("channels", None, "single channels to write, e.g. 'conv5:0,1,2;conv4:7'")
+flags.DEFINE_list("generate_codes", None, "instead of --data, feed audio that G generates from "
+                  "these codes (ciwGAN: category numbers; fiwGAN: bit patterns; 'all' = every "
+                  "code)")
+flags.DEFINE_integer("generate_per_code", 50, "tokens generated per code (--generate_codes)")
+flags.DEFINE_float("generate_value", 1.0, "value of the code entries (--generate_codes)")
+flags.DEFINE_integer("seed", 0, "numpy seed of the generated noise (--generate_codes)")
+flags.DEFINE_boolean("csv", True, "also write .csv copies of the long tables")
+flags.DEFINE_boolean("overwrite", False, "replace --out if it exists")
+flags.DEFINE_boolean("progress", True, "show a progress bar")
+
+
+def main(argv):
+    del argv
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from analysis.extract_run import (ExtractionError, GeneratedSource, open_source,
+                                      run_extraction)
+    from wavegan import CheckpointError, load_models
+
+    try:
+        if not FLAGS.checkpoint:
+            raise ExtractionError("--checkpoint is required")
+        if FLAGS.out and os.path.exists(FLAGS.out) and not FLAGS.overwrite:
+            raise ExtractionError(f"--out={FLAGS.out} exists; pass --overwrite to replace it")
+        if FLAGS.batch_size < 1:
+            raise ExtractionError(f"--batch_size={FLAGS.batch_size} must be >= 1")
+        try:
+            config, G, D, Q = load_models(FLAGS.checkpoint)
+        except (CheckpointError, FileNotFoundError, ValueError) as e:
+            raise ExtractionError(f"--checkpoint={FLAGS.checkpoint}: {e}") from None
+        if FLAGS.generate_codes:
+            if FLAGS.data:
+                raise ExtractionError("give either --data or --generate_codes, not both")
+            codes = None if FLAGS.generate_codes == ["all"] else FLAGS.generate_codes
+            source = GeneratedSource(G, config, codes, FLAGS.generate_per_code,
+                                     FLAGS.batch_size, value=FLAGS.generate_value,
+                                     seed=FLAGS.seed)
+        else:
+            source = open_source(FLAGS.data, FLAGS.split, FLAGS.batch_size, config.slice_len)
+        for entry in source.skipped_files:
+            logging.warning("skipped %s (%s)", entry["file"], entry["reason"])
+        info = run_extraction(
+            Q if FLAGS.network == "Q" else D, config, source, FLAGS.out,
+            network=FLAGS.network, layers=FLAGS.layers, normalize=FLAGS.normalize,
+            phones=FLAGS.phones, upsample=FLAGS.upsample,
+            upsample_per_word=FLAGS.upsample_per_word, channels=FLAGS.channels,
+            overwrite=FLAGS.overwrite, checkpoint=FLAGS.checkpoint, csv=FLAGS.csv,
+            progress=FLAGS.progress)
+    except ExtractionError as e:
+        print(f"extract.py: error: {e}", file=sys.stderr)
+        return 2
+    c = info["counts"]
+    msg = (f"wrote {FLAGS.out}: {c['tokens']} tokens, {c['words']} words, "
+           f"{c['rows']['activations']} activation rows")
+    if c["skipped"]:
+        msg += f", skipped {c['skipped']}"
+    if "accuracy" in info:
+        msg += f", Q accuracy (Hungarian) {info['accuracy']:.3f}"
+    msg += f", {info['seconds']['total']:.1f} s"
+    print(msg)
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
