@@ -36,6 +36,8 @@ flags.DEFINE_integer("train_batch_size", 64, "Batch size.")
 flags.DEFINE_integer("train_save_secs", 300, "Seconds between checkpoints.")
 flags.DEFINE_integer("train_summary_secs", 120, "Seconds between TensorBoard summaries.")
 flags.DEFINE_integer("max_steps", None, "Stop after this many G updates (default: never).")
+flags.DEFINE_float("max_seconds", None, "Stop (with a checkpoint) after this many seconds of "
+                   "training in this invocation.")
 flags.DEFINE_integer("seed", 0, "Seed of z, alpha, phase shuffle and the data order.")
 flags.DEFINE_string("init_from", None, "Start from a TF1 checkpoint of the original code.")
 flags.DEFINE_enum("gq_semantics", "simultaneous", ["simultaneous", "sequential"],
@@ -74,6 +76,7 @@ def main(argv):
         options = TrainOptions(
             train_dir=FLAGS.train_dir, data_dir=FLAGS.data_dir,
             batch_size=FLAGS.train_batch_size, max_steps=FLAGS.max_steps,
+            max_seconds=FLAGS.max_seconds,
             save_secs=FLAGS.train_save_secs, summary_secs=FLAGS.train_summary_secs,
             seed=FLAGS.seed, loss=FLAGS.wavegan_loss, disc_nupdates=FLAGS.wavegan_disc_nupdates,
             gq_semantics=FLAGS.gq_semantics, init_from=FLAGS.init_from,

@@ -54,6 +54,7 @@ class TrainOptions:
     data_dir: Optional[str] = None
     batch_size: int = 64
     max_steps: Optional[int] = None
+    max_seconds: Optional[float] = None
     save_secs: float = 300.0
     summary_secs: float = 120.0
     seed: int = 0
@@ -258,7 +259,7 @@ def run_training(config: WaveGANConfig, options: TrainOptions) -> dict:
         from tqdm import tqdm
         progress = tqdm(total=options.max_steps, initial=start_step, unit="it",
                         dynamic_ncols=True)
-    last_save = last_summary = time.time()
+    t_start = last_save = last_summary = time.time()
     t_rate, step_rate = time.time(), start_step
     values = {}
     stopped_by = None
@@ -291,6 +292,8 @@ def run_training(config: WaveGANConfig, options: TrainOptions) -> dict:
                 last_save = time.time()
             if stop.signal is not None:
                 stopped_by = stop.signal
+                break
+            if options.max_seconds is not None and now - t_start >= options.max_seconds:
                 break
         step = int(trainer.step)
         if step > start_step or not manager.latest_checkpoint:

@@ -1,0 +1,259 @@
+"""Building a prepared dataset folder (docs/CONVENTIONS.md "Prepared dataset") atomically.
+
+Steps: read tokens (TIMIT layout or word folders) -> assign splits -> write everything into a
+temporary sibling folder ``.<name>.partial-<pid>`` (shards, manifest.csv, phones.csv, optional
+WAVs, dataset.json LAST) -> rename it into place. An existing complete dataset is replaced only
+with ``overwrite=True`` (old folder renamed aside, new one renamed in, old one deleted), so at
+every instant the output path is absent, the old complete dataset or the new complete one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import shutil
+import time
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from tqdm import tqdm
+
+from corpus import DEFAULT_WORDS, SAMPLE_RATE, SLICE_LEN, atomic
+from corpus.errors import CorpusError, DatasetExistsError, NoUsableDataError
+from corpus.report import Report
+from corpus.slicing import assign_splits, pad_samples, safe_name, shard_paths
+
+logger = logging.getLogger("corpus")
+
+FORMAT_VERSION = 1
+MANIFEST_COLUMNS = ["token_id", "word", "speaker", "sex", "dialect_region", "utterance",
+                    "source_path", "start_sample", "end_sample", "pad_before", "split",
+                    "n_samples", "source_sample_rate"]
+PHONE_COLUMNS = ["token_id", "phone", "start", "end"]
+
+
+def parse_words(text) -> Optional[list]:
+    """--words value -> sorted unique lower-case words, or None for 'all'.
+
+    Accepts a comma-separated string or a list. Raises CorpusError for an empty selection."""
+    if isinstance(text, str):
+        items = text.split(",")
+    else:
+        items = list(text or [])
+    items = [w.strip().lower() for w in items if w and w.strip()]
+    if any(w == "all" for w in items):
+        return None
+    if not items:
+        raise CorpusError("--words: empty selection (give comma-separated words or 'all')")
+    return sorted(set(items))
+
+
+def _is_complete(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "dataset.json"))
+
+
+def check_out_dir(out_dir: str, overwrite: bool) -> None:
+    """Refuse an existing non-empty output folder unless ``overwrite`` (DatasetExistsError)."""
+    if os.path.isfile(out_dir):
+        raise DatasetExistsError(f"--out_dir={out_dir} is a file, not a folder")
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
+        what = "a complete prepared dataset" if _is_complete(out_dir) else "files"
+        raise DatasetExistsError(f"--out_dir={out_dir} already holds {what}; pass --overwrite "
+                                 "to replace it")
+
+
+def _token_table(tokens: list) -> pd.DataFrame:
+    return pd.DataFrame({
+        "word": [t.word for t in tokens], "speaker": [t.speaker for t in tokens],
+        "timit_split": [t.timit_split for t in tokens]})
+
+
+def _write_csv_atomic(df: pd.DataFrame, path: str) -> None:
+    tmp = path + ".part"
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _write_tables(folder: str, tokens: list, ids: np.ndarray, splits: np.ndarray) -> tuple:
+    manifest = pd.DataFrame({
+        "token_id": ids, "word": [t.word for t in tokens],
+        "speaker": [t.speaker for t in tokens], "sex": [t.sex for t in tokens],
+        "dialect_region": [t.dialect_region for t in tokens],
+        "utterance": [t.utterance for t in tokens],
+        "source_path": [os.path.abspath(t.source_path) for t in tokens],
+        "start_sample": [t.start_sample for t in tokens],
+        "end_sample": [t.end_sample for t in tokens],
+        "pad_before": [t.pad_before for t in tokens], "split": splits,
+        "n_samples": [t.n_samples for t in tokens],
+        "source_sample_rate": [t.source_sample_rate for t in tokens]})[MANIFEST_COLUMNS]
+    prow = [(int(i), p, s, e) for i, t in zip(ids, tokens) for p, s, e in t.phones]
+    phones = pd.DataFrame(prow, columns=PHONE_COLUMNS)
+    _write_csv_atomic(manifest, os.path.join(folder, "manifest.csv"))
+    _write_csv_atomic(phones, os.path.join(folder, "phones.csv"))
+    return manifest, phones
+
+
+def _write_wavs(folder: str, tokens: list, ids: np.ndarray, splits: np.ndarray,
+                progress: bool = True) -> None:
+    """Each padded clip as float WAV wavs/<split>/<word>/<token_id>_<speaker>_<utt>.wav."""
+    for i, t, sp in tqdm(list(zip(ids, tokens, splits)), desc="writing WAVs", unit="tok",
+                         disable=not progress):
+        d = os.path.join(folder, "wavs", sp, safe_name(t.word))
+        os.makedirs(d, exist_ok=True)
+        name = f"{int(i):06d}_{safe_name(t.speaker)}_{safe_name(t.utterance)}.wav"
+        sf.write(os.path.join(d, name), t.clip, SAMPLE_RATE, subtype="FLOAT")
+
+
+def _select_words(requested: Optional[list], seen, tokens: list, report: Report,
+                  source: str) -> list:
+    """Warn for requested words found in no label file; return the words that have tokens."""
+    if requested is not None:
+        for w in requested:
+            if seen.get(w, 0) == 0:
+                report.warn("unknown_word", f"--words: '{w}' occurs in no label file of "
+                                            f"{source}")
+    return sorted({t.word for t in tokens})
+
+
+def prepare_dataset(out_dir: str, timit_dir: Optional[str] = None,
+                    folder_dir: Optional[str] = None, words=DEFAULT_WORDS,
+                    pad_ms: float = 25.0, slice_len: int = SLICE_LEN, split: str = "random",
+                    test_fraction: float = 0.2, seed: int = 0, write_wavs: bool = False,
+                    overwrite: bool = False, shard_size: int = 1000,
+                    progress: bool = True) -> dict:
+    """Prepare a dataset folder from a TIMIT-layout tree or a folder corpus.
+
+    Returns the dataset.json dict plus ``'report'`` (the Report). Raises CorpusError
+    subclasses: DatasetExistsError, NoUsableDataError (nothing usable), CorpusError for bad
+    settings. See docs/data.md.
+    """
+    t0 = time.time()
+    if (timit_dir is None) == (folder_dir is None):
+        raise CorpusError("give exactly one of --timit_dir and --folder_dir")
+    if slice_len <= 0:
+        raise CorpusError(f"--slice_len={slice_len}: must be positive")
+    if shard_size <= 0:
+        raise CorpusError(f"--shard_size={shard_size}: must be positive")
+    try:
+        pad = pad_samples(pad_ms, SAMPLE_RATE)
+        assign_splits(pd.DataFrame({"word": [], "speaker": [], "timit_split": []}), split,
+                      test_fraction, seed)
+    except ValueError as e:
+        raise CorpusError(str(e)) from e
+    requested = parse_words(words)
+    out_dir = os.path.abspath(out_dir)
+    parent = os.path.dirname(out_dir)
+    if not os.path.isdir(parent):
+        raise CorpusError(f"--out_dir={out_dir}: parent folder {parent} does not exist")
+
+    atomic.clean_stale_partials(out_dir, _is_complete)
+    check_out_dir(out_dir, overwrite)
+    report = Report()
+    try:
+        if timit_dir is not None:
+            from corpus.timit import read_timit
+            source = f"timit:{os.path.abspath(timit_dir)}"
+            tokens, seen, n_in = read_timit(timit_dir, requested, pad, slice_len, report,
+                                            SAMPLE_RATE, progress)
+            if n_in == 0:
+                raise NoUsableDataError(f"--timit_dir={timit_dir}: no TRAIN|TEST/DR*/<speaker>/"
+                                        "<utt>.WAV files found")
+        else:
+            from corpus.folder import read_folder
+            source = f"folder:{os.path.abspath(folder_dir)}"
+            tokens, seen, n_in = read_folder(folder_dir, requested, pad, slice_len, report,
+                                             SAMPLE_RATE, progress)
+            if n_in == 0:
+                raise NoUsableDataError(f"--folder_dir={folder_dir}: no <word>/<file>.wav|.flac "
+                                        "files found")
+    except (FileNotFoundError, NotADirectoryError) as e:
+        raise CorpusError(str(e)) from e
+    vocab = _select_words(requested, seen, tokens, report, source.split(":", 1)[1])
+    if not tokens:
+        what = "any word" if requested is None else "the selected words " + ",".join(requested)
+        lines = "; ".join(report.summary_lines()) or "no problems reported"
+        raise NoUsableDataError(f"{source.split(':', 1)[1]}: no usable token of {what} "
+                                f"({lines})")
+
+    try:
+        splits = assign_splits(_token_table(tokens), split, test_fraction, seed)
+    except ValueError as e:
+        raise CorpusError(str(e)) from e
+    if split != "timit" and test_fraction > 0 and not np.any(splits == "test"):
+        report.warn("empty_test_split", f"--split={split}: too few tokens/speakers for a "
+                                        "non-empty test split")
+    ids = np.arange(len(tokens), dtype=np.int64)
+    table = _token_table(tokens).assign(split=splits)
+    word_index = {w: i for i, w in enumerate(vocab)}
+
+    tmp = atomic.partial_dir(out_dir)
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        from corpus import tfrecords  # imports TensorFlow
+        split_names = [s for s in ("train", "test") if np.any(splits == s)]
+        shards, counts = {}, {}
+        bar = tqdm(total=len(tokens), desc="writing TFRecords", unit="tok",
+                   disable=not progress)
+        for sp in split_names:
+            idx = np.flatnonzero(splits == sp)
+            shards[sp] = shard_paths(sp, len(idx), shard_size)
+            counts[sp] = int(len(idx))
+            rows = [{"clip": tokens[i].clip, "token_id": int(ids[i]), "word": tokens[i].word,
+                     "word_index": word_index[tokens[i].word], "speaker": tokens[i].speaker}
+                    for i in idx]
+            tfrecords.write_shards(tmp, shards[sp], rows, slice_len, bar)
+        bar.close()
+        _write_tables(tmp, tokens, ids, splits)
+        if write_wavs:
+            _write_wavs(tmp, tokens, ids, splits, progress)
+        info = {
+            "format_version": FORMAT_VERSION, "sample_rate": SAMPLE_RATE,
+            "slice_len": int(slice_len), "words": vocab, "splits": counts, "shards": shards,
+            "pad_ms": float(pad_ms), "source": source,
+            "skipped": dict(sorted(report.skipped.items())),
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"),
+            "pad_samples": pad, "split_method": split, "test_fraction": float(test_fraction),
+            "seed": int(seed), "warnings": dict(sorted(report.warnings.items())),
+            "missing_words": [] if requested is None else
+            [w for w in requested if w not in word_index],
+            "tokens_per_word": {sp: {w: int(((table["split"] == sp) & (table["word"] == w))
+                                            .sum()) for w in vocab} for sp in split_names},
+            "n_speakers": {sp: int(table.loc[table["split"] == sp, "speaker"].nunique())
+                           for sp in split_names},
+            "has_phones": any(t.phones for t in tokens),
+        }
+        jtmp = os.path.join(tmp, "dataset.json.part")
+        with open(jtmp, "w") as f:
+            json.dump(info, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(jtmp, os.path.join(tmp, "dataset.json"))
+        check_out_dir(out_dir, overwrite)    # again: another run may have finished meanwhile
+        atomic.install(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    info["seconds"] = round(time.time() - t0, 2)
+    info["report"] = report
+    return info
+
+
+def summary_text(info: dict) -> str:
+    """Multi-line human summary of a prepare run."""
+    lines = [f"dataset: {info['splits']} tokens, words {info['words']}, "
+             f"slice_len {info['slice_len']}, pad {info['pad_ms']} ms"]
+    for sp, per in info.get("tokens_per_word", {}).items():
+        lines.append(f"  {sp}: " + ", ".join(f"{w}={n}" for w, n in per.items())
+                     + f" ({info['n_speakers'][sp]} speakers)")
+    rep = info.get("report")
+    if rep is not None:
+        lines.extend("  " + s for s in rep.summary_lines())
+    if info.get("missing_words"):
+        lines.append(f"  words with no token: {info['missing_words']}")
+    return "\n".join(lines)

@@ -1,0 +1,324 @@
+"""Synthetic TIMIT-layout demo corpus spoken by festival (TIMIT itself cannot be shipped).
+
+Every "speaker" says TIMIT's SA1 "She had your dark suit in greasy wash water all year." and SA2
+"Don't ask me to carry an oily rag like that.", so each of the 8 target words (ask, dark,
+greasy, oily, rag, wash, water, year) gets one token per speaker. Speakers differ by
+
+* voice: kal_diphone (M), ked_diphone (M), cmu_us_slt_arctic_hts (F), in turn;
+* speaking rate: festival Duration_Stretch (diphone voices) or the HTS engine rate ``-r``;
+* pitch: festival's linear-regression intonation targets (diphone voices: f0 mean and range);
+* "vocal tract size": a speed change by resampling, factor d/100 with integer d, so every label
+  time scales exactly by 100/d (pitch and formants scale by d/100);
+* level (gain) and a faint noise floor.
+
+Label times come from festival itself (Word word_start/word_end, Segment segment_start/end),
+so .WRD/.PHN line up with the audio. Festival's radio phone set is a subset of TIMIT's labels;
+pauses become h# (utterance edges) or pau. Output, exactly TIMIT's layout:
+``OUT/TRAIN|TEST/DR<n>/<S><VOICE><k>/SA1.WAV`` (NIST SPHERE, 16 kHz, 16 bit) with .TXT, .WRD,
+.PHN. ``demo_corpus.json`` is written last (marks a complete corpus; same settings -> reused).
+
+    python -m corpus.demo --out_dir demo_timit --n_speakers 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import soundfile as sf
+from scipy import signal
+
+from corpus import atomic
+from corpus.errors import CorpusError
+
+DEMO_VERSION = 1
+SAMPLE_RATE = 16000
+MARKER = "demo_corpus.json"
+DEFAULT_N_SPEAKERS = 64
+SENTENCES = {"SA1": "She had your dark suit in greasy wash water all year.",
+             "SA2": "Don't ask me to carry an oily rag like that."}
+# (festival voice, sex, 3-letter code, kind)
+VOICES = (("kal_diphone", "M", "KAL", "diphone"),
+          ("ked_diphone", "M", "KED", "diphone"),
+          ("cmu_us_slt_arctic_hts", "F", "SLT", "hts"))
+# festival's radio phone set -> TIMIT labels (identical symbols; pau handled by position)
+RADIO_PHONES = ("aa ae ah ao aw ax axr ay b ch d dh dx eh el em en er ey f g hh hv ih iy jh k l "
+                "m n nx ng ow oy p r s sh t th uh uw v w y z zh").split()
+RADIO_TO_TIMIT = {p: p for p in RADIO_PHONES}
+
+
+class DemoError(CorpusError):
+    """festival missing/failing, or its output cannot be turned into TIMIT labels."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoSpeaker:
+    """Settings of one synthetic speaker (all derived from (seed, index))."""
+
+    speaker: str
+    voice: str
+    kind: str
+    sex: str
+    dialect_region: str
+    split: str            # 'TRAIN' or 'TEST'
+    duration_stretch: float
+    hts_rate: float
+    f0_mean: float
+    f0_std: float
+    speed_percent: int    # resampling factor d/100: durations x 100/d, pitch x d/100
+    gain: float
+    noise_seed: int
+
+
+def _base36(k: int) -> str:
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    s = ""
+    while True:
+        s = digits[k % 36] + s
+        k //= 36
+        if k == 0:
+            return s
+
+
+def speaker_plan(n_speakers: int, seed: int = 0) -> list:
+    """The speakers of a demo corpus: voice i % 3, id <sex><voice code><base-36 k>, k = i // 3,
+    dialect region DR(i % 8 + 1), TEST when k % 4 == 3 (about a quarter, like TIMIT).
+    Settings drawn from numpy default_rng([seed, i]) so a speaker does not depend on n."""
+    if n_speakers < 1:
+        raise DemoError(f"--n_speakers={n_speakers}: must be >= 1")
+    out = []
+    for i in range(int(n_speakers)):
+        voice, sex, code, kind = VOICES[i % len(VOICES)]
+        k = i // len(VOICES)
+        rng = np.random.default_rng([int(seed), i])
+        f0_lo, f0_hi = (85.0, 150.0) if sex == "M" else (160.0, 230.0)
+        out.append(DemoSpeaker(
+            speaker=f"{sex}{code}{_base36(k)}", voice=voice, kind=kind, sex=sex,
+            dialect_region=f"DR{i % 8 + 1}", split="TEST" if k % 4 == 3 else "TRAIN",
+            duration_stretch=round(float(rng.uniform(0.85, 1.2)), 3),
+            hts_rate=round(float(rng.uniform(0.85, 1.15)), 3),
+            f0_mean=round(float(rng.uniform(f0_lo, f0_hi)), 1),
+            f0_std=round(float(rng.uniform(8.0, 25.0)), 1),
+            speed_percent=int(rng.integers(92, 109)),
+            gain=round(float(rng.uniform(0.5, 1.0)), 3),
+            noise_seed=int(rng.integers(0, 2**31 - 1))))
+    return out
+
+
+def festival_script(spk: DemoSpeaker, wav_dir: str) -> str:
+    """A festival --batch Scheme script synthesising SA1 and SA2 for one speaker: writes
+    <wav_dir>/<utt>.wav (RIFF, 16 kHz) and prints 'DEMO_W utt word start end' and
+    'DEMO_S utt segment start end' lines (seconds)."""
+    if '"' in wav_dir or "\\" in wav_dir:
+        raise DemoError(f"output path {wav_dir!r} must not contain quotes or backslashes")
+    lines = [f"(voice_{spk.voice})"]
+    if spk.kind == "diphone":
+        lines += [f"(Parameter.set 'Duration_Stretch {spk.duration_stretch})",
+                  "(set! int_lr_params (list (list 'target_f0_mean "
+                  f"{spk.f0_mean}) (list 'target_f0_std {spk.f0_std}) "
+                  "(assoc 'model_f0_mean int_lr_params) (assoc 'model_f0_std int_lr_params)))"]
+    else:
+        lines += [f"(set! hts_engine_params (append {spk.voice}::hts_engine_params "
+                  f"(list (list \"-r\" {spk.hts_rate}))))"]
+    lines += [
+        "(define (demo_dump utt name path)",
+        "  (utt.save.wave (utt.wave.resample utt 16000) path 'riff)",
+        "  (mapcar (lambda (w) (format t \"DEMO_W %s %s %f %f\\n\" name (item.name w) "
+        "(item.feat w 'word_start) (item.feat w 'word_end))) (utt.relation.items utt 'Word))",
+        "  (mapcar (lambda (s) (format t \"DEMO_S %s %s %f %f\\n\" name (item.name s) "
+        "(item.feat s 'segment_start) (item.feat s 'segment_end))) "
+        "(utt.relation.items utt 'Segment))",
+        "  t)"]
+    for utt, text in SENTENCES.items():
+        path = os.path.join(wav_dir, f"{utt}.wav")
+        lines.append(f"(demo_dump (SynthText \"{text}\") \"{utt}\" \"{path}\")")
+    return "\n".join(lines) + "\n"
+
+
+def parse_festival_output(text: str) -> dict:
+    """{utt: {'words': [(word, start_s, end_s)], 'segments': [(phone, start_s, end_s)]}}."""
+    out: dict = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) != 5 or parts[0] not in ("DEMO_W", "DEMO_S"):
+            continue
+        key = "words" if parts[0] == "DEMO_W" else "segments"
+        d = out.setdefault(parts[1], {"words": [], "segments": []})
+        d[key].append((parts[2], float(parts[3]), float(parts[4])))
+    return out
+
+
+def timit_labels(words: list, segments: list, n_samples: int, scale: float) -> tuple:
+    """festival times (s) -> TIMIT .WRD and .PHN intervals in samples.
+
+    sample = round(t * 16000 * scale) (scale = 100/d for the speed change), clipped to
+    n_samples; the last phone ends at n_samples. Pauses at the edges become h#, others pau;
+    words are lower-cased without punctuation. Returns (wrd [(s, e, word)], phn [(s, e, p)]).
+    Raises DemoError for a phone outside the radio set.
+    """
+    def smp(t: float) -> int:
+        return min(n_samples, int(round(t * SAMPLE_RATE * scale)))
+
+    phn = []
+    for i, (p, s, e) in enumerate(segments):
+        if p == "pau":
+            lab = "h#" if i in (0, len(segments) - 1) else "pau"
+        elif p in RADIO_TO_TIMIT:
+            lab = RADIO_TO_TIMIT[p]
+        else:
+            raise DemoError(f"festival phone '{p}' has no TIMIT mapping")
+        phn.append([smp(s), smp(e), lab])
+    if phn:
+        phn[-1][1] = n_samples
+    phn = [(s, e, p) for s, e, p in phn if e > s]
+    wrd = []
+    for w, s, e in words:
+        word = "".join(c for c in w.lower() if c.isalnum() or c == "'")
+        if smp(e) > smp(s):
+            wrd.append((smp(s), smp(e), word))
+    return wrd, phn
+
+
+def _speed_change(x: np.ndarray, speed_percent: int) -> np.ndarray:
+    """Play ``x`` faster by d/100 (resample_poly(x, 100, d)); len -> ceil(n * 100 / d)."""
+    if speed_percent == 100:
+        return x
+    return signal.resample_poly(x, 100, int(speed_percent))
+
+
+def synthesize_speaker(spk: DemoSpeaker, root: str) -> dict:
+    """Run festival once for both sentences and write the speaker's TIMIT files under root."""
+    spk_dir = os.path.join(root, spk.split, spk.dialect_region, spk.speaker)
+    os.makedirs(spk_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="festival-") as tmp:
+        script = os.path.join(tmp, "run.scm")
+        with open(script, "w") as f:
+            f.write(festival_script(spk, tmp))
+        try:
+            res = subprocess.run(["festival", "--batch", script], capture_output=True,
+                                 text=True, timeout=300)
+        except FileNotFoundError as e:
+            raise DemoError("festival is not installed (apt-get install festival "
+                            "festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)") from e
+        labels = parse_festival_output(res.stdout)
+        rng = np.random.default_rng(spk.noise_seed)
+        for utt, text in SENTENCES.items():
+            wav = os.path.join(tmp, f"{utt}.wav")
+            if utt not in labels or not os.path.exists(wav):
+                raise DemoError(f"festival (voice {spk.voice}) produced no {utt}: rc "
+                                f"{res.returncode}, stderr: {res.stderr.strip()[-500:]}")
+            x, sr = sf.read(wav, dtype="float64")
+            if sr != SAMPLE_RATE:
+                raise DemoError(f"festival wrote {sr} Hz for {utt}, expected {SAMPLE_RATE}")
+            y = _speed_change(x, spk.speed_percent) * spk.gain
+            y = y + rng.standard_normal(y.shape[0]) * 2e-4
+            pcm = np.clip(np.round(y * 32768), -32768, 32767).astype(np.int16)
+            wrd, phn = timit_labels(labels[utt]["words"], labels[utt]["segments"],
+                                    pcm.shape[0], 100.0 / spk.speed_percent)
+            sf.write(os.path.join(spk_dir, f"{utt}.WAV"), pcm, SAMPLE_RATE, format="NIST",
+                     subtype="PCM_16")
+            with open(os.path.join(spk_dir, f"{utt}.TXT"), "w") as f:
+                f.write(f"0 {pcm.shape[0]} {text}\n")
+            with open(os.path.join(spk_dir, f"{utt}.WRD"), "w") as f:
+                f.writelines(f"{s} {e} {w}\n" for s, e, w in wrd)
+            with open(os.path.join(spk_dir, f"{utt}.PHN"), "w") as f:
+                f.writelines(f"{s} {e} {p}\n" for s, e, p in phn)
+    return dataclasses.asdict(spk)
+
+
+def _settings(n_speakers: int, seed: int) -> dict:
+    return {"demo_version": DEMO_VERSION, "n_speakers": int(n_speakers), "seed": int(seed)}
+
+
+def read_marker(out_dir: str):
+    """The demo_corpus.json dict of a complete demo corpus, or None."""
+    try:
+        with open(os.path.join(out_dir, MARKER)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def generate_demo_corpus(out_dir: str, n_speakers: int = DEFAULT_N_SPEAKERS, seed: int = 0,
+                         jobs: int = 0, overwrite: bool = False, progress: bool = True) -> dict:
+    """Generate (or reuse) the demo corpus in ``out_dir``; returns its marker dict.
+
+    Deterministic for (n_speakers, seed). A complete corpus with the same settings is reused
+    without work ('reused': True). Another demo corpus is replaced; a folder with other files
+    is refused unless ``overwrite``. Built in a temporary sibling and renamed into place.
+    ``jobs``: parallel festival processes (0 = number of CPUs).
+    """
+    from tqdm import tqdm
+
+    out_dir = os.path.abspath(out_dir)
+    settings = _settings(n_speakers, seed)
+    parent = os.path.dirname(out_dir)
+    if not os.path.isdir(parent):
+        raise DemoError(f"--out_dir={out_dir}: parent folder {parent} does not exist")
+    atomic.clean_stale_partials(out_dir, lambda p: read_marker(p) is not None)
+    marker = read_marker(out_dir)
+    if marker is not None and all(marker.get(k) == v for k, v in settings.items()):
+        return {**marker, "reused": True}
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and marker is None and not overwrite:
+        raise DemoError(f"--out_dir={out_dir} holds files that are not a demo corpus; pass "
+                        "--overwrite to replace them")
+    if shutil.which("festival") is None:
+        raise DemoError("festival is not installed (apt-get install festival festvox-kallpc16k "
+                        "festvox-kdlpc16k festvox-us-slt-hts)")
+    t0 = time.time()
+    plan = speaker_plan(n_speakers, seed)
+    tmp = atomic.partial_dir(out_dir)
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        jobs = jobs or os.cpu_count() or 1
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(synthesize_speaker, spk, tmp) for spk in plan]
+            for fut in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
+                            desc="festival speakers", unit="spk", disable=not progress):
+                fut.result()
+        marker = {**settings, "speakers": [dataclasses.asdict(s) for s in plan],
+                  "sentences": SENTENCES, "seconds": round(time.time() - t0, 1)}
+        with open(os.path.join(tmp, MARKER + ".part"), "w") as f:
+            json.dump(marker, f, indent=1)
+        os.replace(os.path.join(tmp, MARKER + ".part"), os.path.join(tmp, MARKER))
+        atomic.install(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {**marker, "reused": False}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m corpus.demo", description=__doc__.split("\n")[0])
+    ap.add_argument("--out_dir", required=True, help="output TIMIT-layout folder")
+    ap.add_argument("--n_speakers", type=int, default=DEFAULT_N_SPEAKERS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=0, help="parallel festival runs (0 = CPUs)")
+    ap.add_argument("--overwrite", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        m = generate_demo_corpus(args.out_dir, args.n_speakers, args.seed, args.jobs,
+                                 args.overwrite)
+    except CorpusError as e:
+        print(f"corpus.demo: error: {e}", file=sys.stderr)
+        return 1
+    if m["reused"]:
+        print(f"{args.out_dir}: complete demo corpus with these settings exists; reused")
+    else:
+        print(f"wrote {args.out_dir}: {m['n_speakers']} speakers x 2 sentences in "
+              f"{m['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

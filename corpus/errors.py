@@ -1,0 +1,21 @@
+"""Exceptions of the corpus stage. Every one carries a message naming the file/flag/value."""
+
+
+class CorpusError(Exception):
+    """Base class: bad input or settings that stop the corpus stage (CLI exit code 1)."""
+
+
+class AudioReadError(CorpusError):
+    """An audio file cannot be read (corrupt, unsupported coding, empty, non-finite)."""
+
+
+class NoUsableDataError(CorpusError):
+    """Nothing usable remains after skipping bad input (no token for any selected word)."""
+
+
+class DatasetExistsError(CorpusError):
+    """The output folder already holds a dataset (or other files) and --overwrite was not given."""
+
+
+class DatasetIncompleteError(CorpusError):
+    """A dataset folder is missing, incomplete (no dataset.json) or inconsistent."""

@@ -1,0 +1,120 @@
+"""Input pipeline over a prepared dataset folder (docs/CONVENTIONS.md).
+
+``make_dataset`` yields dicts {'audio': float32 [B, slice_len], 'token_id', 'word',
+'word_index', 'speaker', 'n_samples'}; ``normalize=True`` applies the original WaveGAN loader's
+per-example peak normalisation x / max|x| (examples with max|x| = 0 are left as they are).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+
+from corpus.errors import DatasetIncompleteError
+
+REQUIRED_KEYS = ("format_version", "sample_rate", "slice_len", "words", "splits", "shards")
+
+
+def read_dataset_info(data_dir: str) -> dict:
+    """dataset.json of a complete prepared dataset, with every shard checked to exist.
+
+    Raises DatasetIncompleteError naming the folder when it is missing, has no dataset.json
+    (not prepared, or preparation did not finish), has a corrupt/unsupported dataset.json or
+    misses shard files.
+    """
+    if not os.path.isdir(data_dir):
+        raise DatasetIncompleteError(f"dataset folder {data_dir} does not exist")
+    path = os.path.join(data_dir, "dataset.json")
+    if not os.path.isfile(path):
+        raise DatasetIncompleteError(f"{data_dir}: no dataset.json (not a prepared dataset, or "
+                                     "prepare.py did not finish)")
+    try:
+        with open(path) as f:
+            info = json.load(f)
+    except (OSError, ValueError) as e:
+        raise DatasetIncompleteError(f"{path}: unreadable ({e})") from e
+    missing = [k for k in REQUIRED_KEYS if k not in info]
+    if missing:
+        raise DatasetIncompleteError(f"{path}: missing keys {missing}")
+    if info["format_version"] != 1:
+        raise DatasetIncompleteError(f"{path}: format_version {info['format_version']} is not "
+                                     "supported (expected 1)")
+    for split, shards in info["shards"].items():
+        absent = [p for p in shards if not os.path.isfile(os.path.join(data_dir, p))]
+        if absent:
+            raise DatasetIncompleteError(f"{data_dir}: split '{split}' shard file(s) missing: "
+                                         f"{absent[:3]}")
+    return info
+
+
+def _split_shards(data_dir: str, info: dict, split: str) -> list:
+    if split not in info["shards"]:
+        raise DatasetIncompleteError(f"{data_dir}: no split '{split}' (has "
+                                     f"{sorted(info['shards'])})")
+    return [os.path.join(data_dir, p) for p in info["shards"][split]]
+
+
+def peak_normalize_np(x: np.ndarray) -> np.ndarray:
+    """x / max|x| per row of float32 [N, L] (rows with max 0 unchanged)."""
+    x = np.asarray(x, dtype=np.float32)
+    peak = np.max(np.abs(x), axis=-1, keepdims=True)
+    return np.where(peak > 0, x / np.where(peak > 0, peak, 1), x).astype(np.float32)
+
+
+def make_dataset(data_dir: str, split: str = "train", batch_size: int = 64,
+                 shuffle: bool = True, repeat: bool = True, normalize: bool = True,
+                 seed=None, drop_remainder: bool = True):
+    """tf.data.Dataset of batches of dicts (shapes in the module docstring).
+
+    Order: records -> shuffle (buffer = the split's token count, capped at 20000; reshuffled
+    each epoch; deterministic for a given seed) -> repeat -> batch -> parse -> normalise ->
+    prefetch.
+    """
+    import tensorflow as tf
+
+    from corpus.tfrecords import feature_spec
+
+    info = read_dataset_info(data_dir)
+    shards = _split_shards(data_dir, info, split)
+    spec = feature_spec(int(info["slice_len"]))
+    n = int(info["splits"].get(split, 0))
+    ds = tf.data.TFRecordDataset(shards)
+    if shuffle:
+        ds = ds.shuffle(max(1, min(n, 20000)), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+
+    def parse(serialized):
+        ex = tf.io.parse_example(serialized, spec)
+        if normalize:
+            peak = tf.reduce_max(tf.abs(ex["audio"]), axis=1, keepdims=True)
+            ex["audio"] = tf.where(peak > 0, ex["audio"] / tf.where(peak > 0, peak, 1.0),
+                                   ex["audio"])
+        return ex
+
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def load_split_arrays(data_dir: str, split: str, normalize: bool = True) -> tuple:
+    """All tokens of a split in stored order: (audio float32 [N, slice_len],
+    manifest rows of those tokens in the same order, index reset). For small sets."""
+    ds = make_dataset(data_dir, split, batch_size=256, shuffle=False, repeat=False,
+                      normalize=normalize, drop_remainder=False)
+    audio, ids = [], []
+    for b in ds.as_numpy_iterator():
+        audio.append(b["audio"])
+        ids.append(b["token_id"])
+    info = read_dataset_info(data_dir)
+    L = int(info["slice_len"])
+    audio = np.concatenate(audio, 0) if audio else np.zeros((0, L), np.float32)
+    ids = np.concatenate(ids, 0) if ids else np.zeros(0, np.int64)
+    manifest = pd.read_csv(os.path.join(data_dir, "manifest.csv"), keep_default_na=False,
+                           dtype={"speaker": str, "word": str, "utterance": str, "sex": str,
+                                  "dialect_region": str})
+    rows = manifest.set_index("token_id").loc[ids].reset_index()
+    return audio.astype(np.float32), rows

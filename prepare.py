@@ -1,0 +1,68 @@
+"""Prepare a training/extraction dataset from TIMIT (or a folder of word recordings).
+
+    python prepare.py --timit_dir=/data/TIMIT --out_dir=data/timit8
+    python prepare.py --folder_dir=my_words --out_dir=data/mine --words=all
+
+See docs/data.md for every flag and the output format (docs/CONVENTIONS.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from absl import app, flags
+
+from corpus import DEFAULT_WORDS, SLICE_LEN
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("timit_dir", None, "TIMIT root holding TRAIN/ and TEST/ (or a TIMIT-layout "
+                    "tree such as the demo corpus).")
+flags.DEFINE_string("folder_dir", None, "Alternative source: one sub-folder per word holding "
+                    "WAV/FLAC files, one token per file.")
+flags.DEFINE_string("out_dir", None, "Output dataset folder (created atomically).")
+flags.DEFINE_string("words", ",".join(DEFAULT_WORDS), "Comma-separated words to slice, or "
+                    "'all'. With --folder_dir and the flag not given: every word folder.")
+flags.DEFINE_float("pad_ms", 25.0, "Milliseconds of zero silence added on each side of a token.")
+flags.DEFINE_integer("slice_len", SLICE_LEN, "Stored length in samples (zero-padded); longer "
+                     "tokens are reported and skipped.")
+flags.DEFINE_enum("split", "random", ["random", "speaker", "timit"], "random: token level "
+                  "(stratified by word); speaker: speaker-disjoint; timit: TIMIT's TRAIN/TEST.")
+flags.DEFINE_float("test_fraction", 0.2, "Fraction of tokens in the test split.")
+flags.DEFINE_integer("seed", 0, "Seed of the split.")
+flags.DEFINE_integer("shard_size", 1000, "Tokens per TFRecord shard.")
+flags.DEFINE_bool("write_wavs", False, "Also write each token's padded clip as "
+                  "wavs/<split>/<word>/<token_id>_<speaker>_<utt>.wav.")
+flags.DEFINE_bool("overwrite", False, "Replace an existing dataset in --out_dir (atomically).")
+flags.DEFINE_bool("progress", True, "Show progress bars.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from corpus.build import prepare_dataset, summary_text
+    from corpus.errors import CorpusError
+
+    logging.getLogger("corpus").setLevel(logging.INFO)
+    if not FLAGS.out_dir:
+        print("prepare.py: error: --out_dir is required", file=sys.stderr)
+        return 2
+    words = FLAGS.words
+    if FLAGS.folder_dir and not FLAGS["words"].present:
+        words = "all"
+    try:
+        info = prepare_dataset(
+            FLAGS.out_dir, timit_dir=FLAGS.timit_dir, folder_dir=FLAGS.folder_dir, words=words,
+            pad_ms=FLAGS.pad_ms, slice_len=FLAGS.slice_len, split=FLAGS.split,
+            test_fraction=FLAGS.test_fraction, seed=FLAGS.seed, write_wavs=FLAGS.write_wavs,
+            overwrite=FLAGS.overwrite, shard_size=FLAGS.shard_size, progress=FLAGS.progress)
+    except CorpusError as e:
+        print(f"prepare.py: error: {e}", file=sys.stderr)
+        return 1
+    print(summary_text(info))
+    print(f"wrote {FLAGS.out_dir} in {info['seconds']:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
