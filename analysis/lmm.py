@@ -1,0 +1,156 @@
+"""Per-layer comparison of mean activations with a linear mixed model (lme4 + lmerTest).
+
+For each layer, the activation of each token is averaged over its samples and compared across
+words::
+
+    Mean ~ Word + (1 | Speaker)          lmerTest::lmer, REML, Satterthwaite df
+    Mean ~ Word                          stats::lm when there are fewer than 2 speakers or no
+                                         speaker has more than one token (nothing to pool)
+
+With ``mean_by_token=False`` all rows are kept and the repeated rows of a token get a random
+intercept: ``Value ~ Word + (1 | UniqueWord)``.
+
+Backend: rpy2 + lme4/lmerTest directly (the R session of :mod:`analysis.rbridge`). pymer4 0.8.2
+was tried and works here, but it pulls six more packages (scikit-learn, joblib, patsy, ...),
+renames the terms (word1, word2, ...) and warns on pandas 2.3 (DataFrame.applymap; it fails on
+pandas 3), so it is not used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Sequence
+
+import pandas as pd
+
+from analysis.gamm import _r_session, prepare_gamm_data
+
+COEF_COLUMNS = ["term", "Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
+
+_R_LMM = r"""
+.ganan_lmm <- function(d, levels, formula, use_lmer) {
+  d$Word <- factor(as.character(d$Word), levels = levels)
+  if ("Speaker" %in% names(d)) d$Speaker <- factor(d$Speaker)
+  if ("UniqueWord" %in% names(d)) d$UniqueWord <- factor(d$UniqueWord)
+  f <- as.formula(formula)
+  if (use_lmer) {
+    singular <- FALSE
+    m <- withCallingHandlers(
+      lmerTest::lmer(f, data = d, REML = TRUE),
+      message = function(c) {
+        if (grepl("singular", conditionMessage(c))) { singular <<- TRUE
+          invokeRestart("muffleMessage") }
+      },
+      warning = function(w) {
+        .ganan_warnings$list <- c(.ganan_warnings$list, conditionMessage(w))
+        invokeRestart("muffleWarning")
+      })
+    co <- summary(m)$coefficients
+    a <- anova(m)
+    vc <- as.data.frame(lme4::VarCorr(m))
+    list(coef = co, F = a[["F value"]][1], p = a[["Pr(>F)"]][1], df1 = a[["NumDF"]][1],
+         df2 = a[["DenDF"]][1], singular = singular || lme4::isSingular(m),
+         ranef_var = vc$vcov[1], resid_var = vc$vcov[nrow(vc)])
+  } else {
+    m <- lm(f, data = d)
+    co <- summary(m)$coefficients
+    co <- cbind(co[, 1:2, drop = FALSE], df = m$df.residual, co[, 3:4, drop = FALSE])
+    a <- anova(m)
+    list(coef = co, F = a[["F value"]][1], p = a[["Pr(>F)"]][1], df1 = a[["Df"]][1],
+         df2 = m$df.residual, singular = FALSE, ranef_var = NA_real_,
+         resid_var = summary(m)$sigma^2)
+  }
+}
+"""
+
+
+@dataclass
+class LmmResult:
+    """coefficients: COEF_COLUMNS (Word<w> = mean difference vs the reference word).
+    F, p, df1, df2: omnibus test of Word (lmerTest Type III, Satterthwaite; or lm ANOVA)."""
+    layer: str
+    formula: str
+    backend: str
+    coefficients: pd.DataFrame
+    F: float
+    p: float
+    df1: float
+    df2: float
+    n_obs: int
+    singular: bool
+    ranef_var: float
+    resid_var: float
+    notes: List[str] = field(default_factory=list)
+
+
+def token_means(data: pd.DataFrame) -> pd.DataFrame:
+    """Mean of Value per token from prepare_gamm_data output: token_id, Word, Speaker, Mean."""
+    g = data.groupby("UniqueWord", observed=True, sort=False)
+    out = pd.DataFrame({"token_id": g["token_id"].first(), "Word": g["Word"].first().astype(str),
+                        "Speaker": g["Speaker"].first(), "Mean": g["Value"].mean()})
+    return out.reset_index(drop=True)
+
+
+def fit_mean_lmm(df: pd.DataFrame, layer: str, ref_word: str = "ask",
+                 mean_by_token: bool = True) -> LmmResult:
+    """Mixed-model comparison of words at one layer (see module docstring)."""
+    from analysis.rbridge import get_r, pandas_to_r, r_matrix_to_pandas
+    data = prepare_gamm_data(df, layer, ref_word)
+    levels = [str(c) for c in data["Word"].cat.categories]
+    notes: List[str] = []
+    if mean_by_token:
+        d = token_means(data)
+        n_spk = d["Speaker"].nunique()
+        repeated = (d.groupby("Speaker").size() > 1).any()
+        use_lmer = n_spk >= 2 and repeated and not (d["Speaker"] == "NA").all()
+        formula = "Mean ~ Word + (1 | Speaker)" if use_lmer else "Mean ~ Word"
+        if not use_lmer:
+            notes.append(f"{layer}: no speaker with repeated tokens; plain linear model")
+    else:
+        d = data[["Value", "Word", "UniqueWord", "Speaker"]].copy()
+        d["Word"] = d["Word"].astype(str)
+        d["UniqueWord"] = d["UniqueWord"].astype(str)
+        use_lmer = True
+        formula = "Value ~ Word + (1 | UniqueWord)"
+    session = _r_session()  # mgcv helpers incl. the warning collector
+    get_r(("lme4", "lmerTest"))
+    if not session.__dict__.get("_ganan_lmm"):
+        session.r(_R_LMM)
+        session.__dict__["_ganan_lmm"] = True
+    res = session.r(".ganan_lmm")(pandas_to_r(d), session.ro.StrVector(levels), formula,
+                                  bool(use_lmer))
+    co = r_matrix_to_pandas(res.rx2("coef"))
+    co.columns = COEF_COLUMNS[1:]
+    co.insert(0, "term", [str(i) for i in co.index])
+    notes.extend(f"{layer}: R warning: {w}" for w in session.r(".ganan_take_warnings")())
+    singular = bool(res.rx2("singular")[0])
+    if singular:
+        notes.append(f"{layer}: singular fit (random-effect variance estimated at 0)")
+    return LmmResult(
+        layer=str(layer), formula=formula,
+        backend="lmerTest::lmer via rpy2" if use_lmer else "stats::lm via rpy2",
+        coefficients=co.reset_index(drop=True), F=float(res.rx2("F")[0]),
+        p=float(res.rx2("p")[0]), df1=float(res.rx2("df1")[0]), df2=float(res.rx2("df2")[0]),
+        n_obs=int(len(d)), singular=singular, ranef_var=float(res.rx2("ranef_var")[0]),
+        resid_var=float(res.rx2("resid_var")[0]), notes=notes)
+
+
+def compare_layers(df: pd.DataFrame, layers: Sequence[str], ref_word: str = "ask",
+                   mean_by_token: bool = True) -> pd.DataFrame:
+    """fit_mean_lmm for each layer; long table: layer, formula, term, Estimate, Std. Error,
+    df, t value, Pr(>|t|), F_word, p_word (omnibus Word test), singular; the fits' notes
+    (singular fits, R warnings) in ``attrs['notes']``."""
+    parts, notes = [], []
+    for layer in layers:
+        r = fit_mean_lmm(df, layer, ref_word, mean_by_token)
+        notes.extend(r.notes)
+        t = r.coefficients.copy()
+        t.insert(0, "formula", r.formula)
+        t.insert(0, "layer", r.layer)
+        t["F_word"] = r.F
+        t["p_word"] = r.p
+        t["singular"] = r.singular
+        parts.append(t)
+    out = pd.concat(parts, ignore_index=True)
+    out.attrs["notes"] = notes
+    return out

@@ -1,0 +1,209 @@
+"""Bridge to R through rpy2: start R once, load mgcv, convert tables.
+
+Everything that touches R in the analysis package goes through :func:`get_r`, which starts the
+embedded R on first use, loads ``mgcv`` (and ``stats``/``base``) and returns a small namespace.
+When R, rpy2 or an R package is missing it raises :class:`RUnavailableError` whose message says
+exactly what to install.
+
+The harmless start-up message ``library '/usr/local/lib/R/site-library' contains no packages``
+(Debian's R lists an empty site library) is silenced by dropping empty folders from
+``.libPaths()`` before any package is loaded, and by filtering that one message out of R's
+console output.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, Optional
+
+import numpy as np
+import pandas as pd
+
+APT_INSTALL = ("apt-get install -y --no-install-recommends r-base-core r-cran-mgcv "
+               "r-cran-lme4")
+PIP_INSTALL = "pip install rpy2==3.5.17"
+# Debian package providing each R package we may load.
+_DEBIAN_PACKAGE = {"mgcv": "r-cran-mgcv", "lme4": "r-cran-lme4", "lmerTest": "r-cran-lmertest",
+                   "stats": "r-base-core", "base": "r-base-core", "utils": "r-base-core"}
+
+_HARMLESS = ("contains no packages",)
+# R code dropping empty library folders (Debian lists an empty /usr/local/lib/R/site-library,
+# and library() warns about it on every load).
+_DROP_EMPTY_LIBS = """
+local({
+  keep <- function(p) p[vapply(p, function(x) length(list.files(x)) > 0, logical(1))]
+  e <- baseenv()
+  if (exists(".Library.site", envir = e)) {
+    unlockBinding(".Library.site", e)
+    assign(".Library.site", keep(.Library.site), envir = e)
+    lockBinding(".Library.site", e)
+  }
+  .libPaths(keep(.libPaths()))
+  invisible(NULL)
+})
+"""
+
+
+class RUnavailableError(RuntimeError):
+    """R, rpy2 or a needed R package is not installed (the message says what to install)."""
+
+
+@dataclass
+class RSession:
+    """Handles to the embedded R: ``ro`` (rpy2.robjects), loaded packages by name, ``r`` (eval)."""
+    ro: Any
+    packages: Dict[str, Any]
+
+    def r(self, code: str):
+        """Evaluate R code and return the R object."""
+        return self.ro.r(code)
+
+    def __getattr__(self, name):
+        pkgs = self.__dict__.get("packages", {})
+        if name in pkgs:
+            return pkgs[name]
+        raise AttributeError(name)
+
+
+_LOCK = threading.Lock()
+_SESSION: Optional[RSession] = None
+
+
+def _install_hint(what: str) -> str:
+    return (f"{what}. Install R and mgcv with `{APT_INSTALL}` (plus r-cran-lmertest for the "
+            f"mixed-model comparison) and rpy2 with `{PIP_INSTALL}` (rpy2 3.6.x does not load "
+            f"against Debian 12's R 4.2).")
+
+
+def _quiet_console():
+    """Filter the empty-site-library message out of R's stderr console callback."""
+    from rpy2.rinterface_lib import callbacks
+
+    original = callbacks.consolewrite_warnerror
+    if getattr(original, "_gan_filtered", False):
+        return
+
+    def _filtered(text: str):
+        if any(h in text for h in _HARMLESS) or text.strip() == "":
+            return
+        original(text)
+
+    _filtered._gan_filtered = True  # type: ignore[attr-defined]
+    callbacks.consolewrite_warnerror = _filtered
+
+
+def get_r(packages: Iterable[str] = ("mgcv",)) -> RSession:
+    """Start R (once per process) and load ``packages``; return the :class:`RSession`.
+
+    Raises RUnavailableError naming the apt/pip command when R, rpy2 or a package is missing.
+    """
+    global _SESSION
+    with _LOCK:
+        if _SESSION is None:
+            try:
+                import rpy2  # noqa: F401
+            except ImportError as exc:
+                raise RUnavailableError(_install_hint(f"rpy2 is not installed ({exc})")) from exc
+            logging.getLogger("rpy2").setLevel(logging.WARNING)  # start-up chatter
+            # Starting R puts R's library folders on LD_LIBRARY_PATH (and sets R_* variables)
+            # in os.environ; child processes (other Pythons: TensorFlow, pyarrow) would then
+            # load Debian's libpython/ssl and fail. This process has its libraries mapped
+            # already, so the variable is restored right after the start.
+            saved_ld = os.environ.get("LD_LIBRARY_PATH")
+            try:
+                _quiet_console()
+                import rpy2.robjects as ro
+                ro.r(_DROP_EMPTY_LIBS)
+            except Exception as exc:  # R missing or rpy2/R mismatch
+                raise RUnavailableError(_install_hint(
+                    f"R could not be started through rpy2 ({type(exc).__name__}: {exc})")) from exc
+            finally:
+                if saved_ld is None:
+                    os.environ.pop("LD_LIBRARY_PATH", None)
+                else:
+                    os.environ["LD_LIBRARY_PATH"] = saved_ld
+            _SESSION = RSession(ro=ro, packages={})
+        session = _SESSION
+        for name in packages:
+            if name in session.packages:
+                continue
+            from rpy2.robjects.packages import importr, PackageNotInstalledError
+            try:
+                session.packages[name] = importr(name)
+            except PackageNotInstalledError as exc:
+                deb = _DEBIAN_PACKAGE.get(name, f"r-cran-{name.lower()}")
+                raise RUnavailableError(_install_hint(
+                    f"the R package '{name}' is not installed (Debian package {deb})")) from exc
+        return session
+
+
+def r_available(packages: Iterable[str] = ("mgcv",)) -> bool:
+    """True when :func:`get_r` succeeds for ``packages`` (used by tests to skip)."""
+    try:
+        get_r(packages)
+        return True
+    except RUnavailableError:
+        return False
+
+
+def pandas_to_r(df: pd.DataFrame):
+    """Convert a pandas DataFrame to an R data.frame.
+
+    Numeric columns become numeric vectors, bool -> logical, pandas Categorical -> R factor with
+    the same level order (ordered categoricals -> ordered factors), other object columns ->
+    character vectors. The index is dropped.
+    """
+    session = get_r(())
+    ro = session.ro
+    from rpy2.robjects import pandas2ri
+    from rpy2.robjects.conversion import localconverter
+
+    df = df.reset_index(drop=True)
+    with localconverter(ro.default_converter + pandas2ri.converter):
+        return ro.conversion.py2rpy(df)
+
+
+def r_to_pandas(obj) -> pd.DataFrame:
+    """Convert an R data.frame (or matrix with dimnames) to a pandas DataFrame."""
+    session = get_r(())
+    ro = session.ro
+    from rpy2.robjects import pandas2ri
+    from rpy2.robjects.conversion import localconverter
+
+    if isinstance(obj, ro.vectors.DataFrame) or "data.frame" in list(getattr(obj, "rclass", [])):
+        with localconverter(ro.default_converter + pandas2ri.converter):
+            return ro.conversion.rpy2py(obj)
+    return r_matrix_to_pandas(obj)
+
+
+def r_matrix_to_pandas(mat) -> pd.DataFrame:
+    """Convert an R numeric matrix with dimnames to a DataFrame (row names -> index)."""
+    session = get_r(())
+    ro = session.ro
+    arr = np.array(ro.r["as.matrix"](mat), dtype=float)
+    dimnames = ro.r["dimnames"](mat)
+    rows = cols = None
+    if dimnames is not ro.NULL and len(dimnames) == 2:
+        if dimnames[0] is not ro.NULL:
+            rows = [str(x) for x in dimnames[0]]
+        if dimnames[1] is not ro.NULL:
+            cols = [str(x) for x in dimnames[1]]
+    return pd.DataFrame(arr, index=rows, columns=cols)
+
+
+def r_numeric(obj) -> np.ndarray:
+    """An R numeric vector/matrix as a float numpy array (matrices keep their shape)."""
+    get_r(())
+    return np.array(obj, dtype=float)
+
+
+def r_names(obj) -> list:
+    """names(obj) as a list of str (empty when NULL)."""
+    session = get_r(())
+    nm = session.ro.r["names"](obj)
+    if nm is session.ro.NULL:
+        return []
+    return [str(x) for x in nm]

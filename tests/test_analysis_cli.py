@@ -1,0 +1,139 @@
+"""analyze.py end to end on a synthetic activations folder, and its error handling."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from analysis.report import markdown_to_html
+from analysis.synthetic import write_synthetic_folder
+from analysis.tables import TABLE_COLUMNS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORDS = ("ask", "carry", "dark", "greasy")
+
+
+def _run(args, env_extra=None, timeout=300):
+    env = dict(os.environ)
+    # rpy2 puts R's library folders on LD_LIBRARY_PATH when this process starts R; a child
+    # started with it loads system libraries over the venv's (pyarrow's _ssl then fails).
+    env.pop("LD_LIBRARY_PATH", None)
+    env["PYTHONPATH"] = os.pathsep.join([p for p in [ROOT, env.get("PYTHONPATH", "")] if p])
+    if env_extra:
+        env.update(env_extra)
+    return subprocess.run([sys.executable, os.path.join(ROOT, "analyze.py")] + args, cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def syn(tmp_path_factory):
+    d = tmp_path_factory.mktemp("acts")
+    truth = write_synthetic_folder(str(d), words=WORDS, tokens_per_word=8, seed=0, csv=False)
+    return str(d), truth
+
+
+def _r_ok():
+    try:
+        from analysis.rbridge import r_available
+        return r_available(("mgcv", "lme4", "lmerTest"))
+    except ImportError:
+        return False
+
+
+@pytest.mark.needs_r
+def test_end_to_end_with_figures(syn, tmp_path):
+    if not _r_ok():
+        pytest.skip("R with mgcv/lme4/lmerTest not available")
+    out = tmp_path / "analysis"
+    res = _run([f"--activations={syn[0]}", f"--out={out}", "--phone_layers=conv2,conv4"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "word GAMM done" in res.stderr and "s)" in res.stderr  # progress with elapsed time
+    for name in ("table1.csv", "table1.md", "table1.tex", "phone_contrast.csv",
+                 "phone_contrast.md", "phone_contrast.tex", "predictions.csv", "difference.csv",
+                 "difference_regions.csv", "phone_predictions.csv", "lmm.csv", "fit_info.json",
+                 "report.md", "report.html", "gamm_data.csv", "table1_refit.R"):
+        assert (out / name).is_file(), name
+    for fig in ("fig2_waveforms", "fig3_word_curves", "fig4_phone_contrast", "fig5_difference",
+                "confusion"):
+        for ext in ("png", "pdf"):
+            assert (out / "figures" / f"{fig}.{ext}").stat().st_size > 1000
+    t1 = pd.read_csv(out / "table1.csv")
+    assert list(t1.columns) == ["layer"] + TABLE_COLUMNS
+    par = t1[t1["section"] == "parametric"].set_index("term")
+    assert par.loc["Wordcarry", "p-value"] < 0.001
+    pc = pd.read_csv(out / "phone_contrast.csv")
+    assert sorted(pc["layer"].unique()) == ["conv2", "conv4"]
+    preds = pd.read_csv(out / "predictions.csv")
+    assert list(preds.columns) == ["Word", "Sample", "fit", "se", "lower", "upper"]
+    assert sorted(preds["Word"].unique()) == sorted(WORDS) and len(preds) == 4 * 61
+    diff = pd.read_csv(out / "difference.csv")
+    assert list(diff.columns) == ["comparison", "Sample", "difference", "se", "lower", "upper",
+                                  "significant"]
+    # default pair = largest parametric difference: carry (+1) against the lowest estimate
+    est = {"ask": 0.0, **{t[4:]: v for t, v in par["Estimate"].items() if t != "(Intercept)"}}
+    assert diff["comparison"].iloc[0] == f"carry - {min(est, key=est.get)}"
+    info = json.loads((out / "fit_info.json").read_text())
+    assert info["engine"] == "mgcv" and info["k"] == 10
+    assert info["phone_fits"]["conv4"]["k"] == 5
+    report = (out / "report.md").read_text()
+    assert f"rho = {info['rho']:.3f}" in report
+    assert f"{par.loc['Wordcarry', 'Estimate']:.3f}" in report
+    assert "figures/fig5_difference.png" in report
+    assert "<table>" in (out / "report.html").read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # the written R script refits Table 1's model from gamm_data.csv with the same numbers
+    if shutil.which("Rscript"):
+        env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+        r = subprocess.run(["Rscript", "table1_refit.R"], cwd=out, capture_output=True,
+                           text=True, timeout=300, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        line = [l for l in r.stdout.splitlines() if l.startswith("Wordcarry")][0]
+        assert float(line.split()[1]) == pytest.approx(par.loc["Wordcarry", "Estimate"],
+                                                       rel=1e-4)
+        srow = [l for l in r.stdout.splitlines() if l.startswith("s(Sample,UniqueWord)")][0]
+        smo = t1[t1["section"] == "smooth"].set_index("term")
+        assert float(srow.split()[2]) == pytest.approx(
+            smo.loc["s(Sample,UniqueWord)", "Ref.df"], rel=1e-4)
+
+
+@pytest.mark.needs_r
+def test_bad_input_one_line_error_and_no_output(syn, tmp_path):
+    if not _r_ok():
+        pytest.skip("R not available")
+    out = tmp_path / "analysis"
+    res = _run([f"--activations={syn[0]}", f"--out={out}", "--ref_word=zebra",
+                "--no_figures", "--phone_layers=", "--lmm_layers=none"])
+    assert res.returncode == 1
+    err = [l for l in res.stderr.splitlines() if l.startswith("analyze.py: error:")]
+    assert len(err) == 1 and "reference word 'zebra' is absent" in err[0]
+    assert not out.exists() and not list(tmp_path.iterdir())
+    res = _run([f"--activations={tmp_path}/nope", f"--out={out}"])
+    assert res.returncode == 1 and "is not a folder" in res.stderr
+    res = _run([f"--activations={tmp_path}", f"--out={out}"])
+    assert res.returncode == 1 and "no activations.parquet or activations.csv" in res.stderr
+
+
+def test_missing_rpy2_names_install_commands(syn, tmp_path):
+    fake = tmp_path / "fake"
+    (fake / "rpy2").mkdir(parents=True)
+    (fake / "rpy2" / "__init__.py").write_text("raise ImportError('simulated missing rpy2')\n")
+    res = _run([f"--activations={syn[0]}", f"--out={tmp_path / 'o'}"],
+               env_extra={"PYTHONPATH": os.pathsep.join([str(fake), ROOT])})
+    assert res.returncode == 1
+    line = res.stderr.strip().splitlines()[-1]
+    assert line.startswith("analyze.py: error: rpy2 is not installed")
+    assert "apt-get install -y --no-install-recommends r-base-core r-cran-mgcv" in line
+    assert "pip install rpy2==3.5.17" in line
+
+
+def test_markdown_to_html_tables_and_pipes():
+    md = "# T\n\n| a | b |\n|---|---:|\n| `x \\| y` | 2 |\n\n- item `c`\n\n![cap](f.png)\n\ntext"
+    h = markdown_to_html(md)
+    assert "<h1>T</h1>" in h and "<th>a</th>" in h
+    assert "<td><code>x | y</code></td><td>2</td>" in h
+    assert "<li>item <code>c</code></li>" in h and "<img src='f.png'" in h
+    assert "<p>text</p>" in h and "---" not in h
