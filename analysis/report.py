@@ -52,7 +52,8 @@ FIGURE_CAPTIONS = {
 
 
 def _fmt(v: float, d: int = 3) -> str:
-    return "NA" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{d}f}"
+    from analysis.tables import format_number
+    return "NA" if v is None or (isinstance(v, float) and math.isnan(v)) else format_number(v, d)
 
 
 def build_markdown(r: ReportInputs) -> str:

@@ -86,9 +86,13 @@ def format_p(p: float) -> str:
     return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
-def _num(v, digits: int = 3) -> str:
+def format_number(v, digits: int = 3) -> str:
+    """``digits`` decimals for ordinary magnitudes; ``digits`` significant digits for small or
+    large ones (activations are often ~1e-3, where fixed decimals would print 0.000)."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
+    if v != 0 and (abs(v) < 0.1 or abs(v) >= 1e5):
+        return f"{v:.{digits}g}"
     return f"{v:.{digits}f}"
 
 
@@ -114,12 +118,12 @@ def markdown_table(table: pd.DataFrame, label: str = "layer", title: str = "") -
         lines += [f"### {label} {name}", "", "| Parametric term | Estimate | Std. Error | t | p |",
                   "|---|---:|---:|---:|---:|"]
         for d in _records(sub, "parametric"):
-            lines.append(f"| {d['term']} | {_num(d['Estimate'])} | {_num(d['Std. Error'])} | "
-                         f"{_num(d['t value'])} | {format_p(d['p-value'])} |")
+            lines.append(f"| {d['term']} | {format_number(d['Estimate'])} | {format_number(d['Std. Error'])} | "
+                         f"{format_number(d['t value'])} | {format_p(d['p-value'])} |")
         lines += ["", "| Smooth term | edf | Ref.df | F | p |", "|---|---:|---:|---:|---:|"]
         for d in _records(sub, "smooth"):
-            lines.append(f"| {d['term']} | {_num(d['edf'])} | {_num(d['Ref.df'])} | "
-                         f"{_num(d['F'])} | {format_p(d['p-value'])} |")
+            lines.append(f"| {d['term']} | {format_number(d['edf'])} | {format_number(d['Ref.df'])} | "
+                         f"{format_number(d['F'])} | {format_p(d['p-value'])} |")
         lines += ["", _model_sentence(_model_line(sub)) + ".", ""]
     return "\n".join(lines)
 
@@ -139,13 +143,13 @@ def latex_table(table: pd.DataFrame, label: str = "layer", caption: str = "") ->
         out += [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{lrrrr}",
                 r"\hline", r"Parametric term & Estimate & Std. Error & $t$ & $p$ \\", r"\hline"]
         for d in _records(sub, "parametric"):
-            out.append(f"{_tex_escape(d['term'])} & {_num(d['Estimate'])} & "
-                       f"{_num(d['Std. Error'])} & {_num(d['t value'])} & "
+            out.append(f"{_tex_escape(d['term'])} & {format_number(d['Estimate'])} & "
+                       f"{format_number(d['Std. Error'])} & {format_number(d['t value'])} & "
                        f"{_tex_escape(format_p(d['p-value']))} \\\\")
         out += [r"\hline", r"Smooth term & edf & Ref.df & $F$ & $p$ \\", r"\hline"]
         for d in _records(sub, "smooth"):
-            out.append(f"{_tex_escape(d['term'])} & {_num(d['edf'])} & {_num(d['Ref.df'])} & "
-                       f"{_num(d['F'])} & {_tex_escape(format_p(d['p-value']))} \\\\")
+            out.append(f"{_tex_escape(d['term'])} & {format_number(d['edf'])} & {format_number(d['Ref.df'])} & "
+                       f"{format_number(d['F'])} & {_tex_escape(format_p(d['p-value']))} \\\\")
         m = _model_line(sub)
         out += [r"\hline",
                 r"\multicolumn{5}{l}{" + _tex_escape(_model_sentence(m)) + r"} \\",
