@@ -24,6 +24,7 @@ import dataclasses
 import datetime
 import glob
 import json
+import logging
 import os
 import shutil
 import time
@@ -38,6 +39,8 @@ import soundfile as sf
 
 from analysis import classification as cl
 from analysis import extraction as ex
+
+logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 MAX_LISTED_SKIPS = 200
@@ -608,6 +611,12 @@ def make_plan(model, config, source, *, network="Q", layers=None, normalize="pea
                               f"{SAMPLE_RATE}")
     if upsample_per_word < 0:
         raise ExtractionError(f"--upsample_per_word={upsample_per_word} must be >= 0")
+    if config.batchnorm:
+        # The original builds D's and Q's batch norm with training=True: batch statistics,
+        # also at inference. The traces then depend on which tokens share a batch.
+        logger.warning("this model has batch norm: D and Q normalise with the statistics of "
+                       "each batch (as the original code does at inference too), so the traces "
+                       "depend on --batch_size and the batch composition")
     all_axes = {a.name: a for a in ex.layer_axes(layer_geometry(config), config.slice_len,
                                                  config.kernel_len)}
     n_channels = layer_channels(model, config)
