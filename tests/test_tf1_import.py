@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from wavegan import CheckpointError, WaveGANConfig, build_models, load_models
-from wavegan.tf1_checkpoint import (infer_config, load_tf1_checkpoint, read_variable_shapes,
+from wavegan.tf1_checkpoint import (generator_links, infer_config, load_tf1_checkpoint,
+                                    read_variable_shapes,
                                     save_tf1_checkpoint)
 
 ATOL = 1e-5  # the fixture README's forward tolerance
@@ -112,3 +113,20 @@ def test_bad_paths_give_clear_errors(tmp_path):
     prefix = tf.train.Checkpoint(v=v).write(str(tmp_path / "other"))
     with pytest.raises(CheckpointError, match="config.json"):
         load_models(prefix)
+
+
+def test_generator_only_checkpoint_loads_g(tmp_path):
+    """The original's infer() saver writes G's variables and global_step only."""
+    cfg = WaveGANConfig(model="wavegan", dim=2)
+    G, D, _ = build_models(cfg)
+    links = generator_links(G)
+    names = [l.tf1_name for l in links] + ["global_step"]
+    tensors = [tf.reshape(tf.convert_to_tensor(l.variable), l.tf1_shape) for l in links]
+    tensors.append(tf.constant(5, tf.int64))
+    prefix = str(tmp_path / "model.ckpt-5")
+    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
+                      tensors=tensors)
+    config, G2, D2, Q2 = load_models(prefix)
+    assert D2 is None and Q2 is None and config == cfg
+    z = tf.random.uniform([1, 100], -1, 1)
+    np.testing.assert_array_equal(G2(z), G(z))

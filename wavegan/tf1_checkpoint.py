@@ -242,7 +242,9 @@ def encoder_links(net, scope: str, shapes=()) -> List[VariableLink]:
 
 
 def model_links(G, D, Q=None, shapes=()) -> List[VariableLink]:
-    links = generator_links(G, shapes) + encoder_links(D, "D", shapes)
+    links = generator_links(G, shapes)
+    if D is not None:
+        links += encoder_links(D, "D", shapes)
     if Q is not None:
         links += encoder_links(Q, "Q", shapes)
     return links
@@ -285,7 +287,11 @@ def load_tf1_checkpoint(path: str, model: Optional[str] = None,
         config = infer_config(shapes, prefix, _read_hints(prefix), model=model,
                               slice_len=slice_len, phaseshuffle_rad=phaseshuffle_rad)
     G = WaveGANGenerator(config)
-    D = WaveGANDiscriminator(config)
+    # The original's infer() saver writes G only: then there is no D (and no Q) to load.
+    generator_only = "D/output/dense/kernel" not in shapes and "Q/Qoutput/dense/kernel" not in shapes
+    if generator_only:
+        log.warning("%s holds the generator only (an infer checkpoint): D and Q are None", prefix)
+    D = None if generator_only else WaveGANDiscriminator(config)
     Q = QNetwork(config) if config.has_q else None
     reader = tf.train.load_checkpoint(prefix)
     assign_links(reader, model_links(G, D, Q, shapes), shapes, prefix)
