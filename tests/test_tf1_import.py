@@ -130,3 +130,16 @@ def test_generator_only_checkpoint_loads_g(tmp_path):
     assert D2 is None and Q2 is None and config == cfg
     z = tf.random.uniform([1, 100], -1, 1)
     np.testing.assert_array_equal(G2(z), G(z))
+
+
+def test_copied_run_folder_with_foreign_checkpoint_file(tmp_path, tf1_dim8):
+    """A run folder copied from another machine: its 'checkpoint' file names absolute paths
+    that do not exist here; the folder still resolves to its latest checkpoint."""
+    import shutil
+    for f in ("model.ckpt-3.index", "model.ckpt-3.data-00000-of-00001"):
+        shutil.copy(tf1_dim8 / f, tmp_path / f)
+    (tmp_path / "checkpoint").write_text(
+        'model_checkpoint_path: "/home/someone/train/model.ckpt-3"\n'
+        'all_model_checkpoint_paths: "/home/someone/train/model.ckpt-3"\n')
+    config, *_ = load_models(str(tmp_path))
+    assert config.dim == 8

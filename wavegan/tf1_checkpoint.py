@@ -61,7 +61,7 @@ def resolve_prefix(path: str) -> str:
     """A checkpoint prefix from a prefix, a data/index file name, or a folder (latest)."""
     path = os.fspath(path)
     if os.path.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
+        latest = _latest_in_folder(path)
         if latest is None:
             raise CheckpointError(f"{path}: no checkpoint found in this folder")
         return latest
@@ -74,6 +74,21 @@ def resolve_prefix(path: str) -> str:
     if not os.path.exists(path + ".index"):
         raise CheckpointError(f"{path}: no checkpoint here (expected {path}.index)")
     return path
+
+
+def _latest_in_folder(folder: str) -> Optional[str]:
+    """The folder's latest checkpoint, also when its ``checkpoint`` file holds absolute paths
+    of the machine that wrote it (a copied run): then the same name inside this folder."""
+    state = tf.train.get_checkpoint_state(folder)
+    if state is not None and state.model_checkpoint_path:
+        for candidate in (state.model_checkpoint_path,
+                          os.path.join(folder, os.path.basename(state.model_checkpoint_path))):
+            if os.path.exists(candidate + ".index"):
+                return candidate
+    indexes = [f[:-len(".index")] for f in os.listdir(folder) if f.endswith(".index")]
+    steps = [(int(m.group(1)), name) for name in indexes
+             for m in [re.search(r"-(\d+)$", name)] if m]
+    return os.path.join(folder, max(steps)[1]) if steps else None
 
 
 def read_variable_shapes(prefix: str) -> Dict[str, Tuple[int, ...]]:
