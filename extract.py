@@ -35,6 +35,9 @@ flags.DEFINE_list("generate_codes", None, "instead of --data, feed audio that G 
 flags.DEFINE_integer("generate_per_code", 50, "tokens generated per code (--generate_codes)")
 flags.DEFINE_float("generate_value", 1.0, "value of the code entries (--generate_codes)")
 flags.DEFINE_integer("seed", 0, "numpy seed of the generated noise (--generate_codes)")
+flags.DEFINE_enum("model", None, ["ciwgan", "fiwgan"], "for a TF1 checkpoint with no hint "
+                  "beside it: ciwGAN and fiwGAN checkpoints have the same variables (decides "
+                  "how Q's outputs are read: argmax code vs bits)")
 flags.DEFINE_boolean("csv", True, "also write .csv copies of the long tables")
 flags.DEFINE_boolean("overwrite", False, "replace --out if it exists")
 flags.DEFINE_boolean("progress", True, "show a progress bar")
@@ -55,7 +58,7 @@ def main(argv):
         if FLAGS.batch_size < 1:
             raise ExtractionError(f"--batch_size={FLAGS.batch_size} must be >= 1")
         try:
-            config, G, D, Q = load_models(FLAGS.checkpoint)
+            config, G, D, Q = load_models(FLAGS.checkpoint, model=FLAGS.model)
         except (CheckpointError, FileNotFoundError, ValueError) as e:
             raise ExtractionError(f"--checkpoint={FLAGS.checkpoint}: {e}") from None
         if FLAGS.generate_codes:
