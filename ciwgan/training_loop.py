@@ -30,7 +30,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from wavegan.checkpoints import CONFIG_NAME, build_models
+from wavegan.checkpoints import CONFIG_NAME, build_models, model_checkpoint
 from wavegan.config import WaveGANConfig
 from wavegan.tf1_checkpoint import load_tf1_checkpoint
 
@@ -223,10 +223,7 @@ def build_run(config: WaveGANConfig, options: TrainOptions):
     trainer = GANTrainer(config, G, D, Q, loss=options.loss, disc_nupdates=options.disc_nupdates,
                          seed=options.seed, gq_semantics=options.gq_semantics,
                          jit_compile=options.xla, strategy=strategy)
-    ckpt_objects = {"generator": G, "discriminator": D, "trainer": trainer}
-    if Q is not None:
-        ckpt_objects["qnetwork"] = Q
-    ckpt = tf.train.Checkpoint(**ckpt_objects)
+    ckpt = model_checkpoint(G, D, Q, trainer=trainer)
     manager = tf.train.CheckpointManager(ckpt, options.train_dir,
                                          max_to_keep=options.keep_checkpoints)
     if manager.latest_checkpoint:

@@ -72,9 +72,20 @@ def test_train_writes_checkpoint_config_summaries(tmp_path, tiny_data):
         assert tag in tags, (tag, sorted(tags))
     previews = sorted((train_dir / "preview").iterdir())
     assert len(list(previews[-1].glob("*.wav"))) == TINY.num_categ  # one per code
-    # The checkpoint loads for extraction with its config.
+    # The checkpoint loads for extraction with its config and every trained weight: biases
+    # start at zero and move with training, in every block of every network (except D's
+    # output bias: the WGAN critic loss mean(D(G(z))) - mean(D(x)) has zero gradient for it).
     config, G, D, Q = load_models(str(train_dir))
     assert config == TINY and Q is not None
+    for net in (G, D, Q):
+        biases = [v for v in net.weights if v.path.endswith("bias") and v.path != "D/output/bias"]
+        assert len(biases) >= 5
+        for v in biases:
+            assert np.any(v.numpy() != 0), f"{v.path} was not restored"
+    trainer, _, _ = build_run(TINY, options(train_dir, tiny_data))
+    x = tf.random.normal([2, 16384])
+    np.testing.assert_array_equal(trainer.Q(x, training=False), Q(x, training=False))
+    np.testing.assert_array_equal(trainer.D(x, training=False), D(x, training=False))
 
 
 def test_resume_continues_with_same_optimizer_state(tmp_path, tiny_data):

@@ -34,12 +34,32 @@ def build_models(config: WaveGANConfig):
     return G, D, Q
 
 
-def model_checkpoint(G, D, Q=None) -> tf.train.Checkpoint:
-    """The model part of our checkpoints (the trainer adds optimizer and RNG state)."""
-    objects = {"generator": G, "discriminator": D}
+class ModelVariables(tf.Module):
+    """The checkpoint view of a Keras model: every variable (weights and batch-norm moving
+    statistics), keyed by its Keras path.
+
+    Keras 3 keeps sub-layers held in Python lists (the conv blocks) out of TensorFlow's
+    object graph, so ``tf.train.Checkpoint(model=...)`` would save only the layers assigned
+    to attributes; listing the variables explicitly saves all of them.
+    """
+
+    def __init__(self, model):
+        super().__init__(name=f"{model.name}_variables")
+        model.build()
+        paths = [v.path for v in model.weights]
+        if len(set(paths)) != len(paths):
+            raise ValueError(f"{model.name}: variable paths are not unique")
+        self.by_path = {path.replace("/", "."): v for path, v in zip(paths, model.weights)}
+
+
+def model_checkpoint(G, D, Q=None, **extra) -> tf.train.Checkpoint:
+    """Our checkpoint: G, D, Q variables (``extra``: e.g. the trainer's state)."""
+    objects = {"generator": ModelVariables(G)}
+    if D is not None:
+        objects["discriminator"] = ModelVariables(D)
     if Q is not None:
-        objects["qnetwork"] = Q
-    return tf.train.Checkpoint(**objects)
+        objects["qnetwork"] = ModelVariables(Q)
+    return tf.train.Checkpoint(**objects, **extra)
 
 
 def find_config(prefix: str) -> Optional[str]:
