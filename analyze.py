@@ -30,7 +30,7 @@ flags.DEFINE_list("phone_layers", ["conv1", "conv2", "conv3", "conv4"],
 flags.DEFINE_list("diff", [], "WORD1,WORD2 for the difference curve (default: the two words "
                   "with the largest parametric difference)")
 flags.DEFINE_enum("engine", "auto", ["auto", "mgcv", "fast"], "word GAMM engine (auto: mgcv "
-                  "up to 150 tokens, analysis.fast_gamm above when available)")
+                  "up to 250 tokens, analysis.fast_gamm above when available)")
 flags.DEFINE_enum("rho_method", "global", ["global", "within"],
                   "lag-1 residual autocorrelation: acf over all rows (as itsadug) or within tokens")
 flags.DEFINE_list("lmm_layers", [], "layers of the mean-activation mixed model (default: all "

@@ -33,7 +33,7 @@ from typing import Any, Callable, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-AUTO_MGCV_MAX_TOKENS = 150
+AUTO_MGCV_MAX_TOKENS = 250  # mgcv takes ~2.5 min at 200 tokens, ~5 at 250 (ENVIRONMENT.md)
 WORD_COLUMNS = ("token_id", "word", "layer", "sample", "value")
 PHONE_COLUMNS = ("token_id", "word", "layer", "phone", "phone_index", "sample", "norm_time",
                  "value")
