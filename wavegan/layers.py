@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from . import fast_ops
+
 
 def lrelu(x, alpha: float = 0.2):
     """Leaky ReLU as the original writes it: max(alpha * x, x)."""
@@ -39,7 +41,8 @@ class Conv1D(keras.layers.Layer):
             self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
     def call(self, x):
-        y = tf.nn.conv1d(x, self.kernel, stride=self.stride, padding="SAME")
+        # fast_ops picks the implementation (im2col / space-to-depth / native, same numbers).
+        y = fast_ops.conv1d(x, self.kernel, self.stride)
         if self.use_bias:
             y = tf.nn.bias_add(y, self.bias)
         return y
@@ -71,11 +74,8 @@ class Conv1DTranspose(keras.layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
     def call(self, x):
-        batch = tf.shape(x)[0]
-        out_len = x.shape[1] * self.stride
-        y = tf.nn.conv1d_transpose(
-            x, self.kernel, output_shape=tf.stack([batch, out_len, self.filters]),
-            strides=self.stride, padding="SAME")
+        # fast_ops picks the implementation (matmul + overlap-add / space-to-depth / native).
+        y = fast_ops.conv1d_transpose(x, self.kernel, self.stride)
         return tf.nn.bias_add(y, self.bias)
 
     def get_config(self):
