@@ -133,6 +133,14 @@ def main(argv):
             diff = f"{rel:21.2e} {absd:9.1e}  {worst}"
         print(f"{eng:6} {tok:>6} {smp:>7} {r['rows']:>9} {r['seconds']:8.1f} "
               f"{r['peak_gb']:8.2f} {diff}")
+    # The machine's speed in the same run: a reference for comparing these times elsewhere.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from bench.common import matmul_rates
+    mm = matmul_rates()
+    ref_s = 2 * 4096 ** 3 / (mm["numpy"] * 1e9)
+    print(f"\nmatmul reference (same run): numpy {mm['numpy']:.1f} GFLOP/s, TF {mm['tf']:.1f} "
+          f"GFLOP/s; one 4096^3 float32 matmul = {ref_s:.2f} s; the paper-scale fit = "
+          f"{results[cases[0]].get('seconds', float('nan')) / ref_s:.0f} such matmuls")
     sys.stdout.flush()
 
 

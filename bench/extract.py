@@ -101,6 +101,13 @@ def main(argv):
     print("files: " + ", ".join(f"{k} {v:.1f} MiB" for k, v in sizes.items()))
     ratio = t_ext / t_bare
     print(f"ratio extraction / bare = {ratio:.2f} (goal <= 1.3)")
+    # The machine's own speed in the same run, so figures compare across machines and loads.
+    from bench.common import extraction_flops, matmul_rates
+    mm = matmul_rates()
+    gflop = extraction_flops(config, FLAGS.tokens) / 1e9
+    print(f"matmul reference: numpy {mm['numpy']:.1f} GFLOP/s, TF {mm['tf']:.1f} GFLOP/s; "
+          f"bare forward {gflop:.1f} GFLOP at {gflop / t_bare:.1f} GFLOP/s = "
+          f"{gflop / t_bare / mm['numpy']:.2f} of numpy's matmul rate")
     if not FLAGS.out:
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)
