@@ -83,7 +83,7 @@ class ConvEncoder(keras.Model):
         self._views = _ViewCache()
 
     def _as_3d(self, x):
-        x = tf.convert_to_tensor(x, dtype=self.compute_dtype)
+        x = tf.cast(x, self.compute_dtype)  # a cast, so bfloat16 mixed precision works too
         return x[:, :, tf.newaxis] if x.shape.rank == 2 else x
 
     def build(self, input_shape=None):
@@ -103,7 +103,8 @@ class ConvEncoder(keras.Model):
             if i < N_SHUFFLED_BLOCKS:
                 phase = None if phases is None else phases[i]
                 x = self.phase_shuffles[i](x, training=training, phase=phase)
-        return self.dense(self.flatten(x))
+        # Logits in float32 whatever the compute dtype (mixed precision).
+        return tf.cast(self.dense(self.flatten(x)), tf.float32)
 
     @property
     def feature_model(self) -> keras.Model:

@@ -90,7 +90,8 @@ class WaveGANGenerator(keras.Model):
         return outs
 
     def call(self, z, training=None):
-        return self.layer_outputs(z, training=bool(training))["output"]
+        # Audio in float32 whatever the compute dtype (mixed precision).
+        return tf.cast(self.layer_outputs(z, training=bool(training))["output"], tf.float32)
 
     def get_config(self):
         return {"config": self.config.to_dict(), "name": self.name}

@@ -147,17 +147,25 @@ class TF1BatchNorm(keras.layers.Layer):
                 "momentum": self.momentum, "epsilon": self.epsilon}
 
 
-def phase_shift(x, phase):
+def phase_shift(x, phase, max_shift=None):
     """Shift [B, T, C] by ``phase`` samples with reflect padding, keeping length T.
 
-    phase > 0 pads ``phase`` reflected samples on the left (content moves right); phase < 0
-    pads on the right and crops from the left: y = pad(x)[:, max(-phase, 0):][:, :T].
+    phase > 0: the content moves right and the first ``phase`` samples are the reflection
+    x[phase], ..., x[1]; phase < 0: it moves left with the reflection at the end.  This equals
+    the original's pad(x, [max(phase, 0), max(-phase, 0)], 'REFLECT')[:, max(-phase, 0):][:, :T],
+    computed as a static reflect pad of ``max_shift`` (>= |phase|) on both sides and a
+    window whose start depends on ``phase`` (shapes stay static, so XLA can compile it).
     """
-    length = x.shape[1] if x.shape[1] is not None else tf.shape(x)[1]
-    pad_l = tf.maximum(phase, 0)
-    pad_r = tf.maximum(-phase, 0)
-    padded = tf.pad(x, [[0, 0], [pad_l, pad_r], [0, 0]], mode="REFLECT")
-    return padded[:, pad_r:pad_r + length]
+    if max_shift is None:
+        if not isinstance(phase, int):
+            raise ValueError("phase_shift: a tensor phase needs max_shift")
+        max_shift = abs(phase)
+    length = x.shape[1]
+    padded = tf.pad(x, [[0, 0], [max_shift, max_shift], [0, 0]], mode="REFLECT")
+    start = max_shift - tf.convert_to_tensor(phase, tf.int32)
+    # A gather (not a dynamic slice): XLA compiles it and it has second derivatives, which the
+    # gradient penalty needs.
+    return tf.gather(padded, tf.range(length) + start, axis=1)
 
 
 class PhaseShuffle(keras.layers.Layer):
@@ -180,7 +188,8 @@ class PhaseShuffle(keras.layers.Layer):
                 return x
             phase = keras.random.randint(
                 (), -self.rad, self.rad + 1, dtype="int32", seed=self.seed_generator)
-        return phase_shift(x, phase)
+        max_shift = max(self.rad, abs(phase) if isinstance(phase, int) else 0)
+        return phase_shift(x, phase, max_shift)
 
     def get_config(self):
         return {**super().get_config(), "rad": self.rad, "seed": self.seed}
