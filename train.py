@@ -57,6 +57,7 @@ def main(argv):
     from ciwgan.training_loop import TrainingError, TrainOptions, run_training
     from corpus.pipeline import read_dataset_info
     from wavegan.config import ConfigError, WaveGANConfig
+    from wavegan.tf1_checkpoint import CheckpointError
 
     if FLAGS.exact_numerics:
         from wavegan.runtime import request_exact_numerics
@@ -83,8 +84,16 @@ def main(argv):
             normalize=FLAGS.data_normalize, xla=FLAGS.xla,
             mixed_precision=FLAGS.mixed_precision, distribute=FLAGS.distribute,
             keep_checkpoints=FLAGS.keep_checkpoints, progress=FLAGS.progress)
+        if FLAGS.init_from:
+            # The architecture comes from the original run's checkpoint, not from the flags.
+            from wavegan.tf1_checkpoint import tf1_checkpoint_config
+            inferred = tf1_checkpoint_config(
+                FLAGS.init_from, model=FLAGS.model if FLAGS["model"].present else None,
+                slice_len=config.slice_len, phaseshuffle_rad=FLAGS.wavegan_disc_phaseshuffle)
+            logging.info("--init_from: configuration from the checkpoint: %s", inferred)
+            config = inferred
         result = run_training(config, options)
-    except (TrainingError, ConfigError, ValueError, OSError) as err:
+    except (TrainingError, ConfigError, CheckpointError, ValueError, OSError) as err:
         logging.error("%s", err)
         sys.exit(f"train.py: {err}")
     print(f"step {result['step']}: checkpoint {result['checkpoint']}")

@@ -198,3 +198,23 @@ def test_generate_writes_one_file_per_code(tmp_path, tiny_data):
     proc = subprocess.run([sys.executable, str(ROOT / "generate.py"), f"--checkpoint={train_dir}",
                            f"--out={out}"], capture_output=True, text=True, cwd=str(ROOT))
     assert proc.returncode != 0 and "--overwrite" in proc.stderr
+
+
+def test_init_from_tf1_checkpoint_continues_the_original_run(tmp_path, tiny_data, tf1_dim8):
+    """train.py --init_from: architecture, weights, optimizer state and step of the original."""
+    train_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), f"--train_dir={train_dir}",
+         f"--data_dir={tiny_data}", f"--init_from={tf1_dim8 / 'model.ckpt-3'}",
+         "--train_batch_size=4", "--max_steps=4", "--noprogress"],
+        capture_output=True, text=True, cwd=str(ROOT), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # global_step was 3 in the original checkpoint: one more iteration makes 4.
+    assert tf.train.latest_checkpoint(str(train_dir)).endswith("ckpt-4")
+    config = WaveGANConfig.load(str(train_dir / "config.json"))
+    assert (config.dim, config.num_categ) == (8, 8)
+    # The weights continue from the original's (moved by one step of lr 1e-4, not re-drawn).
+    reader = tf.train.load_checkpoint(str(tf1_dim8 / "model.ckpt-3"))
+    original = reader.get_tensor("Q/Qoutput/dense/kernel")
+    _, _, _, Q = load_models(str(train_dir))
+    assert np.max(np.abs(Q.dense.kernel.numpy() - original)) < 1e-3

@@ -299,8 +299,7 @@ def load_tf1_checkpoint(path: str, model: Optional[str] = None,
     prefix = resolve_prefix(path)
     shapes = read_variable_shapes(prefix)
     if config is None:
-        config = infer_config(shapes, prefix, _read_hints(prefix), model=model,
-                              slice_len=slice_len, phaseshuffle_rad=phaseshuffle_rad)
+        config = tf1_checkpoint_config(prefix, model, slice_len, phaseshuffle_rad)
     G = WaveGANGenerator(config)
     # The original's infer() saver writes G only: then there is no D (and no Q) to load.
     generator_only = "D/output/dense/kernel" not in shapes and "Q/Qoutput/dense/kernel" not in shapes
@@ -313,6 +312,15 @@ def load_tf1_checkpoint(path: str, model: Optional[str] = None,
     step = int(reader.get_tensor("global_step")) if "global_step" in shapes else 0
     info = {"prefix": prefix, "shapes": shapes, "reader": reader, "global_step": step}
     return config, G, D, Q, info
+
+
+def tf1_checkpoint_config(path: str, model: Optional[str] = None,
+                          slice_len: Optional[int] = None,
+                          phaseshuffle_rad: Optional[int] = None) -> WaveGANConfig:
+    """The configuration of a TF1 checkpoint (inferred, with hints), without building models."""
+    prefix = resolve_prefix(path)
+    return infer_config(read_variable_shapes(prefix), prefix, _read_hints(prefix), model=model,
+                        slice_len=slice_len, phaseshuffle_rad=phaseshuffle_rad)
 
 
 def is_tf1_checkpoint(prefix: str) -> bool:
