@@ -45,6 +45,9 @@ flags.DEFINE_boolean("layers", False, "only profile each conv layer's forward / 
 flags.DEFINE_list("env_configs", [],
                   "run these named settings (see ENV_CONFIGS) each in a fresh process and "
                   "print one table")
+flags.DEFINE_boolean("xla", False, "compile each update with XLA (jit_compile), as train.py --xla")
+flags.DEFINE_boolean("mixed_precision", False, "bfloat16 compute (Keras mixed_bfloat16 policy), "
+                     "as train.py --mixed_precision")
 flags.DEFINE_boolean("json", False, "print one JSON line per configuration (used by "
                      "--env_configs)")
 FLAGS = flags.FLAGS
@@ -93,7 +96,7 @@ def bench_iterations(config, G, D, Q, impls, batch, iters, warmup):
     xs = real_batches(config, batch, 5)
     trainers = {}
     for impl in impls:
-        trainers[impl] = GANTrainer(config, G, D, Q, seed=0)
+        trainers[impl] = GANTrainer(config, G, D, Q, seed=0, jit_compile=FLAGS.xla)
 
     def one(impl):
         # The implementation is read while tracing (the first call); later calls reuse it.
@@ -278,6 +281,9 @@ def run_env_configs():
 
 def main(argv):
     del argv
+    if FLAGS.mixed_precision:
+        import keras
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     if FLAGS.env_configs:
         results = run_env_configs()
     else:
