@@ -27,7 +27,8 @@ flags.DEFINE_list("layers", None, "conv layers to write (default all), e.g. conv
 flags.DEFINE_boolean("upsample", False, "also write upsampled.parquet (traces on the input axis)")
 flags.DEFINE_integer("upsample_per_word", 1, "tokens per word to upsample (0 = all)")
 flags.DEFINE_list("phones", None, "phone labels for phone_activations, e.g. s,sh")
-flags.DEFINE_enum("network", "Q", ["Q", "D"], "network to probe")
+flags.DEFINE_enum("network", "Q", ["Q", "D", "G"], "network to probe (G: the generator's "
+                  "own block traces, needs --generate_codes)")
 flags.DEFINE_string("channels", None, "single channels to write, e.g. 'conv5:0,1,2;conv4:7'")
 flags.DEFINE_list("generate_codes", None, "instead of --data, feed audio that G generates from "
                   "these codes (ciwGAN: category numbers; fiwGAN: bit patterns; 'all' = every "
@@ -61,6 +62,9 @@ def main(argv):
             config, G, D, Q = load_models(FLAGS.checkpoint, model=FLAGS.model)
         except (CheckpointError, FileNotFoundError, ValueError) as e:
             raise ExtractionError(f"--checkpoint={FLAGS.checkpoint}: {e}") from None
+        if FLAGS.network == "G" and not FLAGS.generate_codes:
+            raise ExtractionError("--network=G needs --generate_codes (G's traces come from "
+                                  "latent codes, not from --data audio)")
         if FLAGS.generate_codes:
             if FLAGS.data:
                 raise ExtractionError("give either --data or --generate_codes, not both")
@@ -73,7 +77,7 @@ def main(argv):
         for entry in source.skipped_files:
             logging.warning("skipped %s (%s)", entry["file"], entry["reason"])
         info = run_extraction(
-            Q if FLAGS.network == "Q" else D, config, source, FLAGS.out,
+            {"Q": Q, "D": D, "G": G}[FLAGS.network], config, source, FLAGS.out,
             network=FLAGS.network, layers=FLAGS.layers, normalize=FLAGS.normalize,
             phones=FLAGS.phones, upsample=FLAGS.upsample,
             upsample_per_word=FLAGS.upsample_per_word, channels=FLAGS.channels,
