@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from analysis.gamm import (GammFit, PARAMETRIC_COLUMNS, SMOOTH_COLUMNS, AnalysisInputError,
+from analysis.gamm import (GammFit, AnalysisInputError,
                            build_formula, lag1_autocorrelation, prepare_gamm_data)
 from analysis import fast_gamm_stats as stats
 from analysis.fast_gamm_setup import mgcv_setup
@@ -271,7 +271,7 @@ def solve_pls(design: Design, st: Stats, log_lam: np.ndarray, with_grad: bool = 
     logdetD = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
     Dinv = np.linalg.inv(D)
     Dinv = 0.5 * (Dinv + np.transpose(Dinv, (0, 2, 1)))
-    PA, q = st.AA.shape[0], design.q
+    q = design.q
     W = np.matmul(st.B, Dinv)
     Wf = flat_blocks(W)
     Bf = flat_blocks(st.B)

@@ -156,7 +156,7 @@ def scale_estimate(fit) -> float:
 
 def edf_parts(fit):
     """edf [P_A] and edf1 [P_A] of the fixed coefficients; total edf of the fs term."""
-    sol, d = fit.sol, fit.design
+    sol = fit.sol
     ScS = sol.Sc_inv @ sol.SA
     edf_A = 1.0 - np.diag(ScS)
     T, PA, q = sol.W.shape

@@ -73,7 +73,7 @@ def build_markdown(r: ReportInputs) -> str:
     L += [f"- Words whose level differs from '{r.ref_word}' (p < 0.05): "
           + (", ".join(f"{t[len(f.factor):]} ({_fmt(par.loc[t, 'Estimate'])}, "
                        f"p {format_p(par.loc[t, 'Pr(>|t|)'])})" for t in sig_par) or "none"),
-          f"- Words whose shape differs (difference smooth p < 0.05): "
+          "- Words whose shape differs (difference smooth p < 0.05): "
           + (", ".join(f"{t.split(':')[1][len(f.factor) + 7:]} (edf "
                        f"{_fmt(smo.loc[t, 'edf'], 2)}, p {format_p(smo.loc[t, 'p-value'])})"
                        for t in sig_smo) or "none"),

@@ -107,7 +107,6 @@ def main(argv):
     if FLAGS.case:
         print(json.dumps(run_case(FLAGS.case)))
         return
-    rows = []
     cases = [f"fast:{FLAGS.tokens}:{FLAGS.samples}"]
     for t in FLAGS.mgcv_tokens:
         cases += [f"fast:{int(t)}:{FLAGS.samples}", f"mgcv:{int(t)}:{FLAGS.samples}"]

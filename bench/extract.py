@@ -47,7 +47,6 @@ def word_like_audio(n: int, slice_len: int, seed: int = 0):
 
 def main(argv):
     del argv
-    import numpy as np
     import tensorflow as tf
 
     from analysis import extract_run as er

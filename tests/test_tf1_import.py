@@ -1,6 +1,5 @@
 """TF1 checkpoint import: the fixture's outputs, config inference for every variant, errors."""
 
-import os
 
 import numpy as np
 import pytest
