@@ -595,11 +595,9 @@ def commit_output_folder(tmp: str, out: str):
 
 
 def _write_json(path: str, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=False, default=_json_default)
-        f.write("\n")
-    os.replace(tmp, path)
+    from analysis.tables import atomic_write_text
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default)
+                      + "\n")
 
 
 def _json_default(o):

@@ -34,7 +34,7 @@ from wavegan.checkpoints import CONFIG_NAME, build_models, model_checkpoint
 from wavegan.config import WaveGANConfig
 from wavegan.tf1_checkpoint import load_tf1_checkpoint
 
-from . import latent
+from .generation import generation_latents
 from .trainer import GANTrainer
 
 log = logging.getLogger(__name__)
@@ -131,20 +131,17 @@ def real_batches(options: TrainOptions, config: WaveGANConfig, seed: int):
 # --------------------------------------------------------------------------------------------
 # Summaries and previews
 # --------------------------------------------------------------------------------------------
-def preview_codes(config: WaveGANConfig, n_noise: int, seed: int = 1234):
-    """Fixed latent vectors: every code (ciwGAN; fiwGAN up to 16 patterns) x ``n_noise``."""
-    rng = np.random.RandomState(seed)
-    if config.model == "wavegan":
-        return rng.uniform(-1, 1, [max(n_noise, 4), config.latent_dim]).astype(np.float32), None
+def preview_latents(config: WaveGANConfig, n_noise: int, seed: int = 1234) -> np.ndarray:
+    """Fixed latent vectors: every code (fiwGAN with > 4 bits: each bit on its own) paired with
+    the same ``n_noise`` noise vectors; WaveGAN: at least 4 noise vectors."""
     n = config.num_categ
+    codes = None
     if config.model == "fiwgan" and n > 4:
         # All 2^n bit patterns would be too many to listen to: each bit on its own.
-        codes = latent.code_vectors(config, [format(1 << i, f"0{n}b") for i in range(n)])
-    else:
-        codes = latent.code_vectors(config)
-    noise = rng.uniform(-1, 1, [n_noise, config.latent_dim - config.num_categ])
-    z = np.concatenate([np.repeat(codes, n_noise, 0), np.tile(noise, (len(codes), 1))], 1)
-    return z.astype(np.float32), codes
+        codes = [format(1 << i, f"0{n}b") for i in range(n)]
+    per_code = max(n_noise, 4) if config.model == "wavegan" else n_noise
+    z, _ = generation_latents(config, codes, n_per_code=per_code, seed=seed)
+    return z
 
 
 def write_preview(G, z, step: int, train_dir: str, sample_rate: int = 16000) -> str:
@@ -247,7 +244,7 @@ def run_training(config: WaveGANConfig, options: TrainOptions) -> dict:
     # A resumed run draws a fresh data order (seeded by the step) instead of replaying it.
     batches = real_batches(options, config, seed=options.seed + start_step)
     writer = tf.summary.create_file_writer(options.train_dir)
-    z_preview, _ = preview_codes(config, options.preview_n)
+    z_preview = preview_latents(config, options.preview_n)
     print(f"Training {config.model} (dim {config.dim}, {config.num_categ} codes) from step "
           f"{start_step}. Monitor with: tensorboard --logdir={options.train_dir}", flush=True)
 
