@@ -39,6 +39,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import soundfile as sf
 
+from common.errors import InputError
+
 from analysis import classification as cl
 from analysis import extraction as ex
 
@@ -64,7 +66,7 @@ CHANNEL_SCHEMA = pa.schema([
     ("time", pa.float64()), ("value", pa.float64())])
 
 
-class ExtractionError(ValueError):
+class ExtractionError(InputError, ValueError):
     """Bad input to the extraction (flag, data folder, checkpoint); the message says which."""
 
 

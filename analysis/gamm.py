@@ -33,6 +33,8 @@ from typing import Any, Callable, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from common.errors import InputError
+
 AUTO_MGCV_MAX_TOKENS = 250  # mgcv takes ~2.5 min at 200 tokens, ~5 at 250 (ENVIRONMENT.md)
 WORD_COLUMNS = ("token_id", "word", "layer", "sample", "value")
 PHONE_COLUMNS = ("token_id", "word", "layer", "phone", "phone_index", "sample", "norm_time",
@@ -41,7 +43,7 @@ PARAMETRIC_COLUMNS = ["term", "Estimate", "Std. Error", "t value", "Pr(>|t|)"]
 SMOOTH_COLUMNS = ["term", "edf", "Ref.df", "F", "p-value"]
 
 
-class AnalysisInputError(ValueError):
+class AnalysisInputError(InputError, ValueError):
     """The activation table cannot be analysed as asked (message names the problem)."""
 
 

@@ -22,6 +22,8 @@ from typing import Any, Dict, Iterable, Optional
 import numpy as np
 import pandas as pd
 
+from common.errors import InputError
+
 APT_INSTALL = ("apt-get install -y --no-install-recommends r-base-core r-cran-mgcv "
                "r-cran-lme4")
 PIP_INSTALL = "pip install rpy2==3.5.17"
@@ -47,7 +49,7 @@ local({
 """
 
 
-class RUnavailableError(RuntimeError):
+class RUnavailableError(InputError, RuntimeError):
     """R, rpy2 or a needed R package is not installed (the message says what to install)."""
 
 

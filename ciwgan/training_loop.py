@@ -30,6 +30,8 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
+from common.errors import InputError
+
 from wavegan.checkpoints import CONFIG_NAME, build_models, model_checkpoint
 from wavegan.config import WaveGANConfig
 from wavegan.tf1_checkpoint import load_tf1_checkpoint
@@ -44,7 +46,7 @@ ARCHITECTURE_FIELDS = ("model", "num_categ", "latent_dim", "kernel_len", "dim", 
                        "num_channels", "batchnorm", "upsample", "genr_pp", "genr_pp_len")
 
 
-class TrainingError(RuntimeError):
+class TrainingError(InputError, RuntimeError):
     """A run that cannot start or continue (message says why and what to do)."""
 
 

@@ -1,8 +1,10 @@
 """Exceptions of the corpus stage. Every one carries a message naming the file/flag/value."""
 
+from common.errors import InputError
 
-class CorpusError(Exception):
-    """Base class: bad input or settings that stop the corpus stage (CLI exit code 1)."""
+
+class CorpusError(InputError):
+    """Base class: bad input or settings that stop the corpus stage (CLI exit code 2)."""
 
 
 class AudioReadError(CorpusError):

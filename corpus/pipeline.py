@@ -118,3 +118,34 @@ def load_split_arrays(data_dir: str, split: str, normalize: bool = True) -> tupl
                                   "dialect_region": str})
     rows = manifest.set_index("token_id").loc[ids].reset_index()
     return audio.astype(np.float32), rows
+
+
+def find_corrupt_shards(shards) -> list:
+    """``[(shard, reason)]`` for each TFRecord file that cannot be read to its end (truncated,
+    bad CRC, not a TFRecord).  Reads every record: call it only after a read failed."""
+    import tensorflow as tf
+
+    bad = []
+    for shard in shards:
+        try:
+            for _ in tf.data.TFRecordDataset(shard).as_numpy_iterator():
+                pass
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError,
+                tf.errors.OutOfRangeError, tf.errors.NotFoundError) as err:
+            bad.append((shard, " ".join(str(err.message).split())[:200]))
+    return bad
+
+
+def iterate_checked(iterator, data_dir: str, split: str):
+    """Yield from a tf.data iterator over ``split`` of ``data_dir``; a read failure becomes a
+    :class:`DatasetIncompleteError` that names the corrupt shard(s)."""
+    import tensorflow as tf
+
+    try:
+        yield from iterator
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as err:
+        shards = _split_shards(data_dir, read_dataset_info(data_dir), split)
+        bad = find_corrupt_shards(shards)
+        where = "; ".join(f"{s}: {r}" for s, r in bad) or " ".join(str(err.message).split())
+        raise DatasetIncompleteError(f"{data_dir}: cannot read split '{split}' ({where}); "
+                                     "re-run prepare.py for this dataset") from None

@@ -13,12 +13,14 @@ import json
 import os
 from typing import List, Tuple
 
+from common.errors import InputError
+
 MODELS = ("ciwgan", "fiwgan", "wavegan")
 SLICE_LENS = (16384, 32768, 65536)
 UPSAMPLE_MODES = ("zeros", "nn")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """A configuration value that the original code cannot express."""
 
 

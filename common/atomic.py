@@ -1,0 +1,57 @@
+"""Atomic file writes: a temporary file in the same folder, then ``os.replace``.
+
+A reader (or a killed writer) never sees a half-written file: the target is either the old
+file or the complete new one.  Every stage writes its files through these functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from typing import Any, Iterator
+
+
+def default_mode(is_dir: bool = False) -> int:
+    """Permission bits a plain open()/mkdir() would give under the current umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if is_dir else 0o666) & ~mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is
+    removed and ``path`` is untouched.  ``suffix`` keeps an extension for writers that need
+    one (``.wav``, ``.png``)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.tmp-",
+                               suffix=suffix)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, default_mode())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Write UTF-8 text to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str, obj: Any, **dump_kwargs) -> None:
+    """Write ``obj`` as indented, key-sorted JSON (and a final newline) atomically."""
+    dump_kwargs.setdefault("indent", 2)
+    dump_kwargs.setdefault("sort_keys", True)
+    dump_kwargs.setdefault("default", str)
+    atomic_write_text(path, json.dumps(obj, **dump_kwargs) + "\n")
