@@ -4,8 +4,25 @@
 #     synthetic demo corpus);
 #   - a virtual environment .venv with requirements.txt.
 # Safe to re-run: it installs only what is missing.
+# TensorFlow: the CUDA build when nvidia-smi lists a GPU, else the CPU build; CIWGAN_TF=gpu|cpu
+# forces either. `./setup.sh --print-tf-variant` prints the choice and installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")"
+
+# TensorFlow variant (e.g. CIWGAN_TF=cpu on a GPU machine shared with others).
+tf_variant="${CIWGAN_TF:-auto}"
+if [ "$tf_variant" = auto ]; then
+  tf_variant=cpu
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+    tf_variant=gpu
+  fi
+fi
+case "$tf_variant" in
+  cpu|gpu) ;;
+  *) echo "setup.sh: CIWGAN_TF=$tf_variant: expected cpu, gpu or auto" >&2; exit 2 ;;
+esac
+
+if [ "${1:-}" = "--print-tf-variant" ]; then echo "$tf_variant"; exit 0; fi
 
 DEBIAN_PACKAGES=(r-base-core r-cran-mgcv r-cran-lme4 r-cran-lmertest r-cran-emmeans
                  festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
@@ -39,11 +56,21 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 stamp=.venv/.requirements.sha
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+want="$(sha256sum requirements.txt | cut -d' ' -f1) tf=$tf_variant"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "setup.sh: installing Python packages (requirements.txt)"
+  echo "setup.sh: installing Python packages (requirements.txt, TensorFlow for $tf_variant)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -r requirements.txt
+  if [ "$tf_variant" = gpu ]; then
+    # requirements.txt names tensorflow-cpu on x86_64: swap in the CUDA build, same versions.
+    tf_range=$(sed -n 's/^tensorflow-cpu\([^ ;]*\).*/\1/p' requirements.txt)
+    .venv/bin/python -m pip uninstall -q -y tensorflow-cpu 2>/dev/null || true
+    grep -v '^tensorflow' requirements.txt > .venv/requirements-gpu.txt
+    echo "tensorflow[and-cuda]${tf_range}" >> .venv/requirements-gpu.txt
+    .venv/bin/python -m pip install -q -r .venv/requirements-gpu.txt
+  else
+    .venv/bin/python -m pip uninstall -q -y tensorflow 2>/dev/null || true
+    .venv/bin/python -m pip install -q -r requirements.txt
+  fi
   echo "$want" > "$stamp"
 fi
 echo "setup.sh: ready (.venv/bin/python)"

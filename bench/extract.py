@@ -49,6 +49,9 @@ def main(argv):
     del argv
     import tensorflow as tf
 
+    from wavegan.runtime import describe_devices
+    print(describe_devices("bench/extract.py"), flush=True)
+
     from analysis import extract_run as er
     from analysis.extraction import peak_normalize
     from ciwgan import QNetwork

@@ -281,6 +281,8 @@ def run_env_configs():
 
 def main(argv):
     del argv
+    from wavegan.runtime import describe_devices
+    print(describe_devices("bench/train_step.py"), flush=True)
     if FLAGS.mixed_precision:
         import keras
         keras.mixed_precision.set_global_policy("mixed_bfloat16")

@@ -23,6 +23,9 @@ flags.DEFINE_integer("rounds", 3, "timed interleaved rounds")
 def main(argv):
     del argv
     import keras
+
+    from wavegan.runtime import describe_devices
+    print(describe_devices("bench/xla_vs_plain.py"), flush=True)
     import numpy as np
 
     from ciwgan.trainer import GANTrainer
