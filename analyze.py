@@ -1,26 +1,36 @@
 """Fit the paper's GAMMs to an activations folder and write tables, figures and a report.
 
 Example:
-  .venv/bin/python analyze.py --activations=runs/acts --out=runs/analysis \
+  .venv/bin/python analyze.py --activations=work/acts --out=work/analysis \
       --layer=conv5 --ref_word=ask --k=10 --phones=s,sh --phone_layers=conv1,conv2,conv3,conv4
 
-Outputs (written to a temporary folder beside --out, then renamed into place):
+Outputs (written to a hidden folder beside --out, then renamed into place; --out is never the
+activations folder or a folder of this repository, and an existing --out is replaced only when
+it is an earlier analyze.py output and --overwrite is given):
   table1.{csv,md,tex}, gamm_data.csv + table1_refit.R, phone_contrast.{csv,md,tex},
   predictions.csv, difference.csv, difference_regions.csv, phone_predictions.csv, lmm.csv,
   fit_info.json, figures/*.{png,pdf}, report.md, report.html. See docs/analysis.md.
+
+Exit status: 0 done, 2 bad input (one line on stderr: a flag, file, value, an --out that is
+refused, or a model too large for mgcv on this machine), 1 a bug or an unexpected R error.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 
 from absl import app, flags
 
+from common.cli import EXIT_BUG, absl_flags_parser, fail, run_main
+from common.errors import InputError
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("activations", None, "activations folder written by extract.py")
-flags.DEFINE_string("out", None, "output folder (replaced atomically when the run succeeds)")
+flags.DEFINE_string("out", None, "output folder (created atomically; never the activations "
+                    "folder or a folder of the repository)")
+flags.DEFINE_boolean("overwrite", False, "replace --out when it holds an earlier analyze.py "
+                     "output (any other existing folder is refused)")
 flags.DEFINE_string("layer", "conv5", "layer of the word GAMM")
 flags.DEFINE_string("ref_word", "ask", "reference level of Word (treatment coding)")
 flags.DEFINE_integer("k", 10, "basis dimension of every smooth")
@@ -39,28 +49,38 @@ flags.DEFINE_integer("nthreads", 2, "threads for mgcv::bam")
 flags.DEFINE_integer("grid", 0, "prediction points along Sample (0: 4 per sample step)")
 flags.DEFINE_boolean("no_figures", False, "skip figures")
 
+SCRIPT = "analyze.py"
+# For an R allocation failure outside the fits that name their own remedy.
+R_MEMORY_ADVICE = ("use --engine=fast for the word GAMM, skip the phone GAMMs "
+                   "(--phone_layers=) or the mixed models (--lmm_layers=none), or analyse "
+                   "fewer tokens")
+
+
+def _analyze(extra_args: list):
+    from analysis.pipeline import AnalysisOptions, progress, run_analysis
+    if extra_args:
+        raise InputError(f"unexpected arguments {extra_args} (flags are --name=value)")
+    t0 = time.perf_counter()
+    options = AnalysisOptions(**{f.name: FLAGS[f.name].value
+                                 for f in dataclasses.fields(AnalysisOptions)})
+    try:
+        run_analysis(options)
+    except Exception as exc:
+        if type(exc).__name__ != "RRuntimeError":
+            raise
+        from analysis.rbridge import r_input_error
+        mapped = r_input_error(exc, "R", R_MEMORY_ADVICE)
+        if mapped is not None:
+            raise mapped from exc
+        return fail(SCRIPT, f"R failed: {exc}", EXIT_BUG)  # R's message is the useful part
+    progress(f"wrote {FLAGS.out}", t0)
+    return 0
+
 
 def main(argv):
-    del argv
-    from analysis.gamm import AnalysisInputError
-    from analysis.pipeline import AnalysisOptions, progress, run_analysis
-    from analysis.rbridge import RUnavailableError
-    t0 = time.perf_counter()
-    try:
-        options = AnalysisOptions(**{f.name: FLAGS[f.name].value
-                                     for f in dataclasses.fields(AnalysisOptions)})
-        run_analysis(options)
-    except (AnalysisInputError, RUnavailableError, FileExistsError, OSError) as exc:
-        print(f"analyze.py: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        sys.exit(1)
-    except Exception as exc:  # R errors surface as RRuntimeError
-        if type(exc).__name__ == "RRuntimeError":
-            print(f"analyze.py: error: R failed: {' '.join(str(exc).split())}", file=sys.stderr)
-            sys.exit(1)
-        raise
-    progress(f"wrote {FLAGS.out}", t0)
+    return run_main(SCRIPT, lambda: _analyze(argv[1:]))
 
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["activations", "out"])
-    app.run(main)
+    app.run(main, flags_parser=absl_flags_parser(SCRIPT))

@@ -1,6 +1,6 @@
 """The whole pipeline on the synthetic demo corpus, from nothing to the paper's report.
 
-    .venv/bin/python demo.py                 # writes demo_output/ (path printed at the end)
+    .venv/bin/python demo.py                 # writes work/demo/ (path printed at the end)
     .venv/bin/python demo.py --train_minutes=30 --dim=16
 
 Stages (each one a command you can run yourself; the exact command lines are printed):
@@ -11,7 +11,10 @@ Stages (each one a command you can run yourself; the exact command lines are pri
     extract  extract.py                Q's layer traces on the held-out (test) tokens
     analyze  analyze.py                GAMMs, tables, figures, report
 Re-running reuses every finished stage (each writes atomically and is marked done); an
-interrupted stage is redone or, for training, resumed from its last checkpoint.
+interrupted stage is redone or, for training, resumed from its last checkpoint.  Every stage
+writes into its own sub-folder of --out and may replace only its own earlier output there
+(--overwrite of each stage and its output marker); --out itself must not be a folder of the
+repository or a folder holding anything but a demo's files.
 """
 
 import json
@@ -22,8 +25,13 @@ import time
 
 from absl import app, flags
 
+from common.atomic import atomic_write_json
+from common.cli import absl_flags_parser, run_main
+from common.errors import InputError, OutputPathError
+from common.outputs import check_not_project
+
 FLAGS = flags.FLAGS
-flags.DEFINE_string("out", "demo_output", "Output folder of the whole demo.")
+flags.DEFINE_string("out", os.path.join("work", "demo"), "Output folder of the whole demo.")
 flags.DEFINE_integer("n_speakers", 64, "Synthetic speakers (x 8 words = tokens).")
 flags.DEFINE_float("train_minutes", 12.0, "Training time budget (minutes of this machine).")
 flags.DEFINE_integer("dim", 8, "Model width multiplier (the paper: 64; 8 trains on a CPU).")
@@ -34,10 +42,14 @@ flags.DEFINE_list("redo", [], "Stages to redo even if done (corpus, prepare, tra
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STAGES = ("corpus", "prepare", "train", "generate", "extract", "analyze")
+STATE_NAME = "demo_state.json"
+# The sub-folder of --out each stage writes.
+STAGE_FOLDERS = {"corpus": "corpus", "prepare": "data", "train": "train",
+                 "generate": "generated", "extract": "activations", "analyze": "analysis"}
 
 
 def _state_path(out):
-    return os.path.join(out, "demo_state.json")
+    return os.path.join(out, STATE_NAME)
 
 
 def load_state(out):
@@ -49,17 +61,38 @@ def load_state(out):
 
 
 def save_state(out, state):
-    tmp = _state_path(out) + f".tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(state, f, indent=2)
-    os.replace(tmp, _state_path(out))
+    atomic_write_json(_state_path(out), state)
 
 
-def run_stage(name, args, state, out):
-    """Run one stage's command unless it is marked done; mark it done on success."""
+def foreign_entries(out):
+    """Entries of ``out`` that a demo run did not make: anything but its state file, the stage
+    folders and their hidden temporary siblings (``.<name>.partial-<pid>`` and the like, left
+    by a killed stage)."""
+    own = set(STAGE_FOLDERS.values()) | {STATE_NAME}
+    try:
+        names = os.listdir(out)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names
+                  if n not in own and not any(n.startswith(f".{o}.") for o in own))
+
+
+def check_demo_folder(out):
+    """Refuse a --out inside the repository, or one that holds files a demo did not write
+    (the stages write sub-folders and a state file into it)."""
+    check_not_project(out, "--out")
+    foreign = foreign_entries(out)
+    if foreign:
+        raise OutputPathError(f"--out={out} holds files that are not a demo's ({foreign[:3]}); "
+                              "choose another --out, e.g. work/demo")
+
+
+def run_stage(name, args, state, out) -> int:
+    """Run one stage's command unless it is marked done; mark it done on success.  Returns the
+    command's exit status (0 when reused)."""
     if state.get(name, {}).get("done") and name not in FLAGS.redo:
         print(f"[demo] {name}: done earlier ({state[name]['seconds']:.0f} s), reused", flush=True)
-        return
+        return 0
     cmd = [sys.executable] + args
     print(f"[demo] {name}: {' '.join(cmd)}", flush=True)
     t0 = time.time()
@@ -67,48 +100,66 @@ def run_stage(name, args, state, out):
                TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run(cmd, cwd=HERE, env=env)
     if proc.returncode != 0:
-        sys.exit(f"[demo] {name} failed (exit {proc.returncode}); fix the cause and re-run "
-                 "demo.py: finished stages are reused")
+        return proc.returncode
     # A stage that ran makes every later stage stale.
     for later in STAGES[STAGES.index(name) + 1:]:
         state.pop(later, None)
     state[name] = {"done": True, "seconds": time.time() - t0, "command": " ".join(cmd)}
     save_state(out, state)
+    return 0
 
 
-def main(argv):
-    del argv
+def _demo(extra_args):
+    if extra_args:
+        raise InputError(f"unexpected arguments {extra_args} (flags are --name=value)")
+    for stage in FLAGS.redo:
+        if stage not in STAGES:
+            raise InputError(f"--redo={stage}: expected some of {', '.join(STAGES)}")
+    check_demo_folder(FLAGS.out)
     out = os.path.abspath(FLAGS.out)
     os.makedirs(out, exist_ok=True)
     state = load_state(out)
-    for stage in FLAGS.redo:
-        if stage not in STAGES:
-            sys.exit(f"demo.py: --redo={stage}: expected some of {STAGES}")
     t0 = time.time()
-    corpus, data = os.path.join(out, "corpus"), os.path.join(out, "data")
-    train_dir, acts = os.path.join(out, "train"), os.path.join(out, "activations")
-    analysis = os.path.join(out, "analysis")
-    run_stage("corpus", ["-m", "corpus.demo", f"--out_dir={corpus}",
-                         f"--n_speakers={FLAGS.n_speakers}", f"--seed={FLAGS.seed}"], state, out)
-    run_stage("prepare", ["prepare.py", f"--timit_dir={corpus}", f"--out_dir={data}",
-                          f"--seed={FLAGS.seed}", "--overwrite"], state, out)
-    run_stage("train", ["train.py", f"--train_dir={train_dir}", f"--data_dir={data}",
-                        "--model=ciwgan", "--num_categ=8", f"--wavegan_dim={FLAGS.dim}",
-                        f"--train_batch_size={FLAGS.batch_size}", f"--seed={FLAGS.seed}",
-                        f"--max_seconds={FLAGS.train_minutes * 60:.0f}",
-                        "--train_save_secs=120", "--train_summary_secs=30"], state, out)
-    run_stage("generate", ["generate.py", f"--checkpoint={train_dir}",
-                           f"--out={os.path.join(out, 'generated')}", "--n_per_code=3",
-                           "--overwrite"], state, out)
-    run_stage("extract", ["extract.py", f"--checkpoint={train_dir}", f"--data={data}",
-                          "--split=test", f"--out={acts}", "--phones=s,sh", "--upsample",
-                          "--overwrite"], state, out)
-    run_stage("analyze", ["analyze.py", f"--activations={acts}", f"--out={analysis}",
-                          "--layer=conv5", "--ref_word=ask"], state, out)
+    path = {stage: os.path.join(out, folder) for stage, folder in STAGE_FOLDERS.items()}
+    corpus, data, train_dir = path["corpus"], path["prepare"], path["train"]
+    acts, analysis = path["extract"], path["analyze"]
+    # Each stage gets --overwrite: when it runs again (--redo, or an earlier stage ran) its
+    # sub-folder holds its own earlier output, which its marker lets it replace; a folder it
+    # did not write is still refused.
+    stages = [
+        ("corpus", ["-m", "corpus.demo", f"--out_dir={corpus}",
+                    f"--n_speakers={FLAGS.n_speakers}", f"--seed={FLAGS.seed}", "--overwrite"]),
+        ("prepare", ["prepare.py", f"--timit_dir={corpus}", f"--out_dir={data}",
+                     f"--seed={FLAGS.seed}", "--overwrite"]),
+        ("train", ["train.py", f"--train_dir={train_dir}", f"--data_dir={data}",
+                   "--model=ciwgan", "--num_categ=8", f"--wavegan_dim={FLAGS.dim}",
+                   f"--train_batch_size={FLAGS.batch_size}", f"--seed={FLAGS.seed}",
+                   f"--max_seconds={FLAGS.train_minutes * 60:.0f}",
+                   "--train_save_secs=120", "--train_summary_secs=30"]),
+        ("generate", ["generate.py", f"--checkpoint={train_dir}", f"--out={path['generate']}",
+                      "--n_per_code=3", "--overwrite"]),
+        ("extract", ["extract.py", f"--checkpoint={train_dir}", f"--data={data}",
+                     "--split=test", f"--out={acts}", "--phones=s,sh", "--upsample",
+                     "--overwrite"]),
+        ("analyze", ["analyze.py", f"--activations={acts}", f"--out={analysis}",
+                     "--layer=conv5", "--ref_word=ask", "--overwrite"]),
+    ]
+    for name, args in stages:
+        code = run_stage(name, args, state, out)
+        if code:
+            # The stage has printed its own error; the demo only says how to go on.
+            print(f"[demo] {name} failed (exit {code}); fix the cause and re-run demo.py: "
+                  "finished stages are reused", file=sys.stderr, flush=True)
+            return code
     print(f"[demo] finished in {time.time() - t0:.0f} s (this invocation).")
     print(f"[demo] report: {os.path.join(analysis, 'report.md')} "
           f"(and report.html); TensorBoard: tensorboard --logdir={train_dir}")
+    return 0
+
+
+def main(argv):
+    return run_main("demo.py", lambda: _demo(argv[1:]))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=absl_flags_parser("demo.py"))

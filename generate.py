@@ -1,19 +1,26 @@
 """Generate WAVs for each code from a checkpoint, with Q's classification of each.
 
-    python generate.py --checkpoint=runs/demo --out=runs/demo/generated --n_per_code=3
-    python generate.py --checkpoint=model.ckpt-1000 --codes=0,3 --value=5   # exaggerate
+    python generate.py --checkpoint=runs/demo --out=work/demo_generated --n_per_code=3
+    python generate.py --checkpoint=model.ckpt-1000 --codes=0,3 --value=5 --out=work/gen5
+
+--out is never the checkpoint, a folder around it or a folder of the repository; --overwrite
+replaces only an earlier generate.py output (docs/training.md).
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from common.cli import absl_flags_parser, run_main  # noqa: E402
+from common.errors import InputError  # noqa: E402
+from common.outputs import check_output  # noqa: E402
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", None, "Training folder, our checkpoint, or a TF1 prefix.")
-flags.DEFINE_string("out", None, "Output folder (created atomically).")
+flags.DEFINE_string("out", None, "Output folder (created atomically; never the checkpoint, a "
+                    "folder around it or a folder of the repository).")
 flags.DEFINE_list("codes", None, "ciwGAN: category indices; fiwGAN: bit patterns like 0101. "
                   "Default: every code (fiwGAN: every pattern, up to 12 bits).")
 flags.DEFINE_float("value", 1.0, "Value of the active code entries (e.g. 5 to exaggerate).")
@@ -21,26 +28,44 @@ flags.DEFINE_integer("n_per_code", 1, "Noise vectors per code (shared across cod
 flags.DEFINE_integer("seed", 0, "Seed of the noise vectors.")
 flags.DEFINE_enum("model", None, ["ciwgan", "fiwgan"], "For TF1 checkpoints without a hint: "
                   "ciwGAN and fiwGAN checkpoints have the same variables.")
-flags.DEFINE_boolean("overwrite", False, "Replace an existing --out folder.")
+flags.DEFINE_boolean("overwrite", False, "Replace --out when it holds an earlier generate.py "
+                     "output; any other existing folder is refused.")
 
 
-def main(argv):
-    del argv
-    if not FLAGS.checkpoint or not FLAGS.out:
-        sys.exit("generate.py: --checkpoint and --out are required")
+def _generate(extra_args: list) -> None:
+    if extra_args:
+        raise InputError(f"unexpected arguments {extra_args} (flags are --name=value)")
+    missing = [f"--{name}" for name in ("checkpoint", "out") if not FLAGS[name].value]
+    if missing:
+        raise InputError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                         "required")
+    inputs = {"--checkpoint": FLAGS.checkpoint}
+    # Refuse a dangerous --out before TensorFlow is imported and the models are loaded.
+    check_output(FLAGS.out, "generate", inputs, FLAGS.overwrite)
+
     from ciwgan.generation import generate_to_folder
-    from wavegan import CheckpointError, load_models
+    from wavegan import load_models
+    from wavegan.checkpoints import resolve_readable_prefix
+    from wavegan.tf1_checkpoint import checkpoint_step
 
-    try:
-        config, G, _, Q = load_models(FLAGS.checkpoint, model=FLAGS.model)
-        table = generate_to_folder(config, G, Q, FLAGS.out, FLAGS.codes, FLAGS.value,
-                                   FLAGS.n_per_code, FLAGS.seed, overwrite=FLAGS.overwrite)
-    except (CheckpointError, FileExistsError, ValueError) as err:
-        sys.exit(f"generate.py: {err}")
+    # Resolved once here and passed on, so the prefix printed is the one loaded (a folder's
+    # newest readable checkpoint; a fallback to an older one has logged its own warning).
+    prefix = resolve_readable_prefix(FLAGS.checkpoint)
+    config, G, _, Q = load_models(prefix, model=FLAGS.model)
+    # Our ckpt-N and TF1's model.ckpt-N both number by training step.
+    step = checkpoint_step(prefix)
+    print(f"checkpoint: {prefix}" + (f" (step {step})" if step is not None else ""))
+    table = generate_to_folder(config, G, Q, FLAGS.out, FLAGS.codes, FLAGS.value,
+                               FLAGS.n_per_code, FLAGS.seed, overwrite=FLAGS.overwrite,
+                               inputs=inputs)
     print(f"wrote {len(table)} WAVs and generated.csv to {FLAGS.out}")
     if "q_agrees" in table:
         print(f"Q recovers the code of {table['q_agrees'].mean():.0%} of them")
 
 
+def main(argv):
+    return run_main("generate.py", lambda: _generate(argv[1:]))
+
+
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=absl_flags_parser("generate.py"))

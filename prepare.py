@@ -1,18 +1,21 @@
 """Prepare a training/extraction dataset from TIMIT (or a folder of word recordings).
 
-    python prepare.py --timit_dir=/data/TIMIT --out_dir=data/timit8
-    python prepare.py --folder_dir=my_words --out_dir=data/mine --words=all
+    python prepare.py --timit_dir=/data/TIMIT --out_dir=work/timit8
+    python prepare.py --folder_dir=my_words --out_dir=work/mine --words=all
 
-See docs/data.md for every flag and the output format (docs/CONVENTIONS.md).
+See docs/data.md for every flag, the output format (docs/CONVENTIONS.md) and the output rules
+(never the corpus or a folder around it, never a folder of the repository; --overwrite
+replaces only an earlier prepare output).
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 
 from absl import app, flags
 
+from common.cli import absl_flags_parser, run_main
+from common.errors import InputError
 from corpus import DEFAULT_WORDS, SLICE_LEN
 
 FLAGS = flags.FLAGS
@@ -20,7 +23,8 @@ flags.DEFINE_string("timit_dir", None, "TIMIT root holding TRAIN/ and TEST/ (or 
                     "tree such as the demo corpus).")
 flags.DEFINE_string("folder_dir", None, "Alternative source: one sub-folder per word holding "
                     "WAV/FLAC files, one token per file.")
-flags.DEFINE_string("out_dir", None, "Output dataset folder (created atomically).")
+flags.DEFINE_string("out_dir", None, "Output dataset folder (created atomically; never the "
+                    "corpus, a folder around it or a folder of the repository).")
 flags.DEFINE_string("words", ",".join(DEFAULT_WORDS), "Comma-separated words to slice, or "
                     "'all'. With --folder_dir and the flag not given: every word folder.")
 flags.DEFINE_float("pad_ms", 25.0, "Milliseconds of zero silence added on each side of a token.")
@@ -33,36 +37,34 @@ flags.DEFINE_integer("seed", 0, "Seed of the split.")
 flags.DEFINE_integer("shard_size", 1000, "Tokens per TFRecord shard.")
 flags.DEFINE_bool("write_wavs", False, "Also write each token's padded clip as "
                   "wavs/<split>/<word>/<token_id>_<speaker>_<utt>.wav.")
-flags.DEFINE_bool("overwrite", False, "Replace an existing dataset in --out_dir (atomically).")
+flags.DEFINE_bool("overwrite", False, "Replace an earlier prepare.py output in --out_dir "
+                  "(atomically); any other existing folder is refused.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+def _prepare(extra_args: list) -> None:
     from corpus.build import prepare_dataset, summary_text
-    from corpus.errors import CorpusError
 
-    logging.getLogger("corpus").setLevel(logging.INFO)
+    if extra_args:
+        raise InputError(f"unexpected arguments {extra_args} (flags are --name=value)")
     if not FLAGS.out_dir:
-        print("prepare.py: error: --out_dir is required", file=sys.stderr)
-        return 2
+        raise InputError("--out_dir is required")
     words = FLAGS.words
     if FLAGS.folder_dir and not FLAGS["words"].present:
         words = "all"
-    try:
-        info = prepare_dataset(
-            FLAGS.out_dir, timit_dir=FLAGS.timit_dir, folder_dir=FLAGS.folder_dir, words=words,
-            pad_ms=FLAGS.pad_ms, slice_len=FLAGS.slice_len, split=FLAGS.split,
-            test_fraction=FLAGS.test_fraction, seed=FLAGS.seed, write_wavs=FLAGS.write_wavs,
-            overwrite=FLAGS.overwrite, shard_size=FLAGS.shard_size, progress=FLAGS.progress)
-    except CorpusError as e:
-        print(f"prepare.py: error: {e}", file=sys.stderr)
-        return 1
+    info = prepare_dataset(
+        FLAGS.out_dir, timit_dir=FLAGS.timit_dir, folder_dir=FLAGS.folder_dir, words=words,
+        pad_ms=FLAGS.pad_ms, slice_len=FLAGS.slice_len, split=FLAGS.split,
+        test_fraction=FLAGS.test_fraction, seed=FLAGS.seed, write_wavs=FLAGS.write_wavs,
+        overwrite=FLAGS.overwrite, shard_size=FLAGS.shard_size, progress=FLAGS.progress)
     print(summary_text(info))
     print(f"wrote {FLAGS.out_dir} in {info['seconds']:.1f} s")
-    return 0
+
+
+def main(argv):
+    logging.getLogger("corpus").setLevel(logging.INFO)
+    return run_main("prepare.py", lambda: _prepare(argv[1:]))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=absl_flags_parser("prepare.py"))

@@ -1,9 +1,11 @@
 """Train WaveGAN / ciwGAN / fiwGAN on a prepared dataset.
 
-    python train.py --train_dir=runs/ciwgan --data_dir=work/demo_data --num_categ=8
+    python train.py --train_dir=work/ciwgan --data_dir=work/demo_data --num_categ=8
 
 Flags mirror the original train_ciwgan.py / train_fiwgan.py.  Re-running the same command
-resumes from the latest checkpoint in --train_dir.  Monitor with tensorboard --logdir.
+resumes from the newest readable checkpoint in --train_dir; one process at a time holds the
+folder.  Bad input (a flag, the dataset, a checkpoint, a folder in use): one line on stderr and
+exit status 2.  Monitor with tensorboard --logdir.
 """
 
 import os
@@ -52,52 +54,80 @@ flags.DEFINE_integer("keep_checkpoints", 5, "Checkpoints to keep.")
 flags.DEFINE_boolean("progress", True, "Show a progress bar.")
 
 
-def main(argv):
-    del argv
-    from ciwgan.training_loop import TrainingError, TrainOptions, run_training
+def _train(extra_args: list) -> None:
+    from common.errors import InputError
+    from common.lock import folder_lock
+    from common.outputs import check_not_input, check_not_project
     from corpus.pipeline import read_dataset_info
-    from wavegan.config import ConfigError, WaveGANConfig
-    from wavegan.tf1_checkpoint import CheckpointError
 
+    if extra_args:
+        raise InputError(f"unexpected arguments {extra_args} (flags are --name=value)")
+    if not FLAGS.train_dir or not FLAGS.data_dir:
+        raise InputError("--train_dir and --data_dir are required")
+    # Before TensorFlow is imported (seconds): a --train_dir that would mix training files
+    # with an input or the repository, an incomplete dataset, or a folder another run holds
+    # is refused at once, and the run keeps the folder's lock to its end.
+    check_not_project(FLAGS.train_dir, "--train_dir")
+    check_not_input(FLAGS.train_dir, {"--data_dir": FLAGS.data_dir,
+                                      "--init_from": FLAGS.init_from}, "--train_dir")
+    info = read_dataset_info(FLAGS.data_dir)
+    try:
+        with folder_lock(FLAGS.train_dir, "--train_dir"):
+            _train_holding_lock(info)
+    except OSError as err:  # the disk: a folder that cannot be written, no space left
+        raise InputError(f"--train_dir={FLAGS.train_dir}: {err}") from None
+
+
+def _train_holding_lock(info: dict) -> None:
     if FLAGS.exact_numerics:
         from wavegan.runtime import request_exact_numerics
         request_exact_numerics()
-    if not FLAGS.train_dir or not FLAGS.data_dir:
-        sys.exit("train.py: --train_dir and --data_dir are required")
-    try:
-        info = read_dataset_info(FLAGS.data_dir)
-        num_categ = FLAGS.num_categ or {"ciwgan": 10, "fiwgan": 3}.get(FLAGS.model, 10)
-        config = WaveGANConfig(
-            model=FLAGS.model, num_categ=num_categ, latent_dim=FLAGS.wavegan_latent_dim,
-            kernel_len=FLAGS.wavegan_kernel_len, dim=FLAGS.wavegan_dim,
-            slice_len=int(info.get("slice_len", 16384)), batchnorm=FLAGS.wavegan_batchnorm,
-            upsample=FLAGS.wavegan_genr_upsample, genr_pp=FLAGS.wavegan_genr_pp,
-            genr_pp_len=FLAGS.wavegan_genr_pp_len,
-            phaseshuffle_rad=FLAGS.wavegan_disc_phaseshuffle)
-        options = TrainOptions(
-            train_dir=FLAGS.train_dir, data_dir=FLAGS.data_dir,
-            batch_size=FLAGS.train_batch_size, max_steps=FLAGS.max_steps,
-            max_seconds=FLAGS.max_seconds,
-            save_secs=FLAGS.train_save_secs, summary_secs=FLAGS.train_summary_secs,
-            seed=FLAGS.seed, loss=FLAGS.wavegan_loss, disc_nupdates=FLAGS.wavegan_disc_nupdates,
-            gq_semantics=FLAGS.gq_semantics, init_from=FLAGS.init_from,
-            normalize=FLAGS.data_normalize, xla=FLAGS.xla,
-            mixed_precision=FLAGS.mixed_precision, distribute=FLAGS.distribute,
-            keep_checkpoints=FLAGS.keep_checkpoints, progress=FLAGS.progress)
-        if FLAGS.init_from:
-            # The architecture comes from the original run's checkpoint, not from the flags.
-            from wavegan.tf1_checkpoint import tf1_checkpoint_config
-            inferred = tf1_checkpoint_config(
-                FLAGS.init_from, model=FLAGS.model if FLAGS["model"].present else None,
-                slice_len=config.slice_len, phaseshuffle_rad=FLAGS.wavegan_disc_phaseshuffle)
-            logging.info("--init_from: configuration from the checkpoint: %s", inferred)
-            config = inferred
-        result = run_training(config, options)
-    except (TrainingError, ConfigError, CheckpointError, ValueError, OSError) as err:
-        logging.error("%s", err)
-        sys.exit(f"train.py: {err}")
+    from ciwgan.training_loop import TrainOptions, run_training
+    from wavegan.config import WaveGANConfig
+    from wavegan.runtime import describe_devices
+
+    print(describe_devices("train.py"), flush=True)
+
+    options = TrainOptions(
+        train_dir=FLAGS.train_dir, data_dir=FLAGS.data_dir,
+        batch_size=FLAGS.train_batch_size, max_steps=FLAGS.max_steps,
+        max_seconds=FLAGS.max_seconds,
+        save_secs=FLAGS.train_save_secs, summary_secs=FLAGS.train_summary_secs,
+        seed=FLAGS.seed, loss=FLAGS.wavegan_loss, disc_nupdates=FLAGS.wavegan_disc_nupdates,
+        gq_semantics=FLAGS.gq_semantics, init_from=FLAGS.init_from,
+        normalize=FLAGS.data_normalize, xla=FLAGS.xla,
+        mixed_precision=FLAGS.mixed_precision, distribute=FLAGS.distribute,
+        keep_checkpoints=FLAGS.keep_checkpoints, progress=FLAGS.progress)
+    num_categ = FLAGS.num_categ or {"ciwgan": 10, "fiwgan": 3}.get(FLAGS.model, 10)
+    config = WaveGANConfig(
+        model=FLAGS.model, num_categ=num_categ, latent_dim=FLAGS.wavegan_latent_dim,
+        kernel_len=FLAGS.wavegan_kernel_len, dim=FLAGS.wavegan_dim,
+        slice_len=int(info.get("slice_len", 16384)), batchnorm=FLAGS.wavegan_batchnorm,
+        upsample=FLAGS.wavegan_genr_upsample, genr_pp=FLAGS.wavegan_genr_pp,
+        genr_pp_len=FLAGS.wavegan_genr_pp_len,
+        phaseshuffle_rad=FLAGS.wavegan_disc_phaseshuffle)
+    if FLAGS.init_from:
+        # The architecture comes from the original run's checkpoint, not from the flags; a
+        # folder gives its newest readable checkpoint.
+        from wavegan.checkpoints import resolve_readable_prefix
+        from wavegan.tf1_checkpoint import tf1_checkpoint_config
+        init_prefix = resolve_readable_prefix(FLAGS.init_from)
+        config = tf1_checkpoint_config(
+            init_prefix, model=FLAGS.model if FLAGS["model"].present else None,
+            slice_len=config.slice_len, phaseshuffle_rad=FLAGS.wavegan_disc_phaseshuffle)
+        logging.info("--init_from: configuration from %s: %s", init_prefix, config)
+        options.init_from = init_prefix
+    result = run_training(config, options, hold_lock=False)
     print(f"step {result['step']}: checkpoint {result['checkpoint']}")
 
 
+def main(argv):
+    from common.cli import run_main
+
+    return run_main("train.py", lambda: _train(argv[1:]))
+
+
 if __name__ == "__main__":
-    app.run(main)
+    from common.cli import absl_flags_parser
+
+    app.run(main, flags_parser=absl_flags_parser("train.py"))

@@ -41,8 +41,10 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 
 
 def ciwgan_codes(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of ciwGAN's Q: ``(codes int64 [B] = argmax, probs float64 [B, K] = softmax)``."""
-    logits = _as_2d(logits)
+    """Codes of ciwGAN's Q: ``(codes int64 [B] = argmax, probs float64 [B, K] = softmax)``.
+
+    Raises ValueError for NaN/inf logits (see :func:`_finite_logits`)."""
+    logits = _finite_logits(logits)
     probs = softmax(logits)
     return probs.argmax(axis=1).astype(np.int64), probs
 
@@ -52,8 +54,9 @@ def fiwgan_bits(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
     Returns ``(bits int64 [B, K], probs float64 [B, K] = sigmoid, patterns list of B strings)``
     with ``bits = probs > 0.5`` and ``patterns[b] = ''.join(str(bit) for bit in bits[b])``.
+    Raises ValueError for NaN/inf logits (see :func:`_finite_logits`).
     """
-    logits = _as_2d(logits)
+    logits = _finite_logits(logits)
     probs = sigmoid(logits)
     bits = (probs > 0.5).astype(np.int64)
     return bits, probs, ["".join(str(int(v)) for v in row) for row in bits]
@@ -71,6 +74,18 @@ def _as_2d(a) -> np.ndarray:
     if a.ndim != 2:
         raise ValueError(f"expected an array [B, K], got shape {a.shape}")
     return a
+
+
+def _finite_logits(logits) -> np.ndarray:
+    """[B, K] logits, refused when any is NaN/inf: argmax would silently read an all-NaN row as
+    code 0 (and a NaN bit as 0), so such tokens must be left out before classifying."""
+    logits = _as_2d(logits)
+    bad = ~np.isfinite(np.asarray(logits, np.float64)).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5].tolist()
+        raise ValueError(f"logits of {int(bad.sum())} token(s) (rows {rows}) are NaN/inf; "
+                         "leave those tokens out before classifying")
+    return logits
 
 
 def confusion_table(words: Sequence[Hashable], codes: Sequence[Hashable],

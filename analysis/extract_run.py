@@ -15,8 +15,15 @@ activations folder described in docs/CONVENTIONS.md and docs/extraction.md. With
 
 All layers come from ONE forward pass per batch (``model.layer_outputs`` inside a tf.function
 with a fixed input signature; the channel means are reduced inside the graph). Rows are appended
-per batch to pyarrow Parquet/CSV writers, so memory stays bounded by one batch. Everything is
-written to a temporary sibling folder which is renamed to the output folder at the end.
+per batch to pyarrow Parquet/CSV writers, so memory stays bounded by one batch. The folder is
+written under the project's safe-output rule (``common.outputs.OutputFolder``, stage
+``extract``): never into an input or the repository, an existing folder replaced only when it is
+an earlier extract output and ``overwrite`` is given, built as a hidden sibling and renamed.
+
+Tokens whose audio has NaN/inf samples are never fed to the network, and tokens whose network
+outputs come out NaN/inf are left out of every table (so never counted as a code): both are
+named in the log, counted by reason and listed in extract_info.json, as prepare.py does for
+bad input files.
 """
 
 from __future__ import annotations
@@ -25,10 +32,8 @@ import collections
 import dataclasses
 import datetime
 import glob
-import json
 import logging
 import os
-import shutil
 import time
 from typing import Iterator, Optional, Sequence
 
@@ -39,7 +44,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import soundfile as sf
 
+from common.atomic import atomic_write_csv, atomic_write_json
 from common.errors import InputError
+from common.outputs import OutputFolder
 
 from analysis import classification as cl
 from analysis import extraction as ex
@@ -82,6 +89,42 @@ class TokenBatch:
     token_id: np.ndarray
     word: list
     speaker: list
+
+    def select(self, keep: np.ndarray) -> "TokenBatch":
+        """The tokens where the bool mask ``keep`` [B] is True, in order."""
+        index = np.flatnonzero(keep)
+        return TokenBatch(audio=self.audio[index], token_id=np.asarray(self.token_id)[index],
+                          word=[self.word[i] for i in index],
+                          speaker=[self.speaker[i] for i in index])
+
+
+class SkippedTokens:
+    """Tokens dropped while extracting (NaN/inf audio or network outputs).
+
+    Each is counted by reason and named in the log through :class:`corpus.report.Report` (the
+    same counting and logging prepare.py uses for the files it skips) and listed, up to
+    :data:`MAX_LISTED_SKIPS`, for extract_info.json.
+    """
+
+    def __init__(self):
+        from corpus.report import Report
+        self.report = Report(max_logged=MAX_LISTED_SKIPS)
+        self.tokens: list = []
+
+    @property
+    def counts(self) -> collections.Counter:
+        return self.report.skipped
+
+    def drop(self, batch: TokenBatch, bad: np.ndarray, reason: str, why: str) -> TokenBatch:
+        """Record the tokens of ``batch`` where the mask ``bad`` is True; return the others."""
+        for i in np.flatnonzero(bad):
+            tid, word, speaker = int(batch.token_id[i]), batch.word[i], batch.speaker[i]
+            self.report.skip(reason, f"token_id {tid} (word {word!r}, speaker {speaker!r}): "
+                                     f"{why}")
+            if len(self.tokens) < MAX_LISTED_SKIPS:
+                self.tokens.append({"token_id": tid, "word": word, "speaker": speaker,
+                                    "reason": reason})
+        return batch.select(~np.asarray(bad, bool))
 
 
 class DatasetSource:
@@ -126,10 +169,12 @@ class DatasetSource:
 
     def batches(self) -> Iterator[TokenBatch]:
         """Batches in stored order, raw amplitudes (normalisation is the driver's job)."""
-        from corpus.pipeline import make_dataset
+        from corpus.pipeline import iterate_checked, make_dataset
         ds = make_dataset(self.data_dir, self.split, batch_size=self.batch_size, shuffle=False,
                           repeat=False, normalize=False, drop_remainder=False)
-        for b in ds.as_numpy_iterator():
+        # A truncated or corrupt shard fails inside tf.data; iterate_checked turns that into a
+        # DatasetIncompleteError naming the shard (exit 2) instead of a raw DataLossError.
+        for b in iterate_checked(ds.as_numpy_iterator(), self.data_dir, self.split):
             yield TokenBatch(audio=b["audio"].astype(np.float32), token_id=b["token_id"],
                              word=[w.decode() for w in b["word"]],
                              speaker=[s.decode() for s in b["speaker"]])
@@ -148,9 +193,9 @@ def wav_word(path: str, root: str) -> str:
 class WavFolderSource:
     """Every ``*.wav`` under a folder (recursive, sorted); token_id = position in that order.
 
-    Files that are not ``sample_rate`` Hz mono, are empty, unreadable or longer than
-    ``slice_len`` samples are skipped and counted by reason. Shorter files are zero-padded at the
-    end. Word: see :func:`wav_word`; speaker: 'unknown'.
+    Files that are not ``sample_rate`` Hz mono, are empty, unreadable, longer than ``slice_len``
+    samples or hold NaN/inf samples are skipped and counted by reason. Shorter files are
+    zero-padded at the end. Word: see :func:`wav_word`; speaker: 'unknown'.
     """
 
     kind = "wav_folder"
@@ -195,6 +240,14 @@ class WavFolderSource:
             return "empty: 0 samples"
         if info.frames > self.slice_len:
             return f"too_long: {info.frames} samples > slice_len {self.slice_len}"
+        # Only floating-point codings can hold NaN/inf; integer PCM need not be read here.
+        if info.subtype in ("FLOAT", "DOUBLE"):
+            try:
+                x, _ = sf.read(path, dtype="float32")
+            except Exception as e:  # noqa: BLE001 - as above
+                return f"unreadable: {e}"
+            if not np.all(np.isfinite(x)):
+                return "non_finite: audio has NaN/inf samples"
         return ""
 
     def batches(self) -> Iterator[TokenBatch]:
@@ -321,6 +374,23 @@ def open_source(data: str, split: str, batch_size: int, slice_len: int):
         raise ExtractionError(f"--data={data}: has tfrecords/ but no dataset.json (preparation "
                               "did not finish?)")
     return WavFolderSource(data, slice_len, batch_size)
+
+
+def load_checkpoint(path: str, model: Optional[str] = None):
+    """``(prefix, config, G, D, Q)`` for ``--checkpoint=path``: ``prefix`` is the checkpoint
+    actually loaded (a folder resolves to its newest readable checkpoint), recorded in
+    extract_info.json. Any load failure is an ExtractionError naming the flag."""
+    from wavegan import CheckpointError, load_models
+    from wavegan.checkpoints import resolve_readable_prefix
+
+    try:
+        # Resolved once here (a folder may fall back, with a warning, past an unreadable newest
+        # checkpoint) and that prefix loaded, so the prefix recorded is the one loaded.
+        prefix = resolve_readable_prefix(path)
+        config, G, D, Q = load_models(prefix, model=model)
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        raise ExtractionError(f"--checkpoint={path}: {e}") from None
+    return prefix, config, G, D, Q
 
 
 # ============================================================================================
@@ -568,38 +638,8 @@ class TableWriter:
             self._csv.close()
 
 
-def prepare_output_folder(out: str, overwrite: bool) -> str:
-    """Check ``out`` and make an empty temporary sibling to write into; returns its path."""
-    if not out:
-        raise ExtractionError("--out is required")
-    out = os.path.abspath(out)
-    if os.path.exists(out) and not overwrite:
-        raise ExtractionError(f"--out={out} exists; pass --overwrite to replace it")
-    parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{os.path.basename(out)}.tmp-{os.getpid()}")
-    if os.path.exists(tmp):
-        shutil.rmtree(tmp)
-    os.makedirs(tmp)
-    return tmp
-
-
-def commit_output_folder(tmp: str, out: str):
-    """Atomically move the finished temporary folder to ``out`` (replacing an old one)."""
-    out = os.path.abspath(out)
-    old = None
-    if os.path.exists(out):
-        old = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _write_json(path: str, obj):
-    from analysis.tables import atomic_write_text
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default)
-                      + "\n")
+    atomic_write_json(path, obj, sort_keys=False, default=_json_default)
 
 
 def _json_default(o):
@@ -759,8 +799,13 @@ def extract_batches(model, config, source, plan: Plan, writers: dict, progress: 
                     ) -> dict:
     """The streaming loop: one forward pass per batch, rows appended to the writers.
 
+    Tokens with NaN/inf audio are dropped before the forward pass (reason ``non_finite``), tokens
+    whose traces or logits come out NaN/inf after it (``non_finite_output``): neither reaches a
+    table, the confusion table or the accuracy.
+
     Returns {'ids' int64 [N], 'words', 'speakers', 'logits' [N, K] or [N], 'n_phone_empty',
-    'upsampled', 't_forward'} (only these small per-token results are kept in memory).
+    'upsampled', 't_forward', 'skipped' (SkippedTokens)} (only these small per-token results
+    are kept in memory).
     """
     from tqdm import tqdm
 
@@ -771,13 +816,28 @@ def extract_batches(model, config, source, plan: Plan, writers: dict, progress: 
     upsampled = collections.Counter()
     n_phone_empty, t_forward = 0, 0.0
     sr = plan.sample_rate
+    skipped = SkippedTokens()
     n_batches = -(-source.n_tokens // source.batch_size)
     for batch in tqdm(source.batches(), total=n_batches, unit="batch",
                       desc=f"extract {plan.network}", disable=not progress):
+        # Before the forward pass: with batch norm a NaN token would spoil its whole batch.
+        batch = skipped.drop(batch, ~ex.finite_rows(batch.audio), "non_finite",
+                             "audio has NaN/inf samples; not fed to the network")
+        if not len(batch.token_id):
+            continue
         x = ex.peak_normalize(batch.audio) if plan.normalize == "peak" else batch.audio
         t0 = time.perf_counter()
         res = {k: v.numpy() for k, v in forward(x).items()}
         t_forward += time.perf_counter() - t0
+        bad = ~ex.finite_rows(*res.values())
+        if bad.any():
+            batch = skipped.drop(batch, bad, "non_finite_output",
+                                 f"{plan.network}'s traces or logits are NaN/inf; left out of "
+                                 "every table")
+            res = {k: v[~bad] for k, v in res.items()}
+            x = x[~bad]
+            if not len(batch.token_id):
+                continue
         means = {n: res[n] for n in plan.layers}
         writers["activations"].write(activation_rows(batch, means, plan.axes, sr))
         if plan.phones:
@@ -800,11 +860,20 @@ def extract_batches(model, config, source, plan: Plan, writers: dict, progress: 
         words += list(batch.word)
         speakers += list(batch.speaker)
         logits.append(np.asarray(res["logits"]))
-    if not ids:
-        raise ExtractionError("no tokens were read (empty selection)")
+    check_some_tokens(ids, skipped)
     return {"ids": np.concatenate(ids), "words": words, "speakers": speakers,
             "logits": np.concatenate(logits), "n_phone_empty": n_phone_empty,
-            "upsampled": upsampled, "t_forward": t_forward}
+            "upsampled": upsampled, "t_forward": t_forward, "skipped": skipped}
+
+
+def check_some_tokens(ids: list, skipped: SkippedTokens) -> None:
+    """ExtractionError when no token is left to write (none read, or every one skipped)."""
+    if ids:
+        return
+    if skipped.counts:
+        raise ExtractionError(f"every token read was skipped ({dict(skipped.counts)}, e.g. "
+                              f"{skipped.tokens[0]}); nothing to write")
+    raise ExtractionError("no tokens were read (empty selection)")
 
 
 def extract_generator_batches(G, config, source, plan: Plan, writers: dict,
@@ -818,22 +887,30 @@ def extract_generator_batches(G, config, source, plan: Plan, writers: dict,
 
     forward = make_generator_forward(G, config.latent_dim, plan.layers)
     ids, words, speakers, t_forward = [], [], [], 0.0
+    skipped = SkippedTokens()
     n_batches = -(-source.n_tokens // source.batch_size)
     for batch, z in tqdm(source.latent_batches(), total=n_batches, unit="batch",
                          desc="extract G", disable=not progress):
         t0 = time.perf_counter()
         res = {k: v.numpy() for k, v in forward(z).items()}
         t_forward += time.perf_counter() - t0
+        bad = ~ex.finite_rows(*res.values())
+        if bad.any():
+            batch = skipped.drop(batch, bad, "non_finite_output",
+                                 "G's traces are NaN/inf; left out of the table")
+            res = {k: v[~bad] for k, v in res.items()}
+            if not len(batch.token_id):
+                continue
         means = {n: res[n] for n in plan.layers}
         writers["activations"].write(activation_rows(batch, means, plan.axes,
                                                      plan.sample_rate))
         ids.append(np.asarray(batch.token_id, np.int64))
         words += list(batch.word)
         speakers += list(batch.speaker)
-    if not ids:
-        raise ExtractionError("no tokens were generated (empty selection)")
+    check_some_tokens(ids, skipped)
     return {"ids": np.concatenate(ids), "words": words, "speakers": speakers, "logits": None,
-            "n_phone_empty": 0, "upsampled": collections.Counter(), "t_forward": t_forward}
+            "n_phone_empty": 0, "upsampled": collections.Counter(), "t_forward": t_forward,
+            "skipped": skipped}
 
 
 def write_network_outputs(tmp: str, res: dict, config, network: str, n_perm: int) -> dict:
@@ -845,14 +922,14 @@ def write_network_outputs(tmp: str, res: dict, config, network: str, n_perm: int
         return {"files": []}
     ids, words, speakers, logits = res["ids"], res["words"], res["speakers"], res["logits"]
     if network == "D":
-        pd.DataFrame({"token_id": ids, "word": words, "speaker": speakers,
-                      "logit": logits.reshape(len(ids)).astype(np.float64)}).to_csv(
-            os.path.join(tmp, "d_outputs.csv"), index=False)
+        atomic_write_csv(pd.DataFrame({"token_id": ids, "word": words, "speaker": speakers,
+                                       "logit": logits.reshape(len(ids)).astype(np.float64)}),
+                         os.path.join(tmp, "d_outputs.csv"))
         return {"files": ["d_outputs.csv"]}
     q_table, codes, all_codes = q_output_table(ids, words, speakers, logits, config.model)
-    q_table.to_csv(os.path.join(tmp, "q_outputs.csv"), index=False)
+    atomic_write_csv(q_table, os.path.join(tmp, "q_outputs.csv"))
     confusion, summary = cl.classification_summary(words, codes, all_codes, n_perm=n_perm)
-    confusion.to_csv(os.path.join(tmp, "confusion.csv"), index_label="word")
+    atomic_write_csv(confusion, os.path.join(tmp, "confusion.csv"), index_label="word")
     summary["code_kind"] = "bits" if config.model == "fiwgan" else "argmax"
     _write_json(os.path.join(tmp, "classification.json"), summary)
     return {"files": ["q_outputs.csv", "confusion.csv", "classification.json"],
@@ -860,11 +937,15 @@ def write_network_outputs(tmp: str, res: dict, config, network: str, n_perm: int
 
 
 def build_info(*, checkpoint, config, source, plan: Plan, res: dict, writers: dict,
-               net_out: dict, seconds: dict) -> dict:
+               net_out: dict, seconds: dict, checkpoint_prefix: Optional[str] = None) -> dict:
     """The content of extract_info.json."""
+    from wavegan.tf1_checkpoint import checkpoint_step
+
     words = res["words"]
     info = {
         "checkpoint": checkpoint,
+        "checkpoint_prefix": checkpoint_prefix,
+        "checkpoint_step": checkpoint_step(checkpoint_prefix) if checkpoint_prefix else None,
         "network": plan.network,
         "model": config.to_dict(),
         "data": source.data_dir,
@@ -888,8 +969,9 @@ def build_info(*, checkpoint, config, source, plan: Plan, res: dict, writers: di
             "tokens": int(len(res["ids"])),
             "words": int(len(set(words))),
             "tokens_per_word": dict(sorted(collections.Counter(words).items())),
-            "skipped": dict(source.skipped),
+            "skipped": dict(source.skipped + res["skipped"].counts),
             "skipped_files": source.skipped_files[:MAX_LISTED_SKIPS],
+            "skipped_tokens": res["skipped"].tokens,
             "rows": {k: w.rows for k, w in writers.items()},
             "phone_layer_pairs_without_index": res["n_phone_empty"],
             "upsampled_tokens": int(sum(res["upsampled"].values())),
@@ -908,8 +990,8 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
                    layers=None, normalize: str = "peak", phones: Optional[Sequence[str]] = None,
                    upsample: bool = False, upsample_per_word: int = 1,
                    channels: Optional[str] = None, overwrite: bool = False,
-                   checkpoint: str = "", csv: bool = True, progress: bool = True,
-                   n_perm: int = 200) -> dict:
+                   checkpoint: str = "", checkpoint_prefix: Optional[str] = None,
+                   csv: bool = True, progress: bool = True, n_perm: int = 200) -> dict:
     """Extract, classify and write the activations folder ``out``; returns extract_info.
 
     Args:
@@ -923,17 +1005,22 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
       phones: phone labels for phone_activations (dataset sources only).
       upsample / upsample_per_word: write upsampled.parquet for that many tokens per word
         (0 = all). channels: '--channels' text, e.g. 'conv5:0,1,2'.
+      overwrite: replace ``out`` when it holds an earlier extract output (never anything else).
+      checkpoint: the checkpoint as given (recorded; also an input ``out`` must keep apart from).
+      checkpoint_prefix: the prefix actually loaded (recorded with its step).
       csv: also write .csv copies of the long tables. n_perm: permutations for the
         permutation chance level.
-    Nothing is left at ``out`` (nor a temporary folder) if anything fails.
+    ``out`` must not be, contain or lie inside the data folder, the checkpoint or the
+    repository (:class:`common.errors.OutputPathError`). Nothing is left at ``out`` (nor a
+    temporary folder) if anything fails, and an earlier output there stays as it was.
     """
     t_start = time.perf_counter()
+    output = OutputFolder(out, "extract", overwrite=overwrite,
+                          inputs={"--data": source.data_dir, "--checkpoint": checkpoint or None})
     plan = make_plan(model, config, source, network=network, layers=layers,
                      normalize=normalize, phones=phones, upsample=upsample,
                      upsample_per_word=upsample_per_word, channels=channels)
-    tmp = prepare_output_folder(out, overwrite)
-    writers = {}
-    try:
+    with output as tmp:
         writers = open_writers(tmp, plan, csv)
         try:
             res = extract_batches(model, config, source, plan, writers, progress)
@@ -944,12 +1031,9 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
         seconds = {"total": round(time.perf_counter() - t_start, 3),
                    "forward": round(res["t_forward"], 3)}
         info = build_info(checkpoint=checkpoint, config=config, source=source, plan=plan,
-                          res=res, writers=writers, net_out=net_out, seconds=seconds)
+                          res=res, writers=writers, net_out=net_out, seconds=seconds,
+                          checkpoint_prefix=checkpoint_prefix)
         _write_json(os.path.join(tmp, "extract_info.json"), info)
-        commit_output_folder(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return info
 
 

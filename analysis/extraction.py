@@ -252,6 +252,25 @@ def peak_normalize(x: np.ndarray) -> np.ndarray:
     return np.where(peak > 0, x / np.where(peak > 0, peak, 1.0), x).astype(np.float32)
 
 
+def finite_rows(*arrays: np.ndarray) -> np.ndarray:
+    """bool [B]: True where row ``b`` of every array (each [B, ...]) is all finite.
+
+    A token with a NaN/inf sample or output is not a measurement: the driver leaves it out
+    rather than let NaN reach the tables (or an argmax read it as code 0).
+    """
+    if not arrays:
+        raise ValueError("finite_rows needs at least one array")
+    n = len(arrays[0])
+    keep = np.ones(n, bool)
+    for a in arrays:
+        a = np.asarray(a)
+        if len(a) != n:
+            raise ValueError(f"finite_rows: arrays of {n} and {len(a)} rows")
+        if n:
+            keep &= np.isfinite(a.reshape(n, -1)).all(axis=1)
+    return keep
+
+
 def parse_layer_list(text: str | None, available: Iterable[str]) -> list[str]:
     """Parse ``conv1,conv3`` against the available layer names (None/'' -> all, in order)."""
     available = list(available)

@@ -11,12 +11,13 @@
 * :func:`fig_confusion`: heat map of Q's code per word (``confusion.csv``).
 
 Every function takes tables (no fitting) and returns the written paths. Writes are atomic.
+Labels from the data (words, tokens, phones, layers) are drawn through :func:`plot_text`, so
+none is read as mathtext or hidden from a legend; file names never come from labels.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Dict, List, Optional, Sequence
 
 import matplotlib
@@ -26,29 +27,35 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from analysis.tables import default_mode  # noqa: E402
+from analysis.tables import visible  # noqa: E402
+from common.atomic import atomic_path  # noqa: E402
 
 FORMATS = ("png", "pdf")
 
 
+def plot_text(label: object) -> str:
+    """A data label as matplotlib text: one line (:func:`analysis.tables.visible`), '$'
+    escaped (an even number of them would start mathtext, which can fail to parse), and a
+    leading '_' shielded (matplotlib leaves such labels out of legends)."""
+    text = visible(label).replace("$", r"\$")
+    return "\u200b" + text if text.startswith("_") else text
+
+
 def save_figure(fig, folder: str, name: str, formats: Sequence[str] = FORMATS,
                 dpi: int = 150) -> List[str]:
-    """Save ``fig`` as <folder>/<name>.<fmt> for each format (atomically); close it."""
-    os.makedirs(folder, exist_ok=True)
+    """Save ``fig`` as <folder>/<name>.<fmt> for each format (atomically); close it.
+    ``name`` is a plain file name chosen by the code, never a path."""
+    if not name or name in (".", "..") or os.path.basename(name) != name:
+        raise ValueError(f"figure name {name!r} must be a plain file name")
     paths = []
-    for fmt in formats:
-        path = os.path.join(folder, f"{name}.{fmt}")
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="." + fmt)
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-            os.chmod(tmp, default_mode())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        paths.append(path)
-    plt.close(fig)
+    try:
+        for fmt in formats:
+            path = os.path.join(folder, f"{name}.{fmt}")
+            with atomic_path(path, suffix="." + fmt) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+            paths.append(path)
+    finally:
+        plt.close(fig)
     return paths
 
 
@@ -75,9 +82,9 @@ def fig_waveforms(upsampled: pd.DataFrame, folder: str, name: str = "fig2_wavefo
                     color="0.2" if lay == "input" else "C0")
             ax.tick_params(labelsize=6)
             if i == 0:
-                ax.set_title(f"{w} (token {tok})", fontsize=8)
+                ax.set_title(f"{plot_text(w)} (token {plot_text(tok)})", fontsize=8)
             if j == 0:
-                ax.set_ylabel(lay, fontsize=8)
+                ax.set_ylabel(plot_text(lay), fontsize=8)
     for ax in axes[-1]:
         ax.set_xlabel("time (s)", fontsize=7)
     fig.suptitle("Waveform and upsampled layer activations (one token per word)", fontsize=9)
@@ -96,11 +103,11 @@ def fig_word_curves(data: pd.DataFrame, predictions: pd.DataFrame, folder: str,
         for _, g in sub.groupby("UniqueWord", observed=True):
             a1.plot(g["Sample"], g["Value"], color=pal[w], alpha=0.15, lw=0.6)
         mean = sub.groupby("Sample")["Value"].mean()
-        a1.plot(mean.index, mean.values, color=pal[w], lw=1.8, label=w)
+        a1.plot(mean.index, mean.values, color=pal[w], lw=1.8, label=plot_text(w))
         p = predictions[predictions["Word"].astype(str) == w]
-        a2.plot(p["Sample"], p["fit"], color=pal[w], lw=1.8, label=w)
+        a2.plot(p["Sample"], p["fit"], color=pal[w], lw=1.8, label=plot_text(w))
         a2.fill_between(p["Sample"], p["lower"], p["upper"], color=pal[w], alpha=0.2, lw=0)
-    a1.set(title=f"Raw {layer} values (thin: tokens, thick: mean)", xlabel="Sample",
+    a1.set(title=f"Raw {plot_text(layer)} values (thin: tokens, thick: mean)", xlabel="Sample",
            ylabel="mean activation")
     a2.set(title="GAMM predictions, 95% CI (random smooths excluded)", xlabel="Sample",
            ylabel="predicted value")
@@ -120,10 +127,10 @@ def fig_phone_contrast(phone_predictions: pd.DataFrame, folder: str,
         sub = phone_predictions[phone_predictions["layer"] == lay]
         for ph in phones:
             p = sub[sub["Phone"].astype(str) == ph]
-            ax.plot(p["norm_time"], p["fit"], color=pal[ph], label=ph)
+            ax.plot(p["norm_time"], p["fit"], color=pal[ph], label=plot_text(ph))
             ax.fill_between(p["norm_time"], p["lower"], p["upper"], color=pal[ph], alpha=0.2,
                             lw=0)
-        ax.set(title=lay, xlabel="normalised time")
+        ax.set(title=plot_text(lay), xlabel="normalised time")
     axes[0][0].set_ylabel("predicted value")
     axes[0][0].legend(fontsize=8)
     fig.suptitle("Phone contrast per layer (GAMM predictions, 95% CI)", fontsize=10)
@@ -139,9 +146,9 @@ def fig_difference(predictions: pd.DataFrame, diff: pd.DataFrame, word1: str, wo
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
     for w in (word1, word2):
         p = predictions[predictions["Word"].astype(str) == w]
-        a1.plot(p["Sample"], p["fit"], color=pal[w], label=w)
+        a1.plot(p["Sample"], p["fit"], color=pal[w], label=plot_text(w))
         a1.fill_between(p["Sample"], p["lower"], p["upper"], color=pal[w], alpha=0.2, lw=0)
-    a1.set(ylabel="predicted value", title=f"{word1} and {word2}")
+    a1.set(ylabel="predicted value", title=f"{plot_text(word1)} and {plot_text(word2)}")
     a1.legend(fontsize=8)
     a2.plot(diff["Sample"], diff["difference"], color="k")
     a2.fill_between(diff["Sample"], diff["lower"], diff["upper"], color="0.5", alpha=0.3, lw=0)
@@ -149,7 +156,7 @@ def fig_difference(predictions: pd.DataFrame, diff: pd.DataFrame, word1: str, wo
     for r in regions or []:
         for ax in (a1, a2):
             ax.axvspan(r["start"], r["end"], color="gold", alpha=0.25, lw=0)
-    a2.set(xlabel="Sample", ylabel=f"{word1} - {word2}",
+    a2.set(xlabel="Sample", ylabel=f"{plot_text(word1)} - {plot_text(word2)}",
            title="Difference, 95% CI; shaded: CI excludes 0")
     return save_figure(fig, folder, name)
 
@@ -157,6 +164,7 @@ def fig_difference(predictions: pd.DataFrame, diff: pd.DataFrame, word1: str, wo
 def fig_confusion(confusion: pd.DataFrame, folder: str, name: str = "confusion") -> List[str]:
     """Heat map of counts (rows word, columns code), annotated."""
     fig, ax = plt.subplots(figsize=(1 + 0.6 * confusion.shape[1], 1 + 0.45 * confusion.shape[0]))
-    sns.heatmap(confusion, annot=True, fmt="g", cmap="Blues", cbar=False, ax=ax)
+    shown = confusion.rename(index=plot_text, columns=plot_text)
+    sns.heatmap(shown, annot=True, fmt="g", cmap="Blues", cbar=False, ax=ax)
     ax.set(xlabel="Q code (argmax)", ylabel="word", title="Q classification of words")
     return save_figure(fig, folder, name)

@@ -25,6 +25,7 @@ importable).
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -36,6 +37,14 @@ import pandas as pd
 from common.errors import InputError
 
 AUTO_MGCV_MAX_TOKENS = 250  # mgcv takes ~2.5 min at 200 tokens, ~5 at 250 (ENVIRONMENT.md)
+# A fitted mgcv model holds at least three p x p matrices of doubles (Vp, Ve, Vc), p being the
+# number of coefficients: a lower bound of its memory that needs no fit to compute.
+MGCV_PXP_MATRICES = 3
+WORD_SIZE_ADVICE = ("use the fast engine (analyze.py --engine=fast; engine='fast' in Python), "
+                    "which fits the same model block by block in memory proportional to the "
+                    "number of tokens, or analyse fewer tokens or words")
+PHONE_SIZE_ADVICE = ("the phone GAMMs have only the mgcv engine: skip them with "
+                     "analyze.py --phone_layers= (or list fewer layers), or analyse fewer tokens")
 WORD_COLUMNS = ("token_id", "word", "layer", "sample", "value")
 PHONE_COLUMNS = ("token_id", "word", "layer", "phone", "phone_index", "sample", "norm_time",
                  "value")
@@ -45,6 +54,11 @@ SMOOTH_COLUMNS = ["term", "edf", "Ref.df", "F", "p-value"]
 
 class AnalysisInputError(InputError, ValueError):
     """The activation table cannot be analysed as asked (message names the problem)."""
+
+
+class ModelTooLargeError(AnalysisInputError):
+    """mgcv cannot hold the model in this machine's memory (message gives the sizes and which
+    engine or option fits)."""
 
 
 @dataclass
@@ -57,7 +71,9 @@ class GammFit:
     rho:        AR1 coefficient used in the final fit (0.0 without AR1).
     n_tokens, n_rows: number of tokens (random-smooth groups) and of data rows.
     dev_expl, r_sq: deviance explained (0-1) and adjusted R^2 as in summary.gam.
-    formula:    the exact R formula string; r_call: R code reproducing the final fit.
+    formula:    the exact R formula string; r_call: R code reproducing the final fit from a
+                data frame ``d`` laid out as :func:`model_data_table` (labels are read from
+                ``d``, never written into the code: see :func:`r_fit_code`).
     coef [p], Vp [p, p]: coefficients and Bayesian posterior covariance (mgcv ``Vp``).
     coef_names: p names in mgcv's spelling ('(Intercept)', 'Wordbeard', 's(Sample).1',
                 's(Sample):WordOrderedbeard.1', 's(Sample,UniqueWord).1', ...).
@@ -67,6 +83,7 @@ class GammFit:
                 factor and the random-effect factor are filled in when absent (the random
                 factor with its first level; zero :meth:`random_columns` to exclude it).
     engine:     'mgcv' or 'fast'.
+    discrete:   whether bam's discrete method was used (the fast engine mirrors it).
     """
     parametric: pd.DataFrame
     smooths: pd.DataFrame
@@ -94,6 +111,7 @@ class GammFit:
     notes: List[str] = field(default_factory=list)
     data: Optional[pd.DataFrame] = None
     r_model: Any = None
+    discrete: bool = True
 
     @property
     def ref_level(self) -> str:
@@ -160,6 +178,17 @@ def _check_finite(values: np.ndarray, groups: pd.Series, what: str) -> None:
                                  f"{len(toks)} token(s)/interval(s): {shown}")
 
 
+def _check_r_labels(labels: pd.Series, name: str, what: str) -> None:
+    """Labels are passed to R as data (never as code), but R strings cannot hold a NUL
+    character: rpy2 would cut the label there and two labels could silently merge."""
+    text = labels.astype(str)
+    bad = text[text.str.contains("\0", regex=False)]
+    if len(bad):
+        shown = ", ".join(repr(v) for v in pd.unique(bad)[:5])
+        raise AnalysisInputError(f"{what}: {name} label(s) {shown} contain a NUL character, "
+                                 "which R cannot hold; rename them")
+
+
 def _check_samples_per_group(x: pd.Series, groups: pd.Series, k: int, what: str,
                              xname: str) -> None:
     n_unique = x.groupby(groups, sort=False, observed=True).nunique()
@@ -201,6 +230,10 @@ def prepare_gamm_data(df: pd.DataFrame, layer: str = "conv5", ref_word: str = "a
     word = sub["word"].astype(str)
     levels = _levels_with_reference(word.unique(), str(ref_word), declared, what, "word")
     tok = sub["token_id"].astype(str)
+    _check_r_labels(word, "word", what)
+    _check_r_labels(tok, "token_id", what)
+    if "speaker" in sub.columns:
+        _check_r_labels(sub["speaker"], "speaker", what)
     per_tok = word.groupby(tok).nunique()
     if (per_tok > 1).any():
         raise AnalysisInputError(f"{what}: token(s) {per_tok[per_tok > 1].index[:10].tolist()} "
@@ -265,6 +298,7 @@ def prepare_phone_data(df: pd.DataFrame, layer: str, phones: Sequence[str] = ("s
     levels = [phones[0]] + [p for p in phones[1:]]
     interval = (sub["token_id"].astype(str) + "_" + sub["phone"].astype(str)
                 + sub["phone_index"].astype(str))
+    _check_r_labels(interval, "phone interval (token_id, phone, phone_index)", what)
     values = pd.to_numeric(sub["value"], errors="coerce").to_numpy(dtype=float)
     _check_finite(values, interval.reset_index(drop=True), what)
     out = pd.DataFrame({
@@ -378,8 +412,111 @@ def _r_session():
     return session
 
 
-def _r_str_vector(values: Sequence[str]) -> str:
-    return "c(" + ", ".join('"' + str(v).replace('"', '\\"') + '"' for v in values) + ")"
+_R_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def r_string(text: str) -> str:
+    """``text`` as an R string literal that R parses back to exactly ``text``.
+
+    Backslash, double quote and control characters are escaped; every non-ASCII character is
+    written as ``\\u{...}`` so the literal is ASCII and does not depend on the locale R reads
+    the file in. NUL and lone surrogates have no R string form and are refused.
+    """
+    out = ['"']
+    for ch in str(text):
+        code = ord(ch)
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif ch in _R_SHORT_ESCAPES:
+            out.append(_R_SHORT_ESCAPES[ch])
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif code == 0 or 0xD800 <= code <= 0xDFFF:
+            raise AnalysisInputError(f"{text!r} cannot be written as an R string (NUL or a "
+                                     "lone surrogate)")
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{{{code:04x}}}")
+        else:
+            out.append(f"\\U{{{code:08x}}}")
+    out.append('"')
+    return "".join(out)
+
+
+def level_column(factor: str) -> str:
+    """Column of :func:`model_data_table` giving each row's 1-based level number of
+    ``factor``: R rebuilds the level order from it, so no label is ever written in R code."""
+    return f"{factor}Level"
+
+
+def r_fit_code(formula: str, factor: str, random: str, *, discrete: bool, nthreads: int,
+               rho: float, ar1: bool) -> str:
+    """R code that builds the factors from a data frame ``d`` laid out as
+    :func:`model_data_table` (levels from :func:`level_column`, the random factor in data
+    order) and fits the model as ``m``. Labels are read from ``d``; none is pasted here."""
+    ordered = f"{factor}Ordered"
+    return (f"d${factor} <- factor(d${factor}, levels = unique(d${factor}"
+            f"[order(d${level_column(factor)})]))\n"
+            f"d${ordered} <- factor(d${factor}, levels = levels(d${factor}), ordered = TRUE); "
+            f'contrasts(d${ordered}) <- "contr.treatment"\n'
+            f"d${random} <- factor(d${random}, levels = unique(d${random}))  # data order\n"
+            f'm <- bam({formula}, data = d, method = "fREML", discrete = '
+            f'{"TRUE" if discrete else "FALSE"}, nthreads = {int(nthreads)}'
+            + (f", rho = {rho:.17g}, AR.start = d$start_event)" if ar1 else ")"))
+
+
+# --------------------------------------------------------------------------- memory
+
+def memory_limit_bytes() -> Optional[int]:
+    """Memory this process can ever use: RAM plus swap, or a lower cgroup limit (plus swap);
+    None when unknown."""
+    total = swap = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            info = {}
+            for line in f:
+                key, _, rest = line.partition(":")
+                fields = rest.split()
+                if fields and fields[0].isdigit():
+                    info[key] = int(fields[0]) * 1024  # kB
+        total, swap = info["MemTotal"] + info.get("SwapTotal", 0), info.get("SwapTotal", 0)
+    except (OSError, KeyError):
+        try:
+            total, swap = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), 0
+        except (ValueError, OSError, AttributeError):
+            return None
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path, encoding="ascii") as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text) + swap)
+    return total
+
+
+def mgcv_memory_bytes(n_groups: int, n_levels: int, k: int) -> tuple:
+    """(p, bytes): coefficients of the paper's model (k per level: parametric + reference and
+    difference smooths; k per random-smooth group) and the memory its fitted mgcv object
+    needs at the least (:data:`MGCV_PXP_MATRICES` p x p matrices of doubles)."""
+    p = (int(n_levels) + int(n_groups)) * int(k)
+    return p, MGCV_PXP_MATRICES * 8 * p * p
+
+
+def check_mgcv_memory(n_groups: int, n_levels: int, k: int, what: str, advice: str,
+                      limit: Optional[int] = None) -> None:
+    """Refuse before fitting a model that mgcv cannot hold in memory (:func:`mgcv_memory_bytes`
+    against ``limit``, default :func:`memory_limit_bytes`): :class:`ModelTooLargeError`."""
+    limit = memory_limit_bytes() if limit is None else limit
+    p, need = mgcv_memory_bytes(n_groups, n_levels, k)
+    if limit and need > limit:
+        gib = 2.0 ** 30
+        raise ModelTooLargeError(
+            f"{what} is too large for mgcv on this machine: it has {p:,} coefficients, and a "
+            f"fitted mgcv model holds at least {MGCV_PXP_MATRICES} {p:,} x {p:,} matrices "
+            f"({need / gib:,.1f} GiB) while this machine has {limit / gib:,.1f} GiB; {advice}")
 
 
 def _table(mat_df: pd.DataFrame, columns: List[str]) -> pd.DataFrame:
@@ -391,9 +528,15 @@ def _table(mat_df: pd.DataFrame, columns: List[str]) -> pd.DataFrame:
 
 def _fit_mgcv(data: pd.DataFrame, *, x: str, factor: str, ordered: str, random: str,
               levels: List[str], k: int, ar1: bool, discrete: bool, nthreads: int,
-              rho_method: str, layer: str) -> GammFit:
-    """Fit the paper's model with mgcv::bam on prepared data (see prepare_* functions)."""
-    from analysis.rbridge import pandas_to_r, r_matrix_to_pandas, r_numeric, r_names
+              rho_method: str, layer: str, what: str, advice: str) -> GammFit:
+    """Fit the paper's model with mgcv::bam on prepared data (see prepare_* functions).
+
+    ``what`` names the model and ``advice`` says which engine or option fits when it is too
+    large: checked before the fit (:func:`check_mgcv_memory`) and, for R's own allocation
+    failures, after (:func:`analysis.rbridge.r_errors`)."""
+    from analysis.rbridge import pandas_to_r, r_errors, r_matrix_to_pandas, r_numeric, r_names
+    assert ordered == f"{factor}Ordered", "r_fit_code names the ordered factor <factor>Ordered"
+    check_mgcv_memory(data[random].nunique(), len(levels), k, what, advice)
     session = _r_session()
     ro = session.ro
     t0 = time.perf_counter()
@@ -403,32 +546,27 @@ def _fit_mgcv(data: pd.DataFrame, *, x: str, factor: str, ordered: str, random: 
         "Value": data["Value"].to_numpy(float), x: data[x].to_numpy(float),
         factor: data[factor].astype(str).to_numpy(), random: data[random].astype(str).to_numpy(),
         "start_event": data["start_event"].to_numpy(bool)})
-    rd = session.r(".ganan_factors")(pandas_to_r(plain), ro.StrVector(levels), factor, ordered,
-                                     random, ro.StrVector(rlevels))
-    bam = session.r(".ganan_bam")
-    summ = session.r(".ganan_summary")
-    m0 = bam(rd, formula, bool(discrete), int(nthreads), 0.0, False)
-    rho = 0.0
-    model = m0
-    if ar1:
-        resid0 = r_numeric(summ(m0).rx2("resid"))
-        rho = lag1_autocorrelation(resid0, plain["start_event"].to_numpy(), rho_method)
-        model = bam(rd, formula, bool(discrete), int(nthreads), float(rho), True)
-    s = summ(model)
+    with r_errors(what, advice):
+        rd = session.r(".ganan_factors")(pandas_to_r(plain), ro.StrVector(levels), factor,
+                                         ordered, random, ro.StrVector(rlevels))
+        bam = session.r(".ganan_bam")
+        summ = session.r(".ganan_summary")
+        m0 = bam(rd, formula, bool(discrete), int(nthreads), 0.0, False)
+        rho = 0.0
+        model = m0
+        if ar1:
+            resid0 = r_numeric(summ(m0).rx2("resid"))
+            rho = lag1_autocorrelation(resid0, plain["start_event"].to_numpy(), rho_method)
+            model = bam(rd, formula, bool(discrete), int(nthreads), float(rho), True)
+        s = summ(model)
     r_warnings = [f"{layer}: R warning: {w}" for w in session.r(".ganan_take_warnings")()]
     parametric = _table(r_matrix_to_pandas(s.rx2("p")), PARAMETRIC_COLUMNS)
     smooths = _table(r_matrix_to_pandas(s.rx2("s")), SMOOTH_COLUMNS)
     coef = r_numeric(s.rx2("coef"))
     coef_names = r_names(s.rx2("coef"))
     Vp = r_numeric(s.rx2("Vp"))
-    r_call = (f'd${factor} <- factor(d${factor}, levels = {_r_str_vector(levels)})\n'
-              f'd${ordered} <- factor(d${factor}, levels = levels(d${factor}), '
-              f'ordered = TRUE); '
-              f'contrasts(d${ordered}) <- "contr.treatment"\n'
-              f'd${random} <- factor(d${random}, levels = unique(d${random}))  # data order\n'
-              f'm <- bam({formula}, data = d, method = "fREML", discrete = '
-              f'{"TRUE" if discrete else "FALSE"}, nthreads = {int(nthreads)}'
-              + (f', rho = {rho:.17g}, AR.start = d$start_event)' if ar1 else ")"))
+    r_call = r_fit_code(formula, factor, random, discrete=bool(discrete), nthreads=nthreads,
+                        rho=rho, ar1=ar1)
     lp_fun = session.r(".ganan_factors")
     predict = ro.r["predict"]
 
@@ -442,9 +580,10 @@ def _fit_mgcv(data: pd.DataFrame, *, x: str, factor: str, ordered: str, random: 
         if unknown:
             raise AnalysisInputError(f"lpmatrix: unknown {factor} level(s) {unknown}; "
                                      f"levels are {levels}")
-        rnd = lp_fun(pandas_to_r(nd), ro.StrVector(levels), factor, ordered, random,
-                     ro.StrVector(rlevels))
-        return r_numeric(predict(model, newdata=rnd, type="lpmatrix"))
+        with r_errors(f"predictions of {what}", advice):
+            rnd = lp_fun(pandas_to_r(nd), ro.StrVector(levels), factor, ordered, random,
+                         ro.StrVector(rlevels))
+            return r_numeric(predict(model, newdata=rnd, type="lpmatrix"))
 
     return GammFit(
         parametric=parametric, smooths=smooths, rho=float(rho),
@@ -453,31 +592,40 @@ def _fit_mgcv(data: pd.DataFrame, *, x: str, factor: str, ordered: str, random: 
         r_call=r_call, coef=coef, Vp=Vp, coef_names=coef_names, lpmatrix=lpmatrix,
         engine="mgcv", predictor=x, factor=factor, levels=list(levels), random_factor=random,
         k=int(k), layer=str(layer), rho_method=rho_method if ar1 else "none",
-        fit_seconds=time.perf_counter() - t0, notes=r_warnings, data=data, r_model=model)
+        fit_seconds=time.perf_counter() - t0, notes=r_warnings, data=data, r_model=model,
+        discrete=bool(discrete))
 
 
-def r_script(fit: GammFit, data_csv: str) -> str:
-    """Standalone R script refitting ``fit`` from ``data_csv`` (see :func:`model_data_table`).
+def r_script(fit: GammFit, data_csv: str, nthreads: int = 2) -> str:
+    """Standalone R script refitting ``fit`` (either engine) from ``data_csv``, the table of
+    :func:`model_data_table`, and printing ``summary(m)``.
 
-    The script reads the rows in their (token, time) order, rebuilds the factors, runs
-    ``fit.r_call`` and prints ``summary(m)``.
+    Every label (words, tokens) is read from ``data_csv`` as data: the level order comes from
+    its :func:`level_column`, the random factor's from the row order, and labels are read as
+    text (``colClasses``; no ``NA`` conversion, so a word spelled ``NA`` or ``nan`` stays a
+    word). The script itself is ASCII and holds no label.
     """
     return ("# Refit of the model in table files; run with: Rscript <this file>\n"
             "library(mgcv)\n"
-            f'd <- read.csv("{data_csv}", stringsAsFactors = FALSE)\n'
+            f"d <- read.csv({r_string(data_csv)}, colClasses = c({fit.factor} = \"character\", "
+            f"{fit.random_factor} = \"character\"), na.strings = character(0), "
+            "encoding = \"UTF-8\")\n"
             "d$start_event <- as.logical(d$start_event)\n"
-            f"{fit.r_call}\n"
-            "print(summary(m))\n")
+            + r_fit_code(fit.formula, fit.factor, fit.random_factor, discrete=fit.discrete,
+                         nthreads=nthreads, rho=fit.rho, ar1=fit.rho_method != "none")
+            + "\nprint(summary(m))\n")
 
 
 def model_data_table(fit: GammFit) -> pd.DataFrame:
-    """The rows a fit used, in model order: Value, <predictor>, <factor>, <random>,
-    start_event (TRUE/FALSE strings for R's read.csv)."""
+    """The rows a fit used, in model order: Value, <predictor>, <factor>, <factor>Level (the
+    1-based level number, :func:`level_column`), <random>, start_event (TRUE/FALSE strings for
+    R's read.csv)."""
     if fit.data is None:
         raise ValueError("this GammFit does not carry its data")
     d = fit.data
     return pd.DataFrame({"Value": d["Value"], fit.predictor: d[fit.predictor],
                          fit.factor: d[fit.factor].astype(str),
+                         level_column(fit.factor): d[fit.factor].cat.codes.to_numpy() + 1,
                          fit.random_factor: d[fit.random_factor].astype(str),
                          "start_event": np.where(d["start_event"], "TRUE", "FALSE")})
 
@@ -521,7 +669,42 @@ def fit_word_gamm(df: pd.DataFrame, layer: str = "conv5", ref_word: str = "ask",
     levels = [str(c) for c in data["Word"].cat.categories]
     return _fit_mgcv(data, x="Sample", factor="Word", ordered="WordOrdered",
                      random="UniqueWord", levels=levels, k=k, ar1=ar1, discrete=discrete,
-                     nthreads=nthreads, rho_method=rho_method, layer=layer)
+                     nthreads=nthreads, rho_method=rho_method, layer=layer,
+                     what=f"the word GAMM at {layer} ({data['UniqueWord'].nunique():,} tokens, "
+                          f"k={k})", advice=WORD_SIZE_ADVICE)
+
+
+def prepare_phone_model(df: pd.DataFrame, layer: str, phones: Sequence[str] = ("s", "sh"),
+                        k: int = 10, min_samples: int = 4) -> tuple:
+    """(data, k', notes) of the phone GAMM at ``layer`` (see :func:`fit_phone_gamm`): the
+    validated rows, the basis dimension actually used and what was changed to fit them."""
+    min_samples = max(4, int(min_samples))
+    data = prepare_phone_data(df, layer, phones, min_samples=min_samples)
+    n_min = int(data.groupby("UniqueInterval", observed=True)["norm_time"].nunique().min())
+    k_eff = max(3, min(int(k), n_min - 1))
+    notes = []
+    dropped = data.attrs.get("dropped_intervals", 0)
+    if dropped:
+        notes.append(f"{layer}: dropped {dropped} interval(s) with fewer than {min_samples} "
+                     "samples")
+    if k_eff != int(k):
+        notes.append(f"{layer}: k lowered from {k} to {k_eff} (shortest interval has {n_min} "
+                     "samples; k must be below it)")
+    return data, k_eff, notes
+
+
+def check_phone_model_size(df: pd.DataFrame, layer: str, phones: Sequence[str] = ("s", "sh"),
+                           k: int = 10, min_samples: int = 4) -> None:
+    """Raise :class:`ModelTooLargeError` when mgcv cannot hold the phone GAMM at ``layer``
+    (lets a caller refuse before any fit, not after the earlier ones)."""
+    data, k_eff, _ = prepare_phone_model(df, layer, phones, k, min_samples)
+    check_mgcv_memory(data["UniqueInterval"].nunique(), data["Phone"].cat.categories.size,
+                      k_eff, _phone_what(layer, data, k_eff), PHONE_SIZE_ADVICE)
+
+
+def _phone_what(layer: str, data: pd.DataFrame, k: int) -> str:
+    return (f"the phone GAMM at {layer} ({data['UniqueInterval'].nunique():,} intervals, "
+            f"k={k})")
 
 
 def fit_phone_gamm(df: pd.DataFrame, layer: str, phones: Sequence[str] = ("s", "sh"),
@@ -536,20 +719,11 @@ def fit_phone_gamm(df: pd.DataFrame, layer: str, phones: Sequence[str] = ("s", "
     k' = min(k, smallest number of samples per remaining interval - 1) (at least 3);
     both decisions are written to ``fit.notes``.
     """
-    data = prepare_phone_data(df, layer, phones, min_samples=max(4, int(min_samples)))
-    n_min = int(data.groupby("UniqueInterval", observed=True)["norm_time"].nunique().min())
-    k_eff = max(3, min(int(k), n_min - 1))
-    notes = []
-    dropped = data.attrs.get("dropped_intervals", 0)
-    if dropped:
-        notes.append(f"{layer}: dropped {dropped} interval(s) with fewer than "
-                     f"{max(4, int(min_samples))} samples")
-    if k_eff != int(k):
-        notes.append(f"{layer}: k lowered from {k} to {k_eff} (shortest interval has {n_min} "
-                     "samples; k must be below it)")
+    data, k_eff, notes = prepare_phone_model(df, layer, phones, k, min_samples)
     levels = [str(c) for c in data["Phone"].cat.categories]
     fit = _fit_mgcv(data, x="norm_time", factor="Phone", ordered="PhoneOrdered",
                     random="UniqueInterval", levels=levels, k=k_eff, ar1=ar1,
-                    discrete=discrete, nthreads=nthreads, rho_method=rho_method, layer=layer)
+                    discrete=discrete, nthreads=nthreads, rho_method=rho_method, layer=layer,
+                    what=_phone_what(layer, data, k_eff), advice=PHONE_SIZE_ADVICE)
     fit.notes.extend(notes)
     return fit

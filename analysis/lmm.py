@@ -26,6 +26,8 @@ import pandas as pd
 from analysis.gamm import _r_session, prepare_gamm_data
 
 COEF_COLUMNS = ["term", "Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
+LMM_SIZE_ADVICE = ("skip the mixed models with analyze.py --lmm_layers=none (or list fewer "
+                   "layers), or analyse fewer tokens")
 
 _R_LMM = r"""
 .ganan_lmm <- function(d, levels, formula, use_lmer) {
@@ -94,7 +96,7 @@ def token_means(data: pd.DataFrame) -> pd.DataFrame:
 def fit_mean_lmm(df: pd.DataFrame, layer: str, ref_word: str = "ask",
                  mean_by_token: bool = True) -> LmmResult:
     """Mixed-model comparison of words at one layer (see module docstring)."""
-    from analysis.rbridge import get_r, pandas_to_r, r_matrix_to_pandas
+    from analysis.rbridge import get_r, pandas_to_r, r_errors, r_matrix_to_pandas
     data = prepare_gamm_data(df, layer, ref_word)
     levels = [str(c) for c in data["Word"].cat.categories]
     notes: List[str] = []
@@ -117,8 +119,9 @@ def fit_mean_lmm(df: pd.DataFrame, layer: str, ref_word: str = "ask",
     if not session.__dict__.get("_ganan_lmm"):
         session.r(_R_LMM)
         session.__dict__["_ganan_lmm"] = True
-    res = session.r(".ganan_lmm")(pandas_to_r(d), session.ro.StrVector(levels), formula,
-                                  bool(use_lmer))
+    with r_errors(f"the mixed model at {layer} ({len(d):,} rows)", LMM_SIZE_ADVICE):
+        res = session.r(".ganan_lmm")(pandas_to_r(d), session.ro.StrVector(levels), formula,
+                                      bool(use_lmer))
     co = r_matrix_to_pandas(res.rx2("coef"))
     co.columns = COEF_COLUMNS[1:]
     co.insert(0, "term", [str(i) for i in co.index])

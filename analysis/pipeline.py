@@ -1,7 +1,10 @@
 """The whole analysis of an activations folder: fits, tables, figures and the report.
 
 ``run_analysis(AnalysisOptions(activations=..., out=...))`` is what ``analyze.py`` calls.
-Outputs (written to a temporary folder beside ``out``, then renamed into place):
+``out`` follows the safe-output rule of :mod:`common.outputs` (stage "analyze"): never the
+activations folder or a folder of this repository, an existing folder replaced only when it
+is an earlier analyze output and ``overwrite`` is set, everything written to a hidden sibling
+and renamed into place at the end. Outputs:
   table1.{csv,md,tex}, gamm_data.csv + table1_refit.R, phone_contrast.{csv,md,tex},
   predictions.csv, difference.csv, difference_regions.csv, phone_predictions.csv, lmm.csv,
   fit_info.json, figures/*.{png,pdf}, report.md, report.html. See docs/analysis.md.
@@ -9,14 +12,25 @@ Outputs (written to a temporary folder beside ``out``, then renamed into place):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from typing import Optional
+
+from common.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
+from common.errors import OutputPathError
+from common.outputs import OutputFolder
+
+STAGE = "analyze"
+# Columns of the activations tables that hold labels: read from CSV as text, with no NA
+# conversion (a word spelled "NA", "null" or "nan" is a word).
+LABEL_COLUMNS = ("word", "speaker", "layer", "phone")
+# What pandas reads as missing by default, kept for the numeric columns.
+CSV_NA_VALUES = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                 "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan",
+                 "null"]
 
 
 @dataclasses.dataclass
@@ -37,6 +51,7 @@ class AnalysisOptions:
     nthreads: int = 2
     grid: int = 0
     no_figures: bool = False
+    overwrite: bool = False
 
 
 def progress(msg: str, t0: float | None = None) -> None:
@@ -44,11 +59,22 @@ def progress(msg: str, t0: float | None = None) -> None:
     print(f"[analyze] {text}", file=sys.stderr, flush=True)
 
 
+def read_csv_labels(path: str, **kwargs):
+    """A CSV of the activations folder with its :data:`LABEL_COLUMNS` read as text, exactly
+    as written (no NA conversion, no numbers: token labels like '007' stay as they are)."""
+    import pandas as pd
+    columns = list(pd.read_csv(path, nrows=0, **kwargs).columns)
+    labels = [c for c in columns if c in LABEL_COLUMNS]
+    return pd.read_csv(path, dtype={c: str for c in labels}, keep_default_na=False,
+                       na_values={c: CSV_NA_VALUES for c in columns if c not in labels},
+                       **kwargs)
+
+
 def read_table(folder: str, name: str, required: bool = True):
     """<folder>/<name>.parquet, else .csv; None when absent and not required."""
     import pandas as pd
     from analysis.gamm import AnalysisInputError
-    for ext, reader in (("parquet", pd.read_parquet), ("csv", pd.read_csv)):
+    for ext, reader in (("parquet", pd.read_parquet), ("csv", read_csv_labels)):
         path = os.path.join(folder, f"{name}.{ext}")
         if os.path.exists(path):
             try:
@@ -59,6 +85,36 @@ def read_table(folder: str, name: str, required: bool = True):
         raise AnalysisInputError(f"{folder} has no {name}.parquet or {name}.csv (is it an "
                                  "activations folder written by extract.py?)")
     return None
+
+
+def _read_optional(path: str, reader):
+    """``reader(path)`` when the file exists, else None; unreadable -> AnalysisInputError."""
+    from analysis.gamm import AnalysisInputError
+    if not os.path.exists(path):
+        return None
+    try:
+        return reader(path)
+    except Exception as exc:
+        raise AnalysisInputError(f"cannot read {path}: {exc}") from exc
+
+
+def _read_confusion(path: str):
+    """confusion.csv: word labels as text (index), counts as numbers. A file whose rows do not
+    parse as one count per code and word (e.g. a label with a bare carriage return written
+    unquoted) is refused rather than drawn."""
+    import pandas as pd
+    table = pd.read_csv(path, index_col=0, dtype=str, keep_default_na=False)
+    counts = table.apply(pd.to_numeric, errors="coerce")
+    if counts.isna().to_numpy().any() or not counts.index.is_unique:
+        raise ValueError("expected one row of counts per word (a label with an unquoted line "
+                         "break or a missing count?)")
+    return counts
+
+
+def _read_json(path: str):
+    import json
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def choose_diff_words(fit, requested) -> tuple:
@@ -81,21 +137,6 @@ def choose_diff_words(fit, requested) -> tuple:
     return (hi, lo)
 
 
-def publish(tmp: str, out: str) -> None:
-    """Move the finished temporary folder to ``out`` (replacing an older output folder)."""
-    old = None
-    if os.path.lexists(out):
-        if not os.path.isdir(out):
-            raise FileExistsError(f"--out {out} exists and is not a folder")
-        old = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(out)),
-                               prefix=f".{os.path.basename(out)}.old-")
-        os.rmdir(old)
-        os.rename(out, old)
-    os.rename(tmp, out)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def run_analysis(args: AnalysisOptions) -> dict:
     """The whole analysis into args.out (see module docstring). Returns the fit_info dict."""
     import pandas as pd
@@ -105,33 +146,34 @@ def run_analysis(args: AnalysisOptions) -> dict:
     src = args.activations
     if not src or not os.path.isdir(src):
         raise AnalysisInputError(f"--activations={src!r} is not a folder")
-    if not args.out:
-        raise AnalysisInputError("--out is required")
+    # Checked before anything is read or fitted: a refused --out costs nothing.
+    output = OutputFolder(args.out, STAGE, inputs={"--activations": src},
+                          overwrite=args.overwrite)
     acts = read_table(src, "activations")
     phone_tab = read_table(src, "phone_activations", required=False)
-    up = None
-    up_path = os.path.join(src, "upsampled.parquet")
-    if os.path.exists(up_path) and not args.no_figures:
-        up = pd.read_parquet(up_path)
-    conf_path = os.path.join(src, "confusion.csv")
-    confusion = pd.read_csv(conf_path, index_col=0) if os.path.exists(conf_path) else None
-    cls_path = os.path.join(src, "classification.json")
-    classification = json.load(open(cls_path)) if os.path.exists(cls_path) else None
+    up = None if args.no_figures else _read_optional(os.path.join(src, "upsampled.parquet"),
+                                                     pd.read_parquet)
+    confusion = _read_optional(os.path.join(src, "confusion.csv"), _read_confusion)
+    classification = _read_optional(os.path.join(src, "classification.json"), _read_json)
+    check_model_sizes(args, phone_tab)
     get_r(("mgcv",))  # fail early and clearly when R/mgcv/rpy2 are missing
+    with contextlib.ExitStack() as stack:
+        try:
+            tmp = stack.enter_context(output)
+        except OSError as exc:
+            raise OutputPathError(f"--out={args.out}: cannot create it ({exc})") from exc
+        return _analyse(args, acts, phone_tab, up, confusion, classification, tmp)
 
-    parent = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(os.path.abspath(args.out))}"
-                                              ".tmp-")
-    from analysis.tables import default_mode
-    os.chmod(tmp, default_mode(is_dir=True))
-    try:
-        info = _analyse(args, acts, phone_tab, up, confusion, classification, tmp)
-        publish(tmp, args.out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return info
+
+def check_model_sizes(args: AnalysisOptions, phone_tab) -> None:
+    """Refuse, before the first fit, a phone GAMM that mgcv cannot hold in memory (the word
+    GAMM is checked as its fit starts, which is before any other fit)."""
+    from analysis.gamm import check_phone_model_size
+    phone_layers = [p for p in args.phone_layers if p]
+    if phone_tab is None:
+        return
+    for lay in phone_layers:
+        check_phone_model_size(phone_tab, lay, tuple(args.phones), k=args.k)
 
 
 def _analyse(args, acts, phone_tab, up, confusion, classification, tmp) -> dict:
@@ -142,10 +184,11 @@ def _analyse(args, acts, phone_tab, up, confusion, classification, tmp) -> dict:
     from analysis.gamm import (AnalysisInputError, fit_phone_gamm, fit_word_gamm,
                                model_data_table, r_script)
     from analysis.report import ReportInputs, write_report
+    from analysis.tables import visible
     timings, notes, figures = {}, [], {}
     n_tok = acts[acts["layer"].astype(str) == args.layer]["token_id"].nunique()
-    progress(f"fitting word GAMM: layer {args.layer}, {n_tok} tokens, k={args.k}, "
-              f"engine {args.engine}")
+    progress(f"fitting word GAMM: layer {visible(args.layer)}, {n_tok} tokens, k={args.k}, "
+             f"engine {args.engine}")
     t0 = time.perf_counter()
     fit = fit_word_gamm(acts, args.layer, args.ref_word, k=args.k, ar1=True,
                         nthreads=args.nthreads, engine=args.engine, rho_method=args.rho_method)
@@ -154,9 +197,9 @@ def _analyse(args, acts, phone_tab, up, confusion, classification, tmp) -> dict:
     tables.write_tables({args.layer: fit}, os.path.join(tmp, "table1"), "layer",
                         f"Table 1: {args.layer} word GAMM")
     if fit.data is not None:  # the rows and an R script that refits Table 1's model
-        model_data_table(fit).to_csv(os.path.join(tmp, "gamm_data.csv"), index=False)
-        tables.atomic_write_text(os.path.join(tmp, "table1_refit.R"),
-                                 r_script(fit, "gamm_data.csv"))
+        atomic_write_csv(model_data_table(fit), os.path.join(tmp, "gamm_data.csv"))
+        atomic_write_text(os.path.join(tmp, "table1_refit.R"),
+                          r_script(fit, "gamm_data.csv", nthreads=args.nthreads))
     xs = np.sort(fit.data["Sample"].unique()) if fit.data is not None else \
         np.sort(acts[acts["layer"] == args.layer]["sample"].unique()).astype(float)
     n_grid = args.grid or 4 * (len(xs) - 1) + 1
@@ -168,15 +211,16 @@ def _analyse(args, acts, phone_tab, up, confusion, classification, tmp) -> dict:
         preds = diffcurves.predict_levels(fit, fit.levels, grid)
         notes.append(f"engine {fit.engine}: predictions at the {len(grid)} fitted Sample "
                      "values only")
-    preds.to_csv(os.path.join(tmp, "predictions.csv"), index=False)
+    atomic_write_csv(preds, os.path.join(tmp, "predictions.csv"))
     w1, w2 = choose_diff_words(fit, list(args.diff))
     diff = diffcurves.difference_curve(fit, w1, w2, grid)
     regions = diff.attrs["regions"]
     diff.insert(0, "comparison", f"{w1} - {w2}")
-    diff.to_csv(os.path.join(tmp, "difference.csv"), index=False)
-    diffcurves.regions_table(regions).to_csv(os.path.join(tmp, "difference_regions.csv"),
-                                             index=False)
-    progress(f"difference {w1} - {w2}: {len(regions)} significant region(s)")
+    atomic_write_csv(diff, os.path.join(tmp, "difference.csv"))
+    atomic_write_csv(diffcurves.regions_table(regions),
+                     os.path.join(tmp, "difference_regions.csv"))
+    progress(f"difference {visible(w1)} - {visible(w2)}: {len(regions)} significant "
+             "region(s)")
 
     phone_fits = {}
     phone_layers = [p for p in args.phone_layers if p]
@@ -185,31 +229,31 @@ def _analyse(args, acts, phone_tab, up, confusion, classification, tmp) -> dict:
     elif phone_layers:
         for lay in phone_layers:
             t0 = time.perf_counter()
-            progress(f"fitting phone GAMM {'/'.join(args.phones)} at {lay}")
+            progress(f"fitting phone GAMM {visible('/'.join(args.phones))} at {visible(lay)}")
             pf = fit_phone_gamm(phone_tab, lay, tuple(args.phones), k=args.k,
                                 nthreads=args.nthreads, rho_method=args.rho_method)
             timings[f"phone {lay}"] = time.perf_counter() - t0
             phone_fits[lay] = pf
             notes.extend(pf.notes)
-            progress(f"phone GAMM {lay} done (k={pf.k}, {pf.n_tokens} intervals)", t0)
+            progress(f"phone GAMM {visible(lay)} done (k={pf.k}, {pf.n_tokens} intervals)", t0)
         tables.write_tables(phone_fits, os.path.join(tmp, "phone_contrast"), "layer",
                             f"Phone contrast {' vs '.join(args.phones)}")
         tgrid = np.linspace(0.0, 1.0, 51)
         pp = pd.concat([diffcurves.predict_levels(pf, pf.levels, tgrid).assign(layer=lay)
                         for lay, pf in phone_fits.items()], ignore_index=True)
         pp = pp[["layer"] + [c for c in pp.columns if c != "layer"]]
-        pp.to_csv(os.path.join(tmp, "phone_predictions.csv"), index=False)
+        atomic_write_csv(pp, os.path.join(tmp, "phone_predictions.csv"))
 
     lmm_tab, lmm_backend = None, ""
     lmm_layers = list(args.lmm_layers) or sorted(acts["layer"].astype(str).unique())
     if lmm_layers != ["none"]:
         from analysis.lmm import compare_layers
         t0 = time.perf_counter()
-        progress(f"mixed models of token means at {','.join(lmm_layers)}")
+        progress(f"mixed models of token means at {visible(','.join(lmm_layers))}")
         lmm_tab = compare_layers(acts, lmm_layers, args.ref_word)
         lmm_backend = "lme4 + lmerTest through rpy2 (Satterthwaite df)"
         notes.extend(lmm_tab.attrs.get("notes", []))
-        lmm_tab.to_csv(os.path.join(tmp, "lmm.csv"), index=False)
+        atomic_write_csv(lmm_tab, os.path.join(tmp, "lmm.csv"))
         timings["lmm"] = time.perf_counter() - t0
         progress("mixed models done", t0)
 
@@ -241,7 +285,7 @@ def _analyse(args, acts, phone_tab, up, confusion, classification, tmp) -> dict:
             "phone_fits": {lay: {"formula": pf.formula, "k": pf.k, "rho": pf.rho,
                                  "r_call": pf.r_call} for lay, pf in phone_fits.items()},
             "timings_s": timings, "notes": notes}
-    tables.atomic_write_text(os.path.join(tmp, "fit_info.json"), json.dumps(info, indent=2))
+    atomic_write_json(os.path.join(tmp, "fit_info.json"), info, sort_keys=False)
     write_report(tmp, ReportInputs(
         activations=args.activations, layer=args.layer, ref_word=args.ref_word, word_fit=fit,
         diff_words=(w1, w2), diff_regions=regions, phone_fits=phone_fits,

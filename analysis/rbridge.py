@@ -13,16 +13,18 @@ console output.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Iterator, Optional
 
 import numpy as np
 import pandas as pd
 
-from common.errors import InputError
+from common.errors import InputError, one_line
 
 APT_INSTALL = ("apt-get install -y --no-install-recommends r-base-core r-cran-mgcv "
                "r-cran-lme4")
@@ -51,6 +53,61 @@ local({
 
 class RUnavailableError(InputError, RuntimeError):
     """R, rpy2 or a needed R package is not installed (the message says what to install)."""
+
+
+class RInputError(InputError, RuntimeError):
+    """An R error caused by the size or content of the input (the message says what to
+    change): one line and exit status 2, like any other bad input."""
+
+
+# R errors that mean "this input is too large for this machine", not a bug.
+_OUT_OF_MEMORY = re.compile(r"cannot allocate (?:vector|memory block) of size\s*[0-9.]+\s*\w*"
+                            r"|vector memory (?:exhausted|limit)[^.;]*"
+                            r"|long vectors not supported[^.;]*", re.IGNORECASE)
+_TOO_FEW_ROWS = re.compile(r"more coefficients than data", re.IGNORECASE)
+
+
+def r_input_error(message: object, what: str, advice: str) -> Optional[RInputError]:
+    """The :class:`RInputError` an R error message means, or None for any other R error.
+
+    Out of memory (``cannot allocate vector of size 29.1 Gb``): ``what``, R's words and
+    ``advice`` (which engine or option fits). mgcv's ``Model has more coefficients than
+    data``: too few rows for the basis dimension.
+    """
+    text = one_line(message)
+    found = _OUT_OF_MEMORY.search(text)
+    if found:
+        return RInputError(f"{what}: R ran out of memory ({found.group(0).strip()}); {advice}")
+    if _TOO_FEW_ROWS.search(text):
+        return RInputError(f"{what}: the model has more coefficients than data rows; use more "
+                           "tokens or a lower --k")
+    return None
+
+
+@contextlib.contextmanager
+def r_errors(what: str, advice: str) -> Iterator[None]:
+    """Run R calls; an R error that :func:`r_input_error` recognises is raised as
+    :class:`RInputError`, any other R error as it is. R's console copy of an error is
+    dropped (the exception carries the same text), so the user sees one line; other console
+    output written in the block is passed on after it."""
+    from rpy2.rinterface_lib import callbacks
+    from rpy2.rinterface_lib.embedded import RRuntimeError
+
+    held = []
+    writer = callbacks.consolewrite_warnerror
+    callbacks.consolewrite_warnerror = held.append
+    try:
+        yield
+    except RRuntimeError as exc:
+        held.clear()
+        mapped = r_input_error(exc, what, advice)
+        if mapped is not None:
+            raise mapped from exc
+        raise
+    finally:
+        callbacks.consolewrite_warnerror = writer
+        for text in held:
+            writer(text)
 
 
 @dataclass

@@ -2,7 +2,13 @@
 
 :func:`build_markdown` turns a :class:`ReportInputs` into Markdown; :func:`markdown_to_html`
 converts the subset of Markdown used here (headings, paragraphs, bullet lists, pipe tables,
-images, inline code) into a standalone HTML page; :func:`write_report` writes both atomically.
+images, inline code, backslash escapes) into a standalone HTML page; :func:`write_report`
+writes both atomically.
+
+Labels (words, phones, layers, paths, the command line) are data: they enter the Markdown
+only through :func:`analysis.tables.md_text` / :func:`analysis.tables.md_code`, so none can
+open a heading, a table cell, a link or HTML; the converter HTML-escapes all text, accepts
+any input and always terminates.
 """
 
 from __future__ import annotations
@@ -10,12 +16,14 @@ from __future__ import annotations
 import html
 import math
 import re
+import string
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import pandas as pd
 
-from analysis.tables import atomic_write_text, fits_table, format_p, markdown_table
+from analysis.tables import fits_table, format_p, markdown_table, md_code, md_text
+from common.atomic import atomic_write_text
 
 
 @dataclass
@@ -63,27 +71,36 @@ def build_markdown(r: ReportInputs) -> str:
     smo = f.smooths.set_index("term")
     L = ["# GAMM analysis of Q-network activations", ""]
     if r.command:
-        L += [f"Command: `{r.command}`", ""]
-    L += [f"Activations: `{r.activations}`. Layer {r.layer}, reference word '{r.ref_word}', "
-          f"engine {f.engine}, k = {f.k}.", ""]
-    L += ["## Word model (Table 1)", "", f"Formula: `{f.formula}` (bam, fREML, discrete), AR1 "
-          f"rho = {_fmt(f.rho)} ({f.rho_method} residual lag-1 autocorrelation).", ""]
-    sig_par = [t for t in par.index if t != "(Intercept)" and par.loc[t, "Pr(>|t|)"] < 0.05]
-    sig_smo = [t for t in smo.index if ":" in t and smo.loc[t, "p-value"] < 0.05]
-    L += [f"- Words whose level differs from '{r.ref_word}' (p < 0.05): "
-          + (", ".join(f"{t[len(f.factor):]} ({_fmt(par.loc[t, 'Estimate'])}, "
-                       f"p {format_p(par.loc[t, 'Pr(>|t|)'])})" for t in sig_par) or "none"),
+        L += [f"Command: {md_code(r.command)}", ""]
+    L += [f"Activations: {md_code(r.activations)}. Layer {md_text(r.layer)}, reference word "
+          f"'{md_text(r.ref_word)}', engine {f.engine}, k = {f.k}.", ""]
+    L += ["## Word model (Table 1)", "", f"Formula: {md_code(f.formula)} (bam, fREML, "
+          f"discrete), AR1 rho = {_fmt(f.rho)} ({f.rho_method} residual lag-1 "
+          "autocorrelation).", ""]
+    # Terms are looked up by the names mgcv gives them ('Word<w>', 's(Sample):WordOrdered<w>'),
+    # never parsed back into words: a word may contain ':' or anything else.
+    others = list(f.levels[1:])
+    level_term = {w: f"{f.factor}{w}" for w in others}
+    shape_term = {w: f"s({f.predictor}):{f.factor}Ordered{w}" for w in others}
+    sig_par = [w for w in others if level_term[w] in par.index
+               and par.loc[level_term[w], "Pr(>|t|)"] < 0.05]
+    sig_smo = [w for w in others if shape_term[w] in smo.index
+               and smo.loc[shape_term[w], "p-value"] < 0.05]
+    L += [f"- Words whose level differs from '{md_text(r.ref_word)}' (p < 0.05): "
+          + (", ".join(f"{md_text(w)} ({_fmt(par.loc[level_term[w], 'Estimate'])}, "
+                       f"p {format_p(par.loc[level_term[w], 'Pr(>|t|)'])})" for w in sig_par)
+             or "none"),
           "- Words whose shape differs (difference smooth p < 0.05): "
-          + (", ".join(f"{t.split(':')[1][len(f.factor) + 7:]} (edf "
-                       f"{_fmt(smo.loc[t, 'edf'], 2)}, p {format_p(smo.loc[t, 'p-value'])})"
-                       for t in sig_smo) or "none"),
+          + (", ".join(f"{md_text(w)} (edf {_fmt(smo.loc[shape_term[w], 'edf'], 2)}, "
+                       f"p {format_p(smo.loc[shape_term[w], 'p-value'])})" for w in sig_smo)
+             or "none"),
           f"- Deviance explained {100 * f.dev_expl:.1f} %, adjusted R^2 {_fmt(f.r_sq)}, "
           f"{f.n_tokens} tokens, {f.n_rows} rows."
           + (f" Fit time {r.timings['word']:.1f} s." if "word" in r.timings else ""), ""]
     L += [markdown_table(fits_table({r.layer: f}), "layer"), ""]
     if r.diff_words:
         w1, w2 = r.diff_words
-        L += [f"## Difference curve {w1} - {w2}", ""]
+        L += [f"## Difference curve {md_text(w1)} - {md_text(w2)}", ""]
         if r.diff_regions:
             L += ["Samples where the 95% CI of the difference excludes zero:", ""]
             L += [f"- {_fmt(g['start'], 2)} to {_fmt(g['end'], 2)} "
@@ -92,25 +109,25 @@ def build_markdown(r: ReportInputs) -> str:
             L += ["No sample where the 95% CI of the difference excludes zero."]
         L += [""]
     if r.phone_fits:
-        L += [f"## Phone contrast ({' vs '.join(r.phones)})", ""]
+        L += [f"## Phone contrast ({' vs '.join(md_text(p) for p in r.phones)})", ""]
         L += ["| layer | k | tokens | rho | Phone term p | difference smooth p | dev. expl. |",
               "|---|---:|---:|---:|---:|---:|---:|"]
         for lay, pf in r.phone_fits.items():
             pp = pf.parametric.set_index("term")
             ps = pf.smooths.set_index("term")
             pterm = [t for t in pp.index if t != "(Intercept)"]
-            sterm = [t for t in ps.index if ":" in t]
-            L.append(f"| {lay} | {pf.k} | {pf.n_tokens} | {_fmt(pf.rho)} | "
+            sterm = [t for t in ps.index if t.startswith(f"s({pf.predictor}):")]
+            L.append(f"| {md_text(lay)} | {pf.k} | {pf.n_tokens} | {_fmt(pf.rho)} | "
                      f"{format_p(pp.loc[pterm[0], 'Pr(>|t|)']) if pterm else ''} | "
                      f"{format_p(ps.loc[sterm[0], 'p-value']) if sterm else ''} | "
                      f"{100 * pf.dev_expl:.1f} % |")
         L += ["", "Full tables: `phone_contrast.md`.", ""]
     if r.lmm is not None and len(r.lmm):
         L += ["## Mean activation per token (mixed model)", "",
-              f"Backend: {r.lmm_backend}. Omnibus test of Word per layer:", "",
+              f"Backend: {md_text(r.lmm_backend)}. Omnibus test of Word per layer:", "",
               "| layer | formula | F | p |", "|---|---|---:|---:|"]
         for lay, g in r.lmm.groupby("layer", sort=False):
-            L.append(f"| {lay} | `{_cell(g['formula'].iloc[0])}` | "
+            L.append(f"| {md_text(lay)} | {_code_cell(g['formula'].iloc[0])} | "
                      f"{_fmt(g['F_word'].iloc[0], 2)} | {format_p(g['p_word'].iloc[0])} |")
         L += [""]
     if r.classification:
@@ -120,36 +137,139 @@ def build_markdown(r: ReportInputs) -> str:
               f"{_fmt(c.get('chance', float('nan')))}).", ""]
     if r.figures:
         L += ["## Figures", ""]
-        fmt = {"layer": r.layer, "phones": " vs ".join(r.phones),
-               "w1": r.diff_words[0] if r.diff_words else "",
-               "w2": r.diff_words[1] if r.diff_words else ""}
+        fmt = {"layer": md_text(r.layer), "phones": " vs ".join(md_text(p) for p in r.phones),
+               "w1": md_text(r.diff_words[0]) if r.diff_words else "",
+               "w2": md_text(r.diff_words[1]) if r.diff_words else ""}
         for key, path in r.figures.items():
-            cap = FIGURE_CAPTIONS.get(key, key).format(**fmt)
+            cap = FIGURE_CAPTIONS[key].format(**fmt) if key in FIGURE_CAPTIONS else md_text(key)
             L += [f"![{cap}]({path})", "", cap, ""]
-    if r.notes:
-        L += ["## Notes", ""] + [f"- {' '.join(str(n).split())}" for n in r.notes] + [""]
+    if r.notes:  # prose (R's warnings span lines): whitespace folded, then escaped
+        L += ["## Notes", ""] + [f"- {md_text(' '.join(str(n).split()))}" for n in r.notes]
+        L += [""]
     if r.timings:
-        L += ["## Timings", ""] + [f"- {k}: {v:.1f} s" for k, v in r.timings.items()] + [""]
+        L += ["## Timings", ""] + [f"- {md_text(k)}: {v:.1f} s" for k, v in r.timings.items()]
+        L += [""]
     return "\n".join(L)
 
 
-def _cell(text: str) -> str:
-    """Escape pipes for a Markdown table cell."""
-    return str(text).replace("|", "\\|")
+def _code_cell(text: str) -> str:
+    """A code span in a table cell: GFM splits cells on every unescaped '|', code or not."""
+    return md_code(text).replace("|", "\\|")
 
 
-def _split_row(line: str) -> List[str]:
-    cells = re.split(r"(?<!\\)\|", line.strip().strip("|"))
-    return [c.strip().replace("\\|", "|") for c in cells]
+# ------------------------------------------------------------------------ Markdown -> HTML
+# Every branch of the converter consumes at least one character or line, so it terminates
+# on any input; all text goes through html.escape.
+
+_ASCII_PUNCTUATION = frozenset(string.punctuation)
+_HEADING = re.compile(r"^(#{1,6})(?:[ \t]+(.*))?$")
+_ALIGNMENT = re.compile(r"[ \t]*:?-+:?[ \t]*")
+
+
+def _unescape(text: str) -> str:
+    """Markdown text without its backslash escapes (for attributes)."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
+
+
+def _closing_fence(text: str, start: int, width: int) -> int:
+    """Index of the next run of exactly ``width`` backticks at or after ``start``, or -1."""
+    pos = text.find("`", start)
+    while pos >= 0:
+        end = pos
+        while end < len(text) and text[end] == "`":
+            end += 1
+        if end - pos == width:
+            return pos
+        pos = text.find("`", end)
+    return -1
 
 
 def _inline(text: str) -> str:
-    t = html.escape(text)
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+    """HTML of one line of Markdown text: backslash escapes and code spans (CommonMark),
+    everything else literal and escaped."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and i + 1 < n and text[i + 1] in _ASCII_PUNCTUATION:
+            out.append(html.escape(text[i + 1]))
+            i += 2
+        elif ch == "`":
+            run_end = i
+            while run_end < n and text[run_end] == "`":
+                run_end += 1
+            close = _closing_fence(text, run_end, run_end - i)
+            if close < 0:  # no matching fence: the backticks are literal
+                out.append(text[i:run_end])
+                i = run_end
+                continue
+            code = text[run_end:close]
+            if len(code) >= 2 and code[0] == code[-1] == " " and code.strip(" "):
+                code = code[1:-1]
+            out.append(f"<code>{html.escape(code)}</code>")
+            i = close + (run_end - i)
+        else:
+            out.append(html.escape(ch))
+            i += 1
+    return "".join(out)
+
+
+def _split_row(line: str) -> List[str]:
+    """Cells of a pipe-table row: split on unescaped '|' (GFM), then '\\|' becomes '|'."""
+    body = line.strip()
+    body = body[1:] if body.startswith("|") else body
+    cells, cell, i = [], [], 0
+    while i < len(body):
+        if body[i] == "\\" and i + 1 < len(body):
+            cell.append(body[i:i + 2])
+            i += 2
+        elif body[i] == "|":
+            cells.append("".join(cell))
+            cell = []
+            i += 1
+        else:
+            cell.append(body[i])
+            i += 1
+    if "".join(cell).strip():  # text after the last '|' (a row need not end with one)
+        cells.append("".join(cell))
+    return [c.strip().replace("\\|", "|") for c in cells]
+
+
+def _image(line: str) -> Optional[tuple]:
+    """(alt, src) of a line that is exactly ``![alt](src)``, else None."""
+    if not line.startswith("!["):
+        return None
+    i = 2
+    while i < len(line):
+        if line[i] == "\\":
+            i += 2
+            continue
+        if line[i] == "]":
+            break
+        i += 1
+    if line[i + 1:i + 2] != "(" or not line.endswith(")") or i + 2 > len(line) - 1:
+        return None
+    return line[2:i], line[i + 2:-1]
+
+
+def _block(line: str) -> Optional[str]:
+    """Which block a line opens ('blank', 'heading', 'image', 'table', 'list') or None for
+    paragraph text."""
+    if not line.strip():
+        return "blank"
+    if _HEADING.match(line):
+        return "heading"
+    if _image(line):
+        return "image"
+    if line.startswith("|"):
+        return "table"
+    if line.startswith("- "):
+        return "list"
+    return None
 
 
 def markdown_to_html(md: str, title: str = "GAMM analysis") -> str:
-    """Convert the report's Markdown subset to a standalone HTML page."""
+    """Convert the report's Markdown subset to a standalone HTML page (any input: what is not
+    a heading, image, table or list is paragraph text)."""
     out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
            "</title><style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
@@ -158,47 +278,45 @@ def markdown_to_html(md: str, title: str = "GAMM analysis") -> str:
     i = 0
     while i < len(lines):
         line = lines[i]
-        if not line.strip():
+        kind = _block(line)
+        if kind == "blank":
             i += 1
-            continue
-        m = re.match(r"^(#{1,6}) (.*)$", line)
-        if m:
+        elif kind == "heading":
+            m = _HEADING.match(line)
             n = len(m.group(1))
-            out.append(f"<h{n}>{_inline(m.group(2))}</h{n}>")
+            out.append(f"<h{n}>{_inline((m.group(2) or '').rstrip())}</h{n}>")
             i += 1
-            continue
-        img = re.match(r"^!\[(.*)\]\((.*)\)$", line)
-        if img:
-            out.append(f"<img src='{html.escape(img.group(2))}' alt='"
-                       f"{html.escape(img.group(1))}'>")
+        elif kind == "image":
+            alt, src = _image(line)
+            out.append(f"<img src='{html.escape(_unescape(src))}' "
+                       f"alt='{html.escape(_unescape(alt))}'>")
             i += 1
-            continue
-        if line.startswith("|"):
+        elif kind == "table":
             rows = []
-            while i < len(lines) and lines[i].startswith("|"):
+            while i < len(lines) and _block(lines[i]) == "table":
                 rows.append(_split_row(lines[i]))
                 i += 1
             out.append("<table>")
             for k, row in enumerate(rows):
-                if k == 1 and all(re.fullmatch(r":?-+:?", c) for c in row):
+                if k == 1 and row and all(_ALIGNMENT.fullmatch(c) for c in row):
                     continue
                 tag = "th" if k == 0 else "td"
                 out.append("<tr>" + "".join(f"<{tag}>{_inline(c)}</{tag}>" for c in row)
                            + "</tr>")
             out.append("</table>")
-            continue
-        if line.startswith("- "):
+        elif kind == "list":
             out.append("<ul>")
-            while i < len(lines) and lines[i].startswith("- "):
+            while i < len(lines) and _block(lines[i]) == "list":
                 out.append(f"<li>{_inline(lines[i][2:])}</li>")
                 i += 1
             out.append("</ul>")
-            continue
-        para = []
-        while i < len(lines) and lines[i].strip() and not re.match(r"^(#|\||- |!\[)", lines[i]):
-            para.append(lines[i])
+        else:  # a paragraph: this line and the next ones that open no other block
+            para = [line]
             i += 1
-        out.append(f"<p>{_inline(' '.join(para))}</p>")
+            while i < len(lines) and _block(lines[i]) is None:
+                para.append(lines[i])
+                i += 1
+            out.append(f"<p>{_inline(' '.join(para))}</p>")
     out.append("</body></html>")
     return "\n".join(out)
 

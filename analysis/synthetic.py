@@ -16,13 +16,14 @@ The ground truth is returned as a :class:`SyntheticTruth` so tests can check the
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
+
+from common.atomic import atomic_write_csv, atomic_write_json
 
 DEFAULT_WORDS = ("ask", "carry", "dark", "greasy", "oily", "suit", "wash", "water")
 DEFAULT_LAYERS = (("conv1", 4, 256), ("conv2", 16, 64), ("conv3", 64, 32), ("conv4", 256, 24),
@@ -182,11 +183,6 @@ def make_q_outputs(acts: pd.DataFrame, words: Sequence[str], accuracy: float = 0
     return pd.DataFrame(out)
 
 
-def _atomic_write_text(path: str, text: str) -> None:
-    from analysis.tables import atomic_write_text
-    atomic_write_text(path, text)
-
-
 def write_synthetic_folder(out_dir: str, words: Sequence[str] = DEFAULT_WORDS,
                            tokens_per_word: int = 12, seed: int = 0, csv: bool = True,
                            **kwargs) -> SyntheticTruth:
@@ -204,20 +200,20 @@ def write_synthetic_folder(out_dir: str, words: Sequence[str] = DEFAULT_WORDS,
     for name, table in (("activations", acts), ("phone_activations", phones)):
         table.to_parquet(os.path.join(out_dir, name + ".parquet"), index=False)
         if csv:
-            table.to_csv(os.path.join(out_dir, name + ".csv"), index=False)
+            atomic_write_csv(table, os.path.join(out_dir, name + ".csv"))
     up.to_parquet(os.path.join(out_dir, "upsampled.parquet"), index=False)
-    q.to_csv(os.path.join(out_dir, "q_outputs.csv"), index=False)
+    atomic_write_csv(q, os.path.join(out_dir, "q_outputs.csv"))
     conf = pd.crosstab(q["word"], q["code"]).reindex(index=list(truth.words), fill_value=0)
     conf.index.name = "word"
-    conf.to_csv(os.path.join(out_dir, "confusion.csv"))
+    atomic_write_csv(conf, os.path.join(out_dir, "confusion.csv"), index_label="word")
     acc = float(np.mean([list(truth.words).index(w) == c for w, c in zip(q["word"], q["code"])]))
-    _atomic_write_text(os.path.join(out_dir, "classification.json"), json.dumps({
+    atomic_write_json(os.path.join(out_dir, "classification.json"), {
         "accuracy": acc, "mapping": {w: i for i, w in enumerate(truth.words)},
-        "chance": 1.0 / len(truth.words), "n_tokens": int(len(q))}, indent=2))
-    _atomic_write_text(os.path.join(out_dir, "extract_info.json"), json.dumps({
+        "chance": 1.0 / len(truth.words), "n_tokens": int(len(q))}, sort_keys=False)
+    atomic_write_json(os.path.join(out_dir, "extract_info.json"), {
         "checkpoint": "synthetic", "model": {"model": "ciwgan", "num_categ": len(truth.words)},
         "layers": [{"name": n, "stride": s, "length": l} for n, s, l in truth.layers],
         "sample_rate": 16000, "counts": {"tokens": int(acts["token_id"].nunique())},
         "synthetic": {"level": truth.level, "bump": {k: list(v) for k, v in truth.bump.items()},
-                      "phone_effect": truth.phone_effect, "seed": seed}}, indent=2))
+                      "phone_effect": truth.phone_effect, "seed": seed}}, sort_keys=False)
     return truth

@@ -8,46 +8,65 @@ Long CSV layout (one file for one or several fits), columns :data:`TABLE_COLUMNS
 * section 'smooth': one row per smooth (edf, Ref.df, F, p-value);
 * section 'model': rows rho, n_tokens, n_rows, dev_expl, r_sq, k with the number in Estimate.
 
-``<label>`` (e.g. ``layer``) tells fits apart. All writes are atomic (temporary file in the
-same folder, then os.replace).
+``<label>`` (e.g. ``layer``) tells fits apart. Labels and terms come from the data and are
+escaped for each format (:func:`md_text`, :func:`tex_escape`). All writes are atomic
+(:func:`common.atomic.atomic_write_text`).
 """
 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
+import re
 from typing import Dict, Mapping
 
 import numpy as np
 import pandas as pd
+
+from common.atomic import atomic_write_csv, atomic_write_text
 
 TABLE_COLUMNS = ["section", "term", "Estimate", "Std. Error", "t value", "edf", "Ref.df", "F",
                  "p-value"]
 MODEL_ROWS = ["rho", "n_tokens", "n_rows", "dev_expl", "r_sq", "k"]
 
 
-def default_mode(is_dir: bool = False) -> int:
-    """Permission bits a plain open()/mkdir() would give under the current umask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return (0o777 if is_dir else 0o666) & ~mask
+# ------------------------------------------------------------------------ labels as text
+# Words, speakers, phones and layers come from the data: any string. Every writer below shows
+# them as text, never as markup: on one line (control characters as escapes), with the
+# characters that mean something in Markdown, HTML or LaTeX escaped.
+
+def visible(text: object) -> str:
+    """``text`` on one line: every non-printable character (newline, tab, other control or
+    format characters, line separators) is shown as its Python escape (``\\n``, ``\\x07``,
+    ``\\u2028``); everything else, non-ASCII letters included, is kept."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    """Write text to ``path`` via a temporary file in the same folder and os.replace."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, default_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+# Inline markup of CommonMark/GFM: escapes, code, emphasis, links/images, raw HTML, entities,
+# table cells, strikethrough, math (GitHub renders $...$).
+_MD_INLINE = frozenset("\\`*_[]<>&|~$")
+# Characters that open a block when they start a line (heading, quote, list, setext rule).
+_MD_BLOCK_START = frozenset("#>+-=")
+_MD_ORDERED_START = re.compile(r"^(\d+)([.)])")
+
+
+def md_text(text: object) -> str:
+    """``text`` as literal Markdown text (:func:`visible`, markup characters backslash-escaped,
+    a leading block marker escaped); a CommonMark renderer and
+    :func:`analysis.report.markdown_to_html` show exactly :func:`visible` of it."""
+    out = "".join("\\" + ch if ch in _MD_INLINE else ch for ch in visible(text))
+    if out[:1] in _MD_BLOCK_START:
+        return "\\" + out
+    return _MD_ORDERED_START.sub(r"\1\\\2", out, count=1)
+
+
+def md_code(text: object) -> str:
+    """``text`` as a Markdown code span: fenced by more backticks than any run inside it,
+    padded with a space when it starts or ends with a backtick (CommonMark)."""
+    body = visible(text)
+    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if body[:1] == "`" or body[-1:] == "`" else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
 
 
 def fit_table(fit) -> pd.DataFrame:
@@ -113,46 +132,55 @@ def _model_sentence(m: Dict[str, float]) -> str:
 
 def markdown_table(table: pd.DataFrame, label: str = "layer", title: str = "") -> str:
     """Markdown: per label value, a parametric table, a smooth table and a model line."""
-    lines = [f"## {title}", ""] if title else []
+    lines = [f"## {md_text(title)}", ""] if title else []
     for name, sub in table.groupby(label, sort=False):
-        lines += [f"### {label} {name}", "", "| Parametric term | Estimate | Std. Error | t | p |",
+        lines += [f"### {md_text(label)} {md_text(name)}", "",
+                  "| Parametric term | Estimate | Std. Error | t | p |",
                   "|---|---:|---:|---:|---:|"]
         for d in _records(sub, "parametric"):
-            lines.append(f"| {d['term']} | {format_number(d['Estimate'])} | {format_number(d['Std. Error'])} | "
-                         f"{format_number(d['t value'])} | {format_p(d['p-value'])} |")
+            lines.append(f"| {md_text(d['term'])} | {format_number(d['Estimate'])} | "
+                         f"{format_number(d['Std. Error'])} | {format_number(d['t value'])} | "
+                         f"{format_p(d['p-value'])} |")
         lines += ["", "| Smooth term | edf | Ref.df | F | p |", "|---|---:|---:|---:|---:|"]
         for d in _records(sub, "smooth"):
-            lines.append(f"| {d['term']} | {format_number(d['edf'])} | {format_number(d['Ref.df'])} | "
-                         f"{format_number(d['F'])} | {format_p(d['p-value'])} |")
+            lines.append(f"| {md_text(d['term'])} | {format_number(d['edf'])} | "
+                         f"{format_number(d['Ref.df'])} | {format_number(d['F'])} | "
+                         f"{format_p(d['p-value'])} |")
         lines += ["", _model_sentence(_model_line(sub)) + ".", ""]
     return "\n".join(lines)
 
 
-def _tex_escape(s: str) -> str:
-    rep = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-           "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
-           "<": r"$<$", ">": r"$>$"}
-    return "".join(rep.get(c, c) for c in str(s))
+_TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
+                "<": r"$<$", ">": r"$>$", "|": r"\textbar{}"}
+
+
+def tex_escape(text: object) -> str:
+    """``text`` as literal LaTeX text: :func:`visible` (so no line break or blank line, which
+    would end a tabular row or paragraph), then LaTeX's special characters escaped. Non-ASCII
+    letters are kept as UTF-8 (a document may need fonts for e.g. IPA letters)."""
+    return "".join(_TEX_ESCAPES.get(c, c) for c in visible(text))
 
 
 def latex_table(table: pd.DataFrame, label: str = "layer", caption: str = "") -> str:
     """LaTeX (plain tabular, \\hline rules): per label value parametric + smooth blocks."""
     out = []
     for name, sub in table.groupby(label, sort=False):
-        cap = _tex_escape(f"{caption} ({label} {name})" if caption else f"{label} {name}")
+        cap = tex_escape(f"{caption} ({label} {name})" if caption else f"{label} {name}")
         out += [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{lrrrr}",
                 r"\hline", r"Parametric term & Estimate & Std. Error & $t$ & $p$ \\", r"\hline"]
         for d in _records(sub, "parametric"):
-            out.append(f"{_tex_escape(d['term'])} & {format_number(d['Estimate'])} & "
+            out.append(f"{tex_escape(d['term'])} & {format_number(d['Estimate'])} & "
                        f"{format_number(d['Std. Error'])} & {format_number(d['t value'])} & "
-                       f"{_tex_escape(format_p(d['p-value']))} \\\\")
+                       f"{tex_escape(format_p(d['p-value']))} \\\\")
         out += [r"\hline", r"Smooth term & edf & Ref.df & $F$ & $p$ \\", r"\hline"]
         for d in _records(sub, "smooth"):
-            out.append(f"{_tex_escape(d['term'])} & {format_number(d['edf'])} & {format_number(d['Ref.df'])} & "
-                       f"{format_number(d['F'])} & {_tex_escape(format_p(d['p-value']))} \\\\")
+            out.append(f"{tex_escape(d['term'])} & {format_number(d['edf'])} & "
+                       f"{format_number(d['Ref.df'])} & "
+                       f"{format_number(d['F'])} & {tex_escape(format_p(d['p-value']))} \\\\")
         m = _model_line(sub)
         out += [r"\hline",
-                r"\multicolumn{5}{l}{" + _tex_escape(_model_sentence(m)) + r"} \\",
+                r"\multicolumn{5}{l}{" + tex_escape(_model_sentence(m)) + r"} \\",
                 r"\hline", r"\end{tabular}", r"\caption{" + cap + "}", r"\end{table}", ""]
     return "\n".join(out)
 
@@ -165,7 +193,7 @@ def write_tables(fits: Mapping[str, object], prefix: str, label: str = "layer",
     """
     table = fits_table(fits, label)
     paths = {ext: f"{prefix}.{ext}" for ext in ("csv", "md", "tex")}
-    atomic_write_text(paths["csv"], table.to_csv(index=False))
+    atomic_write_csv(table, paths["csv"])
     atomic_write_text(paths["md"], markdown_table(table, label, title))
     atomic_write_text(paths["tex"], latex_table(table, label, title))
     return paths

@@ -8,16 +8,22 @@ value pushed beyond 1 (e.g. 5) to exaggerate its effect.
 from __future__ import annotations
 
 import os
-import shutil
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from common.atomic import atomic_write_csv
+from common.errors import InputError
+from common.outputs import OutputFolder
 from wavegan.config import WaveGANConfig
 
 from .latent import code_vectors
+
+
+class GenerationError(InputError):
+    """Bad generation settings (--codes, --n_per_code) for the loaded model."""
 
 
 def generation_latents(config: WaveGANConfig, codes: Optional[Sequence] = None,
@@ -59,31 +65,39 @@ def classify_generated(config: WaveGANConfig, Q, audio) -> pd.DataFrame:
 
 def generate_to_folder(config: WaveGANConfig, G, Q, out_dir: str, codes=None, value=1.0,
                        n_per_code=1, seed=0, sample_rate=16000, overwrite=False,
-                       batch_size=32) -> pd.DataFrame:
-    """Write one WAV per (code, noise) and ``generated.csv``; the folder appears atomically."""
+                       batch_size=32, inputs: Mapping[str, Optional[str]] = (),
+                       flag: str = "--out") -> pd.DataFrame:
+    """Write one WAV per (code, noise) and ``generated.csv`` into ``out_dir`` under the
+    safe-output rule (:mod:`common.outputs`, stage "generate"): ``inputs`` ({flag: path}, e.g.
+    ``{"--checkpoint": path}``) are never written into or replaced; an existing ``out_dir`` is
+    replaced only with ``overwrite`` and only when it is an earlier generate output.  The folder
+    appears atomically.  Raises :class:`GenerationError` for codes the model does not have and
+    :class:`common.errors.OutputPathError` for a refused ``out_dir``, both before any work.
+    """
     import soundfile as sf
 
-    if os.path.exists(out_dir) and not overwrite:
-        raise FileExistsError(f"{out_dir} exists; pass --overwrite to replace it")
-    z, labels = generation_latents(config, codes, value, n_per_code, seed)
-    tmp = f"{out_dir.rstrip('/')}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
+    if n_per_code < 1:
+        raise GenerationError(f"--n_per_code={n_per_code}: must be >= 1")
+    try:
+        z, labels = generation_latents(config, codes, value, n_per_code, seed)
+    except ValueError as err:
+        given = f"={','.join(map(str, codes))}" if codes else ""
+        raise GenerationError(f"--codes{given}: {err}") from err
+    output = OutputFolder(out_dir, "generate", inputs=inputs, overwrite=overwrite, flag=flag)
     rows, audio_all = [], []
     for start in range(0, len(z), batch_size):
         audio_all.append(G(tf.constant(z[start:start + batch_size]), training=False).numpy())
     audio = np.concatenate(audio_all, 0)
-    for i, (clip, label) in enumerate(zip(audio, labels)):
-        name = f"code-{label}_z{i % n_per_code:03d}.wav"
-        sf.write(os.path.join(tmp, name), np.clip(clip, -1, 1), sample_rate, subtype="PCM_16")
-        rows.append({"file": name, "code": label, "noise_index": i % n_per_code,
-                     "code_value": value})
-    table = pd.DataFrame(rows)
-    if Q is not None:
-        table = pd.concat([table, classify_generated(config, Q, audio)], axis=1)
-        table["q_agrees"] = table["q_code"] == table["code"]
-    table.to_csv(os.path.join(tmp, "generated.csv"), index=False)
-    if os.path.exists(out_dir):
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    with output as tmp:
+        for i, (clip, label) in enumerate(zip(audio, labels)):
+            name = f"code-{label}_z{i % n_per_code:03d}.wav"
+            sf.write(os.path.join(tmp, name), np.clip(clip, -1, 1), sample_rate,
+                     subtype="PCM_16")
+            rows.append({"file": name, "code": label, "noise_index": i % n_per_code,
+                         "code_value": value})
+        table = pd.DataFrame(rows)
+        if Q is not None:
+            table = pd.concat([table, classify_generated(config, Q, audio)], axis=1)
+            table["q_agrees"] = table["q_code"] == table["code"]
+        atomic_write_csv(table, os.path.join(tmp, "generated.csv"))
     return table

@@ -2,23 +2,31 @@
 
 ``run_training(config, options)`` is what ``train.py`` calls.  The folder ``train_dir`` holds:
 
-    config.json          the model's WaveGANConfig (written once, checked on resume)
+    config.json          the model's WaveGANConfig (written once the models were built and
+                         restored, checked on resume)
     flags.json           the run's options (the latest invocation; earlier ones in flags.log)
     ckpt-N.index/.data   tf.train.CheckpointManager checkpoints (models, optimizers, step, RNG)
     checkpoint           the manager's pointer to the latest complete checkpoint
+    .lock                the OS lock of the running process (common.lock)
     events.out.tfevents.* TensorBoard scalars, histograms, audio
     preview/             one generated WAV per code at every checkpoint (fixed noise)
 
-Robustness: checkpoints every ``save_secs`` and on SIGINT/SIGTERM (save, then return); a
-``kill -9`` at any moment leaves the previous complete checkpoint (TF writes the data first
-and the pointer file last, atomically); a non-finite loss stops the run with an error naming
-the step, without saving the bad state.
+Robustness: one process at a time holds the folder (a second one is refused, naming the
+first; the kernel frees the lock of a killed process); checkpoints every ``save_secs`` and on
+SIGINT/SIGTERM (save, then return); a ``kill -9`` at any moment leaves the previous complete
+checkpoint (TF writes the data first and the pointer file last, atomically); a resume takes the
+newest checkpoint that can be read (an unreadable one is skipped with a warning and never
+deleted; a lost pointer file is rebuilt from the ckpt-N files); a non-finite loss stops the run
+with an error naming the step, without saving the bad state.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
+import glob
+import itertools
 import json
 import logging
 import math
@@ -29,12 +37,16 @@ from typing import Optional
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf import text_format
 
-from common.errors import InputError
+from common.atomic import atomic_write_json, atomic_write_text
+from common.errors import InputError, one_line
+from common.lock import folder_lock
 
 from wavegan.checkpoints import CONFIG_NAME, build_models, model_checkpoint
 from wavegan.config import WaveGANConfig
-from wavegan.tf1_checkpoint import load_tf1_checkpoint
+from wavegan.tf1_checkpoint import (checkpoint_problem, checkpoint_step, folder_checkpoints,
+                                    load_tf1_checkpoint, newest_readable)
 
 from .generation import generation_latents
 from .trainer import GANTrainer
@@ -76,14 +88,6 @@ class TrainOptions:
 # --------------------------------------------------------------------------------------------
 # The folder
 # --------------------------------------------------------------------------------------------
-def _write_json_atomic(path: str, obj) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def check_compatible(saved: WaveGANConfig, requested: WaveGANConfig, train_dir: str) -> None:
     """Refuse to resume with another architecture, naming every differing field."""
     diffs = [f"{f}: saved {getattr(saved, f)!r}, requested {getattr(requested, f)!r}"
@@ -94,22 +98,105 @@ def check_compatible(saved: WaveGANConfig, requested: WaveGANConfig, train_dir: 
             "Resume with the same flags, or choose a new --train_dir.")
 
 
-def prepare_train_dir(config: WaveGANConfig, options: TrainOptions) -> WaveGANConfig:
-    """Create or check ``train_dir``; returns the configuration to train."""
-    os.makedirs(options.train_dir, exist_ok=True)
+def saved_config(config: WaveGANConfig, options: TrainOptions) -> Optional[WaveGANConfig]:
+    """The configuration to train given ``train_dir``'s config.json (None when there is none;
+    the caller then checks the flags against the checkpoint).  Writes nothing."""
     config_path = os.path.join(options.train_dir, CONFIG_NAME)
-    if os.path.exists(config_path):
+    if not os.path.exists(config_path):
+        return None
+    try:
         saved = WaveGANConfig.load(config_path)
-        check_compatible(saved, config, options.train_dir)
-        config = saved.replace(phaseshuffle_rad=config.phaseshuffle_rad)
-    config.save(config_path)
-    flags_path = os.path.join(options.train_dir, "flags.json")
+    except (OSError, ValueError, TypeError) as err:
+        raise TrainingError(f"{config_path} cannot be read ({one_line(err)}); repair or remove "
+                            "it (the flags are then checked against the checkpoint)") from None
+    check_compatible(saved, config, options.train_dir)
+    # The phase-shuffle radius is no part of the weights: the flag may change it on resume.
+    return saved.replace(phaseshuffle_rad=config.phaseshuffle_rad)
+
+
+def record_run(config: WaveGANConfig, options: TrainOptions) -> None:
+    """config.json, flags.json and a line of flags.log: written only once the models were
+    built and restored, so a refused resume leaves them as they were."""
+    config.save(os.path.join(options.train_dir, CONFIG_NAME))
     record = {"config": config.to_dict(), "options": dataclasses.asdict(options),
               "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    _write_json_atomic(flags_path, record)
+    atomic_write_json(os.path.join(options.train_dir, "flags.json"), record)
     with open(os.path.join(options.train_dir, "flags.log"), "a") as f:
         f.write(json.dumps(record, default=str) + "\n")
-    return config
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints to resume from
+# --------------------------------------------------------------------------------------------
+# The names tf.train.CheckpointManager gives our checkpoints: only these are resumed from and
+# listed for its rotation (never, say, a TF1 model.ckpt-N someone put in the folder).
+OUR_CHECKPOINTS = r"ckpt-\d+"
+
+
+def resume_checkpoint(train_dir: str) -> Optional[str]:
+    """The checkpoint to resume from (None: a fresh run), with the ``checkpoint`` pointer file
+    put right for tf.train.CheckpointManager when needed.
+
+    The newest ckpt-N that can be read is taken; a newer unreadable one is skipped with one
+    warning line and left in place.  When the pointer file is missing, damaged, or names
+    another checkpoint (an unreadable one, a missing one), it is rebuilt from the ckpt-N files
+    present that can be read, oldest to newest, with their files' times: the manager then
+    resumes numbering and rotation (``keep_checkpoints``) over exactly those, so it never
+    deletes a checkpoint it could not read.  No readable checkpoint among several: an error.
+    """
+    if not os.path.isdir(train_dir):
+        return None
+    latest, skipped = newest_readable(train_dir, OUR_CHECKPOINTS)
+    if latest is None:
+        if skipped:
+            raise TrainingError(
+                f"--train_dir={train_dir}: no checkpoint can be read ("
+                + "; ".join(f"{os.path.basename(p)}: {why}" for p, why in skipped)
+                + "); the files are left as they are: move them away to start afresh, or "
+                "choose another --train_dir")
+        return None
+    state = tf.train.get_checkpoint_state(train_dir)
+    if state is not None and os.path.realpath(state.model_checkpoint_path) == \
+            os.path.realpath(latest):
+        return latest
+    bad = {p for p, _ in skipped}
+    older = [p for p in folder_checkpoints(train_dir, OUR_CHECKPOINTS)
+             if p not in bad and checkpoint_step(p) < checkpoint_step(latest)]
+    unreadable = [p for p in older if checkpoint_problem(p) is not None]
+    kept = sorted([p for p in older if p not in unreadable] + [latest], key=checkpoint_step)
+    times = [os.path.getmtime(p + ".index") for p in kept]
+    # Relative names (as the manager writes them) keep a copied folder usable; timestamps later
+    # than last_preserved_timestamp put every kept checkpoint into the manager's rotation.
+    pointer = tf.compat.v1.train.generate_checkpoint_state_proto(
+        os.path.abspath(train_dir), os.path.basename(latest),
+        all_model_checkpoint_paths=[os.path.basename(p) for p in kept],
+        all_model_checkpoint_timestamps=times, last_preserved_timestamp=min(times) - 1.0)
+    atomic_write_text(os.path.join(train_dir, "checkpoint"), text_format.MessageToString(pointer))
+    log.warning("rebuilt %s from the readable checkpoints present (%s)%s",
+                os.path.join(train_dir, "checkpoint"),
+                ", ".join(os.path.basename(p) for p in kept),
+                f"; left out unreadable {', '.join(os.path.basename(p) for p in unreadable)}"
+                if unreadable else "")
+    return latest
+
+
+def set_aside_untracked(prefix: str, manager: tf.train.CheckpointManager) -> None:
+    """Before the manager writes ``prefix``: when files of a checkpoint it does not track lie
+    there (an unreadable one that was skipped, or one a killed run wrote without updating the
+    pointer), rename them to ``<name>.set-aside[.K]`` instead of letting them be overwritten."""
+    files = glob.glob(glob.escape(prefix) + ".index") + \
+        glob.glob(glob.escape(prefix) + ".data-?????-of-?????")
+    tracked = {os.path.realpath(p) for p in manager.checkpoints}
+    if not files or os.path.realpath(prefix) in tracked:
+        return
+    target, k = prefix + ".set-aside", 1
+    while glob.glob(glob.escape(target) + ".*"):
+        k += 1
+        target = f"{prefix}.set-aside.{k}"
+    for path in files:
+        os.replace(path, target + path[len(prefix):])
+    log.warning("moved the untracked checkpoint %s aside to %s before writing a new one there",
+                prefix, target)
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,7 +204,7 @@ def prepare_train_dir(config: WaveGANConfig, options: TrainOptions) -> WaveGANCo
 # --------------------------------------------------------------------------------------------
 def real_batches(options: TrainOptions, config: WaveGANConfig, seed: int):
     """Endless iterator of real batches [B, slice_len] from the prepared dataset."""
-    from corpus.pipeline import make_dataset, read_dataset_info
+    from corpus.pipeline import iterate_checked, make_dataset, read_dataset_info
 
     info = read_dataset_info(options.data_dir)
     if int(info.get("slice_len", config.slice_len)) != config.slice_len:
@@ -127,7 +214,8 @@ def real_batches(options: TrainOptions, config: WaveGANConfig, seed: int):
                       shuffle=True, repeat=True, normalize=options.normalize, seed=seed,
                       drop_remainder=True)
     ds = ds.map(lambda ex: ex["audio"], num_parallel_calls=tf.data.AUTOTUNE)
-    return iter(ds.prefetch(options.disc_nupdates))
+    # A truncated or corrupt shard becomes a DatasetIncompleteError naming it.
+    return iterate_checked(iter(ds.prefetch(options.disc_nupdates)), options.data_dir, "train")
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,8 +300,11 @@ def make_strategy(name: str):
     raise TrainingError(f"--distribute={name!r}: expected none or mirrored")
 
 
-def build_run(config: WaveGANConfig, options: TrainOptions):
-    """Models, trainer, checkpoint and manager; restores the latest checkpoint if any."""
+def build_run(config: WaveGANConfig, options: TrainOptions, strict: bool = False):
+    """Models, trainer, checkpoint and manager; restores the checkpoint to resume from if any
+    (:func:`resume_checkpoint`).  ``strict``: every value of that checkpoint must find its
+    variable too (used when config.json is missing, so the flags are checked against the
+    checkpoint).  A checkpoint that does not fit is a :class:`TrainingError`."""
     strategy = make_strategy(options.distribute)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         G, D, Q = build_models(config)
@@ -223,11 +314,31 @@ def build_run(config: WaveGANConfig, options: TrainOptions):
                          seed=options.seed, gq_semantics=options.gq_semantics,
                          jit_compile=options.xla, strategy=strategy)
     ckpt = model_checkpoint(G, D, Q, trainer=trainer)
+    resume = resume_checkpoint(options.train_dir)
     manager = tf.train.CheckpointManager(ckpt, options.train_dir,
                                          max_to_keep=options.keep_checkpoints)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        log.info("resumed from %s (step %d)", manager.latest_checkpoint, int(trainer.step))
+    if resume:
+        # TensorFlow's logger quiet while a failed restore is dropped: as its objects are
+        # collected it would list every value the restore left unmatched, on top of the
+        # one-line error.
+        tf_logger = tf.get_logger()
+        level = tf_logger.level
+        tf_logger.setLevel(logging.ERROR)
+        try:
+            problem = _restore(ckpt, resume, strict)
+            if problem is not None:
+                del ckpt, manager, trainer, G, D, Q
+                gc.collect()
+        finally:
+            tf_logger.setLevel(level)
+        if problem is not None:
+            raise TrainingError(
+                f"{resume} does not fit the requested model {_describe(config)}"
+                + (f" ({CONFIG_NAME} is missing, so the flags were checked against the "
+                   "checkpoint)" if strict else "")
+                + f": {problem}. Resume with the flags of the run that wrote it, or choose a "
+                "new --train_dir.")
+        log.info("resumed from %s (step %d)", resume, int(trainer.step))
     elif options.init_from:
         loaded = trainer.load_tf1_state(info["prefix"], strict=False)
         log.info("initialised from TF1 checkpoint %s (%d optimizer values, step %d)",
@@ -235,16 +346,55 @@ def build_run(config: WaveGANConfig, options: TrainOptions):
     return trainer, ckpt, manager
 
 
-def run_training(config: WaveGANConfig, options: TrainOptions) -> dict:
-    """Train until ``max_steps`` (or a signal).  Returns a summary dict."""
+def _restore(ckpt: tf.train.Checkpoint, prefix: str, strict: bool) -> Optional[str]:
+    """Restore ``prefix`` into ``ckpt``; None on success, else why it does not fit."""
+    status = None
+    try:
+        status = ckpt.restore(prefix)
+        status.assert_existing_objects_matched()
+        if strict:
+            status.assert_consumed()
+    # A variable of another shape is a ValueError, a missing or extra one an AssertionError.
+    except (AssertionError, ValueError, tf.errors.OpError) as err:
+        if status is not None:
+            status.expect_partial()
+        return one_line(err)[:300].rstrip(".")
+    return None
+
+
+def _describe(config: WaveGANConfig) -> str:
+    return ", ".join(f"{f}={getattr(config, f)!r}" for f in ARCHITECTURE_FIELDS)
+
+
+def run_training(config: WaveGANConfig, options: TrainOptions, hold_lock: bool = True) -> dict:
+    """Train until ``max_steps`` (or a signal).  Returns a summary dict.
+
+    Holds ``train_dir``'s lock (:func:`common.lock.folder_lock`) for the whole run;
+    ``hold_lock=False`` when the caller already holds it (``train.py`` takes it, after checking
+    the folder against its inputs, before TensorFlow is imported)."""
+    from corpus.pipeline import read_dataset_info
+
+    read_dataset_info(options.data_dir)  # an incomplete dataset fails before any work
+    if not hold_lock:
+        return _train_locked(config, options)
+    with folder_lock(options.train_dir, "--train_dir"):
+        return _train_locked(config, options)
+
+
+def _train_locked(config: WaveGANConfig, options: TrainOptions) -> dict:
     if options.mixed_precision:
         import keras
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    config = prepare_train_dir(config, options)
-    trainer, ckpt, manager = build_run(config, options)
+    saved = saved_config(config, options)
+    config = saved or config
+    trainer, ckpt, manager = build_run(config, options, strict=saved is None)
     start_step = int(trainer.step)
     # A resumed run draws a fresh data order (seeded by the step) instead of replaying it.
     batches = real_batches(options, config, seed=options.seed + start_step)
+    # The first batch is read before anything is written: a corrupt shard that fills the
+    # shuffle buffer stops a new run with an empty folder.
+    batches = itertools.chain([next(batches)], batches)
+    record_run(config, options)
     writer = tf.summary.create_file_writer(options.train_dir)
     z_preview = preview_latents(config, options.preview_n)
     print(f"Training {config.model} (dim {config.dim}, {config.num_categ} codes) from step "
@@ -259,16 +409,26 @@ def run_training(config: WaveGANConfig, options: TrainOptions) -> dict:
     t_rate, step_rate = time.time(), start_step
     values = {}
     stopped_by = None
+    saved_step = start_step
 
     def save(step):
+        nonlocal saved_step
+        set_aside_untracked(os.path.join(options.train_dir, f"ckpt-{step}"), manager)
         path = manager.save(checkpoint_number=step)
+        saved_step = step
         with writer.as_default():
             write_preview(trainer.G, z_preview, step, options.train_dir)
         return path
 
     with _StopRequest() as stop, writer.as_default():
         while options.max_steps is None or int(trainer.step) < options.max_steps:
-            xs = [next(batches) for _ in range(options.disc_nupdates)]
+            try:
+                xs = [next(batches) for _ in range(options.disc_nupdates)]
+            except InputError:
+                # A shard went bad mid-run: keep the iterations done since the last save.
+                if int(trainer.step) > saved_step:
+                    save(int(trainer.step))
+                raise
             values = trainer.train_iteration(xs)
             step = int(trainer.step)
             _finite_or_raise(values, step)

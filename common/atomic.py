@@ -49,6 +49,17 @@ def atomic_write_text(path: str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def atomic_write_csv(table, path: str, **to_csv_kwargs) -> None:
+    """Write a pandas DataFrame as CSV atomically, every text cell quoted (no index unless
+    ``index=True``/``index_label`` is passed): pandas leaves a text holding a bare carriage
+    return unquoted, which readers then split into rows; quoted, any label reads back whole
+    (pandas; R's read.csv turns the CR into a newline)."""
+    import csv
+
+    to_csv_kwargs.setdefault("index", "index_label" in to_csv_kwargs)
+    atomic_write_text(path, table.to_csv(quoting=csv.QUOTE_NONNUMERIC, **to_csv_kwargs))
+
+
 def atomic_write_json(path: str, obj: Any, **dump_kwargs) -> None:
     """Write ``obj`` as indented, key-sorted JSON (and a final newline) atomically."""
     dump_kwargs.setdefault("indent", 2)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import traceback
 from typing import Callable, Optional
@@ -40,3 +41,57 @@ def run_main(script: str, body: Callable[[], Optional[int]]) -> int:
         traceback.print_exc()
         return EXIT_BUG
     return 0 if code is None else int(code)
+
+
+def absl_flags_parser(script: str):
+    """A ``flags_parser`` for ``absl.app.run``: a bad flag (unknown name, wrong value) is one
+    line and exit status 2, like any other bad input, instead of absl's usage text and 1."""
+    def parse(argv):
+        from absl import flags
+        try:
+            return flags.FLAGS(argv)
+        except flags.Error as err:
+            sys.exit(fail(script, err))
+    return parse
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are :class:`InputError` (one line, exit 2 through
+    :func:`run_main`) instead of the usage text and exit status 2 with two lines."""
+
+    def error(self, message):
+        raise InputError(message)
+
+
+def define_deprecated_alias(old: str, new: str, flag_values=None) -> None:
+    """Keep ``--old`` working for a flag renamed to ``--new`` (same type): it is accepted,
+    copied onto ``--new`` by :func:`apply_deprecated_aliases`, with a one-line notice."""
+    from absl import flags
+
+    flag_values = flag_values or flags.FLAGS
+    target = flag_values[new]
+    holder = flags.Flag(target.parser, target.serializer, old, None,
+                        f"deprecated: use --{new}", boolean=target.boolean)
+    flags.DEFINE_flag(holder, flag_values)
+    _DEPRECATED.setdefault(id(flag_values), {})[old] = new
+
+
+_DEPRECATED: dict = {}
+
+
+def apply_deprecated_aliases(script: str, flag_values=None) -> None:
+    """Copy every deprecated flag that was given onto its new name, printing one notice each.
+    Giving both names with different values is an :class:`InputError`."""
+    from absl import flags
+
+    flag_values = flag_values or flags.FLAGS
+    for old, new in _DEPRECATED.get(id(flag_values), {}).items():
+        if not flag_values[old].present:
+            continue
+        value = flag_values[old].value
+        if flag_values[new].present and flag_values[new].value != value:
+            raise InputError(f"--{old}={value} and --{new}={flag_values[new].value} disagree "
+                             f"(--{old} is the deprecated name of --{new})")
+        print(f"{script}: note: --{old} is deprecated; use --{new}", file=sys.stderr)
+        flag_values[new].value = value
+        flag_values[new].present = 1

@@ -1,19 +1,19 @@
 """Building a prepared dataset folder (docs/CONVENTIONS.md "Prepared dataset") atomically.
 
-Steps: read tokens (TIMIT layout or word folders) -> assign splits -> write everything into a
-temporary sibling folder ``.<name>.partial-<pid>`` (shards, manifest.csv, phones.csv, optional
-WAVs, dataset.json LAST) -> rename it into place. An existing complete dataset is replaced only
-with ``overwrite=True`` (old folder renamed aside, new one renamed in, old one deleted), so at
-every instant the output path is absent, the old complete dataset or the new complete one.
+Steps: check the output path -> read tokens (TIMIT layout or word folders) -> assign splits ->
+write everything (shards, manifest.csv, phones.csv, optional WAVs, dataset.json) into a
+temporary sibling folder -> rename it into place.  The output follows the project's safe-output
+rule (:mod:`common.outputs`, stage "prepare"): never the corpus or a folder around it, never a
+folder of the repository, and an existing folder is replaced only with ``overwrite=True`` and
+only when it is an earlier prepare output; at every instant the output path is absent, the old
+complete dataset or the new complete one.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import os
-import shutil
 import time
 from typing import Optional
 
@@ -22,8 +22,10 @@ import pandas as pd
 import soundfile as sf
 from tqdm import tqdm
 
-from corpus import DEFAULT_WORDS, SAMPLE_RATE, SLICE_LEN, atomic
-from corpus.errors import CorpusError, DatasetExistsError, NoUsableDataError
+from common.atomic import atomic_write_csv, atomic_write_json
+from common.outputs import OutputFolder
+from corpus import DEFAULT_WORDS, SAMPLE_RATE, SLICE_LEN
+from corpus.errors import CorpusError, NoUsableDataError
 from corpus.report import Report
 from corpus.slicing import assign_splits, pad_samples, safe_name, shard_paths
 
@@ -52,30 +54,10 @@ def parse_words(text) -> Optional[list]:
     return sorted(set(items))
 
 
-def _is_complete(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, "dataset.json"))
-
-
-def check_out_dir(out_dir: str, overwrite: bool) -> None:
-    """Refuse an existing non-empty output folder unless ``overwrite`` (DatasetExistsError)."""
-    if os.path.isfile(out_dir):
-        raise DatasetExistsError(f"--out_dir={out_dir} is a file, not a folder")
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
-        what = "a complete prepared dataset" if _is_complete(out_dir) else "files"
-        raise DatasetExistsError(f"--out_dir={out_dir} already holds {what}; pass --overwrite "
-                                 "to replace it")
-
-
 def _token_table(tokens: list) -> pd.DataFrame:
     return pd.DataFrame({
         "word": [t.word for t in tokens], "speaker": [t.speaker for t in tokens],
         "timit_split": [t.timit_split for t in tokens]})
-
-
-def _write_csv_atomic(df: pd.DataFrame, path: str) -> None:
-    tmp = path + ".part"
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
 
 
 def _write_tables(folder: str, tokens: list, ids: np.ndarray, splits: np.ndarray) -> tuple:
@@ -92,8 +74,8 @@ def _write_tables(folder: str, tokens: list, ids: np.ndarray, splits: np.ndarray
         "source_sample_rate": [t.source_sample_rate for t in tokens]})[MANIFEST_COLUMNS]
     prow = [(int(i), p, s, e) for i, t in zip(ids, tokens) for p, s, e in t.phones]
     phones = pd.DataFrame(prow, columns=PHONE_COLUMNS)
-    _write_csv_atomic(manifest, os.path.join(folder, "manifest.csv"))
-    _write_csv_atomic(phones, os.path.join(folder, "phones.csv"))
+    atomic_write_csv(manifest, os.path.join(folder, "manifest.csv"))
+    atomic_write_csv(phones, os.path.join(folder, "phones.csv"))
     return manifest, phones
 
 
@@ -127,9 +109,10 @@ def prepare_dataset(out_dir: str, timit_dir: Optional[str] = None,
                     progress: bool = True) -> dict:
     """Prepare a dataset folder from a TIMIT-layout tree or a folder corpus.
 
-    Returns the dataset.json dict plus ``'report'`` (the Report). Raises CorpusError
-    subclasses: DatasetExistsError, NoUsableDataError (nothing usable), CorpusError for bad
-    settings. See docs/data.md.
+    Returns the dataset.json dict plus ``'report'`` (the Report). Raises
+    :class:`common.errors.OutputPathError` for an output path the safe-output rule refuses
+    (checked before any audio is read), CorpusError subclasses: NoUsableDataError (nothing
+    usable), CorpusError for bad settings. See docs/data.md.
     """
     t0 = time.time()
     if (timit_dir is None) == (folder_dir is None):
@@ -145,13 +128,9 @@ def prepare_dataset(out_dir: str, timit_dir: Optional[str] = None,
     except ValueError as e:
         raise CorpusError(str(e)) from e
     requested = parse_words(words)
-    out_dir = os.path.abspath(out_dir)
-    parent = os.path.dirname(out_dir)
-    if not os.path.isdir(parent):
-        raise CorpusError(f"--out_dir={out_dir}: parent folder {parent} does not exist")
-
-    atomic.clean_stale_partials(out_dir, _is_complete)
-    check_out_dir(out_dir, overwrite)
+    output = OutputFolder(out_dir, "prepare",
+                          inputs={"--timit_dir": timit_dir, "--folder_dir": folder_dir},
+                          overwrite=overwrite, flag="--out_dir")
     report = Report()
     try:
         if timit_dir is not None:
@@ -190,10 +169,7 @@ def prepare_dataset(out_dir: str, timit_dir: Optional[str] = None,
     table = _token_table(tokens).assign(split=splits)
     word_index = {w: i for i, w in enumerate(vocab)}
 
-    tmp = atomic.partial_dir(out_dir)
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    try:
+    with output as tmp:
         from corpus import tfrecords  # imports TensorFlow
         split_names = [s for s in ("train", "test") if np.any(splits == s)]
         shards, counts = {}, {}
@@ -228,17 +204,7 @@ def prepare_dataset(out_dir: str, timit_dir: Optional[str] = None,
                            for sp in split_names},
             "has_phones": any(t.phones for t in tokens),
         }
-        jtmp = os.path.join(tmp, "dataset.json.part")
-        with open(jtmp, "w") as f:
-            json.dump(info, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(jtmp, os.path.join(tmp, "dataset.json"))
-        check_out_dir(out_dir, overwrite)    # again: another run may have finished meanwhile
-        atomic.install(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        atomic_write_json(os.path.join(tmp, "dataset.json"), info, sort_keys=False)
     info["seconds"] = round(time.time() - t0, 2)
     info["report"] = report
     return info

@@ -15,14 +15,16 @@ Label times come from festival itself (Word word_start/word_end, Segment segment
 so .WRD/.PHN line up with the audio. Festival's radio phone set is a subset of TIMIT's labels;
 pauses become h# (utterance edges) or pau. Output, exactly TIMIT's layout:
 ``OUT/TRAIN|TEST/DR<n>/<S><VOICE><k>/SA1.WAV`` (NIST SPHERE, 16 kHz, 16 bit) with .TXT, .WRD,
-.PHN. ``demo_corpus.json`` is written last (marks a complete corpus; same settings -> reused).
+.PHN, and ``demo_corpus.json`` (settings and every speaker's parameters).  The folder is
+written under the safe-output rule (:mod:`common.outputs`, stage "demo-corpus"): a complete
+demo corpus with the same settings is reused; another one is replaced only with --overwrite;
+any other existing folder is refused.
 
-    python -m corpus.demo --out_dir demo_timit --n_speakers 64
+    python -m corpus.demo --out_dir work/demo_timit --n_speakers 64
 """
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import dataclasses
 import json
@@ -37,12 +39,16 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
-from corpus import atomic
+from common.atomic import atomic_write_json
+from common.cli import ArgumentParser, run_main
+from common.outputs import OutputFolder, check_not_project
+from common.outputs import read_marker as read_output_marker
 from corpus.errors import CorpusError
 
 DEMO_VERSION = 1
 SAMPLE_RATE = 16000
-MARKER = "demo_corpus.json"
+STAGE = "demo-corpus"
+INFO_NAME = "demo_corpus.json"
 DEFAULT_N_SPEAKERS = 64
 SENTENCES = {"SA1": "She had your dark suit in greasy wash water all year.",
              "SA2": "Don't ask me to carry an oily rag like that."}
@@ -239,10 +245,14 @@ def _settings(n_speakers: int, seed: int) -> dict:
     return {"demo_version": DEMO_VERSION, "n_speakers": int(n_speakers), "seed": int(seed)}
 
 
-def read_marker(out_dir: str):
-    """The demo_corpus.json dict of a complete demo corpus, or None."""
+def read_complete_corpus(out_dir: str):
+    """The demo_corpus.json dict of a complete demo corpus (a finished demo-corpus output), or
+    None."""
+    marker = read_output_marker(out_dir)
+    if not marker or marker.get("stage") != STAGE or not marker.get("complete"):
+        return None
     try:
-        with open(os.path.join(out_dir, MARKER)) as f:
+        with open(os.path.join(out_dir, INFO_NAME)) as f:
             return json.load(f)
     except (OSError, ValueError):
         return None
@@ -250,74 +260,60 @@ def read_marker(out_dir: str):
 
 def generate_demo_corpus(out_dir: str, n_speakers: int = DEFAULT_N_SPEAKERS, seed: int = 0,
                          jobs: int = 0, overwrite: bool = False, progress: bool = True) -> dict:
-    """Generate (or reuse) the demo corpus in ``out_dir``; returns its marker dict.
+    """Generate (or reuse) the demo corpus in ``out_dir``; returns its demo_corpus.json dict.
 
     Deterministic for (n_speakers, seed). A complete corpus with the same settings is reused
-    without work ('reused': True). Another demo corpus is replaced; a folder with other files
-    is refused unless ``overwrite``. Built in a temporary sibling and renamed into place.
-    ``jobs``: parallel festival processes (0 = number of CPUs).
+    without work ('reused': True). A demo corpus with other settings is replaced only with
+    ``overwrite``; any other existing folder is refused (OutputPathError).  Built in a temporary
+    sibling and renamed into place.  ``jobs``: parallel festival processes (0 = number of CPUs).
     """
     from tqdm import tqdm
 
-    out_dir = os.path.abspath(out_dir)
     settings = _settings(n_speakers, seed)
-    parent = os.path.dirname(out_dir)
-    if not os.path.isdir(parent):
-        raise DemoError(f"--out_dir={out_dir}: parent folder {parent} does not exist")
-    atomic.clean_stale_partials(out_dir, lambda p: read_marker(p) is not None)
-    marker = read_marker(out_dir)
-    if marker is not None and all(marker.get(k) == v for k, v in settings.items()):
-        return {**marker, "reused": True}
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and marker is None and not overwrite:
-        raise DemoError(f"--out_dir={out_dir} holds files that are not a demo corpus; pass "
-                        "--overwrite to replace them")
+    # Reuse writes nothing, but a repository folder is refused all the same.
+    check_not_project(out_dir, "--out_dir")
+    existing = read_complete_corpus(out_dir)
+    if existing is not None and all(existing.get(k) == v for k, v in settings.items()):
+        return {**existing, "reused": True}
+    plan = speaker_plan(n_speakers, seed)
+    output = OutputFolder(out_dir, STAGE, overwrite=overwrite, flag="--out_dir")
     if shutil.which("festival") is None:
         raise DemoError("festival is not installed (apt-get install festival festvox-kallpc16k "
                         "festvox-kdlpc16k festvox-us-slt-hts)")
     t0 = time.time()
-    plan = speaker_plan(n_speakers, seed)
-    tmp = atomic.partial_dir(out_dir)
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    try:
+    with output as tmp:
         jobs = jobs or os.cpu_count() or 1
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(synthesize_speaker, spk, tmp) for spk in plan]
             for fut in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
                             desc="festival speakers", unit="spk", disable=not progress):
                 fut.result()
-        marker = {**settings, "speakers": [dataclasses.asdict(s) for s in plan],
-                  "sentences": SENTENCES, "seconds": round(time.time() - t0, 1)}
-        with open(os.path.join(tmp, MARKER + ".part"), "w") as f:
-            json.dump(marker, f, indent=1)
-        os.replace(os.path.join(tmp, MARKER + ".part"), os.path.join(tmp, MARKER))
-        atomic.install(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return {**marker, "reused": False}
+        info = {**settings, "speakers": [dataclasses.asdict(s) for s in plan],
+                "sentences": SENTENCES, "seconds": round(time.time() - t0, 1)}
+        atomic_write_json(os.path.join(tmp, INFO_NAME), info, indent=1, sort_keys=False)
+    return {**info, "reused": False}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m corpus.demo", description=__doc__.split("\n")[0])
+def _generate(argv) -> None:
+    ap = ArgumentParser(prog="python -m corpus.demo", description=__doc__.split("\n")[0])
     ap.add_argument("--out_dir", required=True, help="output TIMIT-layout folder")
     ap.add_argument("--n_speakers", type=int, default=DEFAULT_N_SPEAKERS)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=0, help="parallel festival runs (0 = CPUs)")
-    ap.add_argument("--overwrite", action="store_true")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace a demo corpus with other settings")
     args = ap.parse_args(argv)
-    try:
-        m = generate_demo_corpus(args.out_dir, args.n_speakers, args.seed, args.jobs,
-                                 args.overwrite)
-    except CorpusError as e:
-        print(f"corpus.demo: error: {e}", file=sys.stderr)
-        return 1
+    m = generate_demo_corpus(args.out_dir, args.n_speakers, args.seed, args.jobs,
+                             args.overwrite)
     if m["reused"]:
         print(f"{args.out_dir}: complete demo corpus with these settings exists; reused")
     else:
         print(f"wrote {args.out_dir}: {m['n_speakers']} speakers x 2 sentences in "
               f"{m['seconds']} s")
-    return 0
+
+
+def main(argv=None) -> int:
+    return run_main("corpus.demo", lambda: _generate(argv))
 
 
 if __name__ == "__main__":

@@ -132,8 +132,17 @@ def find_corrupt_shards(shards) -> list:
                 pass
         except (tf.errors.DataLossError, tf.errors.InvalidArgumentError,
                 tf.errors.OutOfRangeError, tf.errors.NotFoundError) as err:
-            bad.append((shard, " ".join(str(err.message).split())[:200]))
+            bad.append((shard, _tf_error_text(err)))
     return bad
+
+
+def _tf_error_text(err) -> str:
+    """TensorFlow's error message without its op-wrapper noise, on one line."""
+    import re
+
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(err.message))
+    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text, flags=re.S)
+    return " ".join(text.split())[:200]
 
 
 def iterate_checked(iterator, data_dir: str, split: str):
@@ -146,6 +155,6 @@ def iterate_checked(iterator, data_dir: str, split: str):
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as err:
         shards = _split_shards(data_dir, read_dataset_info(data_dir), split)
         bad = find_corrupt_shards(shards)
-        where = "; ".join(f"{s}: {r}" for s, r in bad) or " ".join(str(err.message).split())
+        where = "; ".join(f"{s}: {r}" for s, r in bad) or _tf_error_text(err)
         raise DatasetIncompleteError(f"{data_dir}: cannot read split '{split}' ({where}); "
                                      "re-run prepare.py for this dataset") from None

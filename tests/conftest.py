@@ -10,16 +10,36 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-FIXTURES = Path(os.environ.get("CIWGAN_FIXTURES", ROOT.parent / "shared" / "fixtures"))
-TF1_DIM8 = FIXTURES / "tf1_ciwgan_dim8"
+# Where the TF1 reference folders are looked for, in this order (docs/reference.md): the folder
+# $CIWGAN_FIXTURES names (when set, only there); work/fixtures, where a user writes them with
+# tools/make_tf1_reference.py; ../shared/fixtures, beside the project's own checkout.
+LOCAL_FIXTURES = ROOT / "work" / "fixtures"
+SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
+HOW_TO_MAKE = "make one with tools/make_tf1_reference.py (docs/reference.md)"
+
+
+def find_fixture(name: str, environ=os.environ,
+                 folders=(LOCAL_FIXTURES, SHARED_FIXTURES)) -> Path:
+    """The folder of fixture ``name``: under $CIWGAN_FIXTURES when set, else the first of
+    ``folders`` that holds it (the last one when none does: the skip message names it)."""
+    if environ.get("CIWGAN_FIXTURES"):
+        return Path(environ["CIWGAN_FIXTURES"]) / name
+    for folder in folders:
+        if (folder / name).exists():
+            return folder / name
+    return folders[-1] / name
+
+
+TF1_DIM8 = find_fixture("tf1_ciwgan_dim8")
 
 
 def require_fixture(path: Path) -> Path:
     """The fixture folder; skipped when absent, unless REQUIRE_FIXTURES=1 (CI) makes it fail."""
     if not path.exists():
         if os.environ.get("REQUIRE_FIXTURES") == "1":
-            pytest.fail(f"fixture {path} is missing (REQUIRE_FIXTURES=1)")
-        pytest.skip(f"fixture {path} not present (set CIWGAN_FIXTURES)")
+            pytest.fail(f"fixture {path} is missing (REQUIRE_FIXTURES=1); {HOW_TO_MAKE}")
+        pytest.skip(f"fixture {path} not present (looked in $CIWGAN_FIXTURES when set, else "
+                    f"{LOCAL_FIXTURES}, then {SHARED_FIXTURES}); {HOW_TO_MAKE}")
     return path
 
 

@@ -107,14 +107,19 @@ def test_bad_input_one_line_error_and_no_output(syn, tmp_path):
     out = tmp_path / "analysis"
     res = _run([f"--activations={syn[0]}", f"--out={out}", "--ref_word=zebra",
                 "--no_figures", "--phone_layers=", "--lmm_layers=none"])
-    assert res.returncode == 1
+    assert res.returncode == 2
     err = [l for l in res.stderr.splitlines() if l.startswith("analyze.py: error:")]
     assert len(err) == 1 and "reference word 'zebra' is absent" in err[0]
     assert not out.exists() and not list(tmp_path.iterdir())
     res = _run([f"--activations={tmp_path}/nope", f"--out={out}"])
-    assert res.returncode == 1 and "is not a folder" in res.stderr
-    res = _run([f"--activations={tmp_path}", f"--out={out}"])
-    assert res.returncode == 1 and "no activations.parquet or activations.csv" in res.stderr
+    assert res.returncode == 2 and "is not a folder" in res.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = _run([f"--activations={empty}", f"--out={out}"])
+    assert res.returncode == 2 and "no activations.parquet or activations.csv" in res.stderr
+    res = _run([f"--activations={syn[0]}", f"--out={out}", "--k=ten"])
+    assert res.returncode == 2 and res.stderr.strip().splitlines() == [
+        "analyze.py: error: flag --k=ten: invalid literal for int() with base 10: 'ten'"]
 
 
 def test_missing_rpy2_names_install_commands(syn, tmp_path):
@@ -123,7 +128,7 @@ def test_missing_rpy2_names_install_commands(syn, tmp_path):
     (fake / "rpy2" / "__init__.py").write_text("raise ImportError('simulated missing rpy2')\n")
     res = _run([f"--activations={syn[0]}", f"--out={tmp_path / 'o'}"],
                env_extra={"PYTHONPATH": os.pathsep.join([str(fake), ROOT])})
-    assert res.returncode == 1
+    assert res.returncode == 2
     line = res.stderr.strip().splitlines()[-1]
     assert line.startswith("analyze.py: error: rpy2 is not installed")
     assert "apt-get install -y --no-install-recommends r-base-core r-cran-mgcv" in line

@@ -1,8 +1,12 @@
-"""The festival demo corpus: the speaker plan, label conversion, and (needs_festival) a tiny
-generated corpus whose labels line up with its audio, read by prepare like real TIMIT."""
+"""The festival demo corpus: the speaker plan, label conversion, its output rules (reuse,
+--overwrite, refusals; festival replaced by a stand-in), and (needs_festival) a tiny generated
+corpus whose labels line up with its audio, read by prepare like real TIMIT."""
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -10,8 +14,12 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from common.errors import OutputPathError
+from common.outputs import MARKER_NAME
 from corpus import DEFAULT_WORDS
 from corpus import demo
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 VOWELS = {"iy", "ih", "eh", "ae", "aa", "ao", "ah", "uw", "uh", "er", "ey", "ay", "oy", "aw",
           "ow", "ax"}
@@ -65,11 +73,109 @@ def test_festival_script_sets_voice_parameters(tmp_path):
         demo.festival_script(kal, 'bad"dir')
 
 
-def test_refuses_foreign_folder(tmp_path):
-    (tmp_path / "x").mkdir()
-    (tmp_path / "x" / "f.txt").write_text("mine")
-    with pytest.raises(demo.DemoError, match="not a demo corpus"):
-        demo.generate_demo_corpus(str(tmp_path / "x"), 2, progress=False)
+def _tree_bytes(root):
+    """{relative path: bytes} of every file under ``root``."""
+    return {os.path.relpath(os.path.join(d, f), root): open(os.path.join(d, f), "rb").read()
+            for d, _, files in os.walk(root) for f in files}
+
+
+@pytest.fixture
+def fake_festival(monkeypatch):
+    """generate_demo_corpus without festival: each speaker becomes one small file naming it;
+    returns the list of speakers synthesised (to tell reuse from work)."""
+    calls = []
+
+    def synthesize(spk, root):
+        calls.append(spk.speaker)
+        d = os.path.join(root, spk.split, spk.dialect_region, spk.speaker)
+        os.makedirs(d)
+        with open(os.path.join(d, "SA1.TXT"), "w") as f:
+            f.write(f"0 1 {spk.speaker}\n")
+        return {}
+
+    monkeypatch.setattr(demo, "synthesize_speaker", synthesize)
+    monkeypatch.setattr(demo.shutil, "which", lambda name: f"/usr/bin/{name}")
+    return calls
+
+
+def test_reuse_and_overwrite_follow_the_marker(tmp_path, fake_festival):
+    out = str(tmp_path / "corpus")
+    m = demo.generate_demo_corpus(out, 2, seed=0, progress=False)
+    assert not m["reused"] and fake_festival == ["MKAL0", "MKED0"]
+    marker = json.load(open(os.path.join(out, MARKER_NAME)))
+    assert marker["stage"] == "demo-corpus" and marker["complete"] is True
+    assert json.load(open(os.path.join(out, demo.INFO_NAME)))["n_speakers"] == 2
+    # same settings: reused without synthesising anything
+    assert demo.generate_demo_corpus(out, 2, seed=0, progress=False)["reused"]
+    assert len(fake_festival) == 2
+    # other settings: the earlier corpus is replaced only with overwrite
+    before = _tree_bytes(out)
+    with pytest.raises(OutputPathError, match="--overwrite"):
+        demo.generate_demo_corpus(out, 3, seed=0, progress=False)
+    assert _tree_bytes(out) == before and len(fake_festival) == 2
+    m = demo.generate_demo_corpus(out, 3, seed=0, overwrite=True, progress=False)
+    assert not m["reused"] and m["n_speakers"] == 3
+    assert json.load(open(os.path.join(out, demo.INFO_NAME)))["n_speakers"] == 3
+    assert os.path.isfile(os.path.join(out, "TRAIN", "DR3", "FSLT0", "SA1.TXT"))
+    assert sorted(os.listdir(tmp_path)) == ["corpus"]         # no partial folder left
+
+
+def test_foreign_folder_refused_even_with_overwrite(tmp_path, fake_festival):
+    thesis = tmp_path / "x" / "thesis.txt"
+    thesis.parent.mkdir()
+    thesis.write_text("four years of work")
+    for overwrite in (False, True):
+        with pytest.raises(OutputPathError, match="not an output of demo-corpus"):
+            demo.generate_demo_corpus(str(thesis.parent), 2, overwrite=overwrite,
+                                      progress=False)
+    assert thesis.read_text() == "four years of work" and os.listdir(thesis.parent) == [
+        "thesis.txt"]
+    assert fake_festival == []
+
+
+def test_folder_of_the_repository_refused(fake_festival):
+    with pytest.raises(OutputPathError, match="project's own folder docs/"):
+        demo.generate_demo_corpus(os.path.join(ROOT, "docs", "demo_timit"), 2, progress=False)
+    assert not os.path.exists(os.path.join(ROOT, "docs", "demo_timit")) and fake_festival == []
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "corpus.demo", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_bad_input_exits_2_with_one_line(tmp_path):
+    (tmp_path / "thesis.txt").write_text("mine")
+    for args, words in (([f"--out_dir={tmp_path}", "--overwrite"], ["--out_dir=", "demo-corpus"]),
+                        (["--out_dir=."], ["--out_dir=.", "this repository"]),
+                        (["--out_dir=x", "--n_speakers=many"], ["--n_speakers", "many"]),
+                        ([], ["--out_dir"])):
+        proc = _cli(*args)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("corpus.demo: error: "), lines
+        assert all(w in lines[0] for w in words), lines
+    assert os.listdir(tmp_path) == ["thesis.txt"] and not os.path.exists(os.path.join(ROOT, "x"))
+
+
+def test_demo_py_refuses_bad_out_and_redo(tmp_path):
+    """demo.py checks its --out (a container of the stage folders) before running a stage."""
+    (tmp_path / "thesis").mkdir()
+    (tmp_path / "thesis" / "thesis.txt").write_text("mine")
+    # leftovers of a killed demo (a stage's hidden partial folder) are the demo's own
+    (tmp_path / "demo" / ".data.partial-1").mkdir(parents=True)
+    for args, words in (
+            (["--out=analysis"], ["--out=analysis ", "analysis/"]),
+            (["--out=."], ["--out=. ", "this repository"]),
+            ([f"--out={tmp_path / 'thesis'}"], ["not a demo's", "thesis.txt"]),
+            ([f"--out={tmp_path / 'demo'}", "--redo=corpus,bogus"], ["--redo=bogus"])):
+        proc = subprocess.run([sys.executable, "demo.py", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert lines[0].startswith("demo.py: error: ") and all(w in lines[0] for w in words)
+    assert _tree_bytes(tmp_path / "thesis") == {"thesis.txt": b"mine"}
+    assert os.listdir(tmp_path / "demo") == [".data.partial-1"]
 
 
 def _hf_fraction(x):

@@ -15,8 +15,10 @@ import pytest
 import soundfile as sf
 
 import corpus_helpers as ch
+from common.errors import OutputPathError
+from common.outputs import MARKER_NAME
 from corpus.build import prepare_dataset
-from corpus.errors import CorpusError, DatasetExistsError, NoUsableDataError
+from corpus.errors import CorpusError, NoUsableDataError
 
 pytest.importorskip("tensorflow")
 from corpus.pipeline import load_split_arrays, read_dataset_info  # noqa: E402
@@ -313,15 +315,18 @@ def test_refuses_existing_dataset_unless_overwrite(tmp_path):
     root = tmp_path / "t"
     ch.make_timit_tree(str(root), layout={"TRAIN": {"DR1": ["FAAA0", "MBBB0"]}})
     run(tmp_path / "o", root, words="dark")
-    with pytest.raises(DatasetExistsError, match="--overwrite"):
+    assert json.load(open(tmp_path / "o" / MARKER_NAME))["stage"] == "prepare"
+    with pytest.raises(OutputPathError, match="--overwrite"):
         run(tmp_path / "o", root)
     assert read_dataset_info(str(tmp_path / "o"))["words"] == ["dark"]
     run(tmp_path / "o", root, overwrite=True)
     assert read_dataset_info(str(tmp_path / "o"))["words"] == sorted(WORDS.split(","))
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "mine.txt").write_text("x")
-    with pytest.raises(DatasetExistsError, match="holds files"):
-        run(tmp_path / "other", root)
+    for overwrite in (False, True):
+        with pytest.raises(OutputPathError, match="not an output of prepare"):
+            run(tmp_path / "other", root, overwrite=overwrite)
+    assert os.listdir(tmp_path / "other") == ["mine.txt"]
     assert not [p for p in os.listdir(tmp_path) if ".partial-" in p]
 
 
@@ -331,15 +336,16 @@ def _cli(args, env=None, **kw):
                             text=True, env={**os.environ, **(env or {})}, **kw)
 
 
-def test_cli_errors_exit_nonzero_without_traceback(tmp_path):
+def test_cli_bad_input_exits_2_with_one_line(tmp_path):
     root = tmp_path / "t"
     ch.make_timit_tree(str(root), layout={"TRAIN": {"DR1": ["FAAA0"]}})
     for args, msg in ((["--words=zebra"], "no usable token"), (["--words=,"], "empty selection"),
                       (["--split=timit", "--folder_dir=" + str(root)], "exactly one")):
         p = _cli([f"--timit_dir={root}", f"--out_dir={tmp_path / 'o'}", *args])
         out, err = p.communicate(timeout=120)
-        assert p.returncode == 1, err
+        assert p.returncode == 2, err
         assert msg in err and "Traceback" not in err
+        assert err.strip().splitlines()[-1].startswith("prepare.py: error: ")
     p = _cli([f"--timit_dir={root}", f"--out_dir={tmp_path / 'o'}", "--split=speaker"])
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err

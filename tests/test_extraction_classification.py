@@ -86,3 +86,14 @@ def test_empty_inputs_raise():
         cl.confusion_table([], [])
     with pytest.raises(ValueError, match=r"\[B, K\]"):
         cl.ciwgan_codes(np.zeros(3))
+
+
+def test_non_finite_logits_refused():
+    """An all-NaN row would come out of argmax as code 0 (and a NaN bit as 0): refused."""
+    assert np.argmax(np.array([np.nan, np.nan, np.nan])) == 0      # the hazard itself
+    for logits in (np.array([[0.0, 1.0, 2.0], [np.nan, np.nan, np.nan]]),
+                   np.array([[np.inf, 0.0, 1.0], [0.0, 1.0, 2.0]])):
+        with pytest.raises(ValueError, match=r"logits of 1 token\(s\).*NaN/inf"):
+            cl.ciwgan_codes(logits)
+        with pytest.raises(ValueError, match=r"logits of 1 token\(s\).*NaN/inf"):
+            cl.fiwgan_bits(logits)

@@ -1,7 +1,7 @@
 """End to end against the original TF1 ciwGAN: the traces written by the extraction for the
 fixture's ``x`` equal the reference channel means ``q_avg_conv1..5`` (and ``Q_x``) to 1e-5.
 
-Reference: /work/shared/fixtures/tf1_ciwgan_dim8 (see its README.md).
+Reference: the tf1_ciwgan_dim8 fixture found by tests/conftest.py (see docs/reference.md).
 """
 
 import json
@@ -14,12 +14,16 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-FIXTURE = "/work/shared/fixtures/tf1_ciwgan_dim8"
+from conftest import TF1_DIM8, require_fixture
+
+FIXTURE = str(TF1_DIM8)
 CKPT = os.path.join(FIXTURE, "model.ckpt-3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CKPT + ".index"),
-                                reason=f"fixture {FIXTURE} not present")
+
+@pytest.fixture(autouse=True, scope="module")
+def _fixture_present():
+    require_fixture(TF1_DIM8)
 
 
 def _wavegan():
@@ -32,7 +36,7 @@ def _wavegan():
 
 
 @pytest.fixture(scope="module")
-def ref():
+def ref(_fixture_present):
     return dict(np.load(os.path.join(FIXTURE, "reference.npz")))
 
 
@@ -101,7 +105,7 @@ def test_cli_end_to_end(tmp_path, ref, wav_folder):
     assert info["checkpoint"] == CKPT and info["model"]["dim"] == 8
     # refuses to clobber, with a clear message and exit status 2
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 2 and "exists; pass --overwrite" in res.stderr
+    assert res.returncode == 2 and "earlier extract output; pass --overwrite" in res.stderr
     bad = subprocess.run(cmd[:2] + [f"--checkpoint={tmp_path}/nope.ckpt-1",
                                     f"--data={wav_folder}", f"--out={tmp_path}/x"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -17,6 +17,7 @@ tf = pytest.importorskip("tensorflow")
 wavegan = pytest.importorskip("wavegan")
 
 from analysis import extract_run as er  # noqa: E402
+from common.outputs import MARKER_NAME  # noqa: E402
 
 L = 16384
 SEED = 3
@@ -110,7 +111,8 @@ def test_generator_layer_subset(tmp_path, models):
     act = pd.read_parquet(tmp_path / "g" / "activations.parquet")
     assert list(dict.fromkeys(act.layer)) == ["z_project", "upconv1"]
     assert len(act) == 3 * (16 + 256)
-    assert sorted(os.listdir(tmp_path / "g")) == ["activations.parquet", "extract_info.json"]
+    assert sorted(os.listdir(tmp_path / "g")) == [MARKER_NAME, "activations.parquet",
+                                                  "extract_info.json"]
 
 
 @pytest.mark.parametrize("kw, match", [

@@ -157,6 +157,19 @@ def test_peak_normalize():
     np.testing.assert_allclose(ex.peak_normalize(x), [[0, 0.25, -1.0], [0, 0, 0]])
 
 
+def test_finite_rows():
+    audio = np.zeros((4, 6), np.float32)
+    audio[1, 5] = np.nan
+    audio[3, 0] = -np.inf
+    logits = np.zeros((4, 2))
+    logits[2, 1] = np.inf
+    np.testing.assert_array_equal(ex.finite_rows(audio), [True, False, True, False])
+    np.testing.assert_array_equal(ex.finite_rows(audio, logits), [True, False, False, False])
+    assert ex.finite_rows(np.zeros((0, 3)), np.zeros((0, 2, 2))).shape == (0,)
+    with pytest.raises(ValueError, match="arrays of 4 and 3 rows"):
+        ex.finite_rows(audio, logits[:3])
+
+
 def test_parse_layers_and_channels():
     avail = ["conv1", "conv2", "conv5"]
     assert ex.parse_layer_list(None, avail) == avail

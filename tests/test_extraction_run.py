@@ -16,6 +16,8 @@ ciwgan = pytest.importorskip("ciwgan")
 
 from analysis import extract_run as er  # noqa: E402
 from analysis import extraction as ex  # noqa: E402
+from common.errors import OutputPathError  # noqa: E402
+from common.outputs import MARKER_NAME  # noqa: E402
 
 L = 16384
 ACT_DTYPES = {"token_id": "int64", "word": "object", "speaker": "object", "layer": "object",
@@ -119,7 +121,7 @@ def test_activations_values_schema_and_time(tmp_path, tiny, dataset):
                                   "in_length": 64, "pad_left": 10, "pad_right": 11,
                                   "jump": 1024, "start0": -3410, "width": 8185,
                                   "centre0": 682.0}
-    assert sorted(os.listdir(out)) == saved["files"]
+    assert sorted(os.listdir(out)) == sorted(saved["files"] + [MARKER_NAME])
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".act")]   # no temp left
 
 
@@ -285,12 +287,12 @@ def test_bad_input(tmp_path, tiny, dataset):
     ph.to_csv(os.path.join(dataset, "phones.csv"), index=False)
     with pytest.raises(er.ExtractionError, match=r"1 empty interval.*token 3 phone 's' \[500"):
         run(tiny, dataset, tmp_path / "a", phones=["s"])
-    # refuse to clobber; --overwrite replaces
-    (tmp_path / "exists").mkdir()
-    with pytest.raises(er.ExtractionError, match="exists; pass --overwrite"):
+    # an earlier extract output is replaced only with overwrite=True
+    run(tiny, dataset, tmp_path / "exists", layers="conv4")
+    with pytest.raises(OutputPathError, match="earlier extract output; pass --overwrite"):
         run(tiny, dataset, tmp_path / "exists")
     run(tiny, dataset, tmp_path / "exists", overwrite=True, layers="conv5")
-    assert (tmp_path / "exists" / "extract_info.json").exists()
+    assert set(pd.read_parquet(tmp_path / "exists" / "activations.parquet").layer) == {"conv5"}
     assert not (tmp_path / "a").exists()                    # failed runs left nothing behind
 
 

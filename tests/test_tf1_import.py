@@ -142,3 +142,40 @@ def test_copied_run_folder_with_foreign_checkpoint_file(tmp_path, tf1_dim8):
         'all_model_checkpoint_paths: "/home/someone/train/model.ckpt-3"\n')
     config, *_ = load_models(str(tmp_path))
     assert config.dim == 8
+
+
+def test_tf1_folder_takes_the_newest_readable_checkpoint(tmp_path, caplog):
+    """A TF1 run folder without its 'checkpoint' pointer: the numbered model.ckpt-N files are
+    found, newest first; a truncated newest one is skipped with one warning and left alone."""
+    import logging
+    import os
+
+    from wavegan.checkpoints import resolve_readable_prefix
+
+    cfg = WaveGANConfig(model="wavegan", dim=2)
+    z = tf.random.uniform([2, cfg.latent_dim], -1, 1, seed=5)
+    outputs = {}
+    for step in (1, 2):
+        G, D, _ = build_models(cfg)
+        save_tf1_checkpoint(str(tmp_path / f"model.ckpt-{step}"), G, D, global_step=step)
+        outputs[step] = G(z, training=False).numpy()
+    assert not np.array_equal(outputs[1], outputs[2])
+    assert not (tmp_path / "checkpoint").exists()
+    _, G, _, _ = load_models(str(tmp_path))
+    np.testing.assert_array_equal(G(z, training=False), outputs[2])
+
+    data = tmp_path / "model.ckpt-2.data-00000-of-00001"
+    with open(data, "r+b") as f:
+        f.truncate(os.path.getsize(data) // 2)
+    truncated = data.read_bytes()
+    with caplog.at_level(logging.WARNING):
+        _, G, _, _ = load_models(str(tmp_path))
+    np.testing.assert_array_equal(G(z, training=False), outputs[1])
+    warnings = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
+    assert len(warnings) == 1 and "model.ckpt-2 " in warnings[0]
+    assert data.read_bytes() == truncated and not (tmp_path / "checkpoint").exists()
+    with pytest.raises(CheckpointError, match="model.ckpt-2: the checkpoint cannot be read"):
+        load_models(str(tmp_path / "model.ckpt-2"))
+    os.remove(tmp_path / "model.ckpt-1.index")
+    with pytest.raises(CheckpointError, match=r"no readable checkpoint \(model.ckpt-2: "):
+        resolve_readable_prefix(str(tmp_path))
