@@ -18,36 +18,45 @@ refused, or a model too large for mgcv on this machine), 1 a bug or an unexpecte
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 
 from absl import app, flags
 
+from analysis.gamm import AUTO_MGCV_MAX_TOKENS, ENGINES
+from analysis.pipeline import AnalysisOptions, Progress, run_analysis
 from common.cli import EXIT_BUG, absl_flags_parser, fail, run_main
 from common.errors import InputError
 
+# Each flag maps onto the field of AnalysisOptions with its name; its default is the field's.
+DEFAULTS = AnalysisOptions()
 FLAGS = flags.FLAGS
 flags.DEFINE_string("activations", None, "activations folder written by extract.py")
 flags.DEFINE_string("out", None, "output folder (created atomically; never the activations "
                     "folder or a folder of the repository)")
-flags.DEFINE_boolean("overwrite", False, "replace --out when it holds an earlier analyze.py "
-                     "output (any other existing folder is refused)")
-flags.DEFINE_string("layer", "conv5", "layer of the word GAMM")
-flags.DEFINE_string("ref_word", "ask", "reference level of Word (treatment coding)")
-flags.DEFINE_integer("k", 10, "basis dimension of every smooth")
-flags.DEFINE_list("phones", ["s", "sh"], "two phones to contrast (first = reference)")
-flags.DEFINE_list("phone_layers", ["conv1", "conv2", "conv3", "conv4"],
+flags.DEFINE_boolean("overwrite", DEFAULTS.overwrite, "replace --out when it holds an earlier "
+                     "analyze.py output (any other existing folder is refused)")
+flags.DEFINE_string("layer", DEFAULTS.layer, "layer of the word GAMM")
+flags.DEFINE_string("ref_word", DEFAULTS.ref_word, "reference level of Word (treatment coding)")
+flags.DEFINE_integer("k", DEFAULTS.k, "basis dimension of every smooth")
+flags.DEFINE_list("phones", DEFAULTS.phones, "two phones to contrast (first = reference)")
+flags.DEFINE_list("phone_layers", DEFAULTS.phone_layers,
                   "layers of the phone GAMMs (empty: skip)")
-flags.DEFINE_list("diff", [], "WORD1,WORD2 for the difference curve (default: the two words "
-                  "with the largest parametric difference)")
-flags.DEFINE_enum("engine", "auto", ["auto", "mgcv", "fast"], "word GAMM engine (auto: mgcv "
-                  "up to 250 tokens, analysis.fast_gamm above when available)")
-flags.DEFINE_enum("rho_method", "global", ["global", "within"],
+flags.DEFINE_list("diff", DEFAULTS.diff, "WORD1,WORD2 for the difference curve (default: the "
+                  "two words with the largest parametric difference)")
+flags.DEFINE_enum("engine", DEFAULTS.engine, list(ENGINES), "word GAMM engine (auto: mgcv up "
+                  f"to {AUTO_MGCV_MAX_TOKENS} tokens, the fast engine analysis.gamm.fast above "
+                  "when available)")
+flags.DEFINE_enum("rho_method", DEFAULTS.rho_method, ["global", "within"],
                   "lag-1 residual autocorrelation: acf over all rows (as itsadug) or within tokens")
-flags.DEFINE_list("lmm_layers", [], "layers of the mean-activation mixed model (default: all "
-                  "layers in the table; 'none' to skip)")
-flags.DEFINE_integer("nthreads", 2, "threads for mgcv::bam")
-flags.DEFINE_integer("grid", 0, "prediction points along Sample (0: 4 per sample step)")
-flags.DEFINE_boolean("no_figures", False, "skip figures")
+flags.DEFINE_list("lmm_layers", DEFAULTS.lmm_layers, "layers of the mean-activation mixed model "
+                  "(default: all layers in the table; 'none' to skip)")
+flags.DEFINE_integer("nthreads", DEFAULTS.nthreads, "threads for mgcv::bam")
+flags.DEFINE_integer("grid", DEFAULTS.grid, "prediction points along Sample (0: 4 per sample "
+                     "step)")
+flags.DEFINE_boolean("figures", DEFAULTS.figures, "write the figures (--nofigures skips them)")
+flags.DEFINE_boolean("progress", DEFAULTS.progress, "progress lines on stderr (--noprogress: "
+                     "none)")
 
 SCRIPT = "analyze.py"
 # For an R allocation failure outside the fits that name their own remedy.
@@ -55,14 +64,50 @@ R_MEMORY_ADVICE = ("use --engine=fast for the word GAMM, skip the phone GAMMs "
                    "(--phone_layers=) or the mixed models (--lmm_layers=none), or analyse "
                    "fewer tokens")
 
+# Deprecated booleans that meant the opposite of a flag: {old name: flag it negates}.
+_NEGATIONS: dict = {}
+
+
+def define_deprecated_negation(old: str, new: str) -> None:
+    """Keep the boolean ``--old`` working where it meant 'not --new' (``--no_figures`` for
+    ``--nofigures``): :func:`apply_deprecated_negations` sets ``--new`` to the opposite of
+    ``--old`` with a one-line notice. (``common.cli.define_deprecated_alias`` is for a renamed
+    flag of the same meaning: it copies the value as it is.)"""
+    flags.DEFINE_boolean(old, None, f"deprecated: use --no{new}")
+    _NEGATIONS[old] = new
+
+
+def apply_deprecated_negations() -> None:
+    """Set each flag named by a deprecated negation that was given to the opposite of its
+    value, with one notice each. Both names with opposite meanings are an InputError."""
+    for old, new in _NEGATIONS.items():
+        if not FLAGS[old].present:
+            continue
+        value = not FLAGS[old].value
+        if FLAGS[new].present and FLAGS[new].value != value:
+            raise InputError(f"--{old}={FLAGS[old].value} and --{new}={FLAGS[new].value} "
+                             f"disagree (--{old} is the deprecated form of --no{new})")
+        print(f"{SCRIPT}: note: --{old} is deprecated; use --{'' if value else 'no'}{new}",
+              file=sys.stderr)
+        FLAGS[new].value = value
+        FLAGS[new].present = 1
+
+
+define_deprecated_negation("no_figures", "figures")
+
+
+def analysis_options() -> AnalysisOptions:
+    """The flags as :class:`analysis.pipeline.AnalysisOptions` (deprecated names applied)."""
+    apply_deprecated_negations()
+    return AnalysisOptions(**{f.name: FLAGS[f.name].value
+                              for f in dataclasses.fields(AnalysisOptions)})
+
 
 def _analyze(extra_args: list):
-    from analysis.pipeline import AnalysisOptions, progress, run_analysis
     if extra_args:
         raise InputError(f"unexpected arguments {extra_args} (flags are --name=value)")
     t0 = time.perf_counter()
-    options = AnalysisOptions(**{f.name: FLAGS[f.name].value
-                                 for f in dataclasses.fields(AnalysisOptions)})
+    options = analysis_options()
     try:
         run_analysis(options)
     except Exception as exc:
@@ -73,7 +118,7 @@ def _analyze(extra_args: list):
         if mapped is not None:
             raise mapped from exc
         return fail(SCRIPT, f"R failed: {exc}", EXIT_BUG)  # R's message is the useful part
-    progress(f"wrote {FLAGS.out}", t0)
+    Progress(options.progress)(f"wrote {options.out}", t0)
     return 0
 
 

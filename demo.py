@@ -36,7 +36,9 @@ flags.DEFINE_integer("n_speakers", 64, "Synthetic speakers (x 8 words = tokens).
 flags.DEFINE_float("train_minutes", 12.0, "Training time budget (minutes of this machine).")
 flags.DEFINE_integer("dim", 8, "Model width multiplier (the paper: 64; 8 trains on a CPU).")
 flags.DEFINE_integer("batch_size", 16, "Training batch size.")
-flags.DEFINE_integer("seed", 0, "Seed of corpus, split and training.")
+flags.DEFINE_integer("seed", 0, "Seed of corpus, split, training and the generated noise.")
+flags.DEFINE_bool("progress", True, "Progress bars in the stages (--noprogress is passed on "
+                  "to every stage).")
 flags.DEFINE_list("redo", [], "Stages to redo even if done (corpus, prepare, train, generate, "
                   "extract, analyze).")
 
@@ -126,10 +128,12 @@ def _demo(extra_args):
     # Each stage gets --overwrite: when it runs again (--redo, or an earlier stage ran) its
     # sub-folder holds its own earlier output, which its marker lets it replace; a folder it
     # did not write is still refused.
+    # Stages speak the shared vocabulary (docs/CONVENTIONS.md); train.py keeps the original
+    # scripts' names (--train_dir, --data_dir, --train_batch_size).
     stages = [
-        ("corpus", ["-m", "corpus.demo", f"--out_dir={corpus}",
+        ("corpus", ["-m", "corpus.demo", f"--out={corpus}",
                     f"--n_speakers={FLAGS.n_speakers}", f"--seed={FLAGS.seed}", "--overwrite"]),
-        ("prepare", ["prepare.py", f"--timit_dir={corpus}", f"--out_dir={data}",
+        ("prepare", ["prepare.py", f"--timit_dir={corpus}", f"--out={data}",
                      f"--seed={FLAGS.seed}", "--overwrite"]),
         ("train", ["train.py", f"--train_dir={train_dir}", f"--data_dir={data}",
                    "--model=ciwgan", "--num_categ=8", f"--wavegan_dim={FLAGS.dim}",
@@ -137,7 +141,7 @@ def _demo(extra_args):
                    f"--max_seconds={FLAGS.train_minutes * 60:.0f}",
                    "--train_save_secs=120", "--train_summary_secs=30"]),
         ("generate", ["generate.py", f"--checkpoint={train_dir}", f"--out={path['generate']}",
-                      "--n_per_code=3", "--overwrite"]),
+                      "--n_per_code=3", f"--seed={FLAGS.seed}", "--overwrite"]),
         ("extract", ["extract.py", f"--checkpoint={train_dir}", f"--data={data}",
                      "--split=test", f"--out={acts}", "--phones=s,sh", "--upsample",
                      "--overwrite"]),
@@ -145,6 +149,8 @@ def _demo(extra_args):
                      "--layer=conv5", "--ref_word=ask", "--overwrite"]),
     ]
     for name, args in stages:
+        if not FLAGS.progress:
+            args = args + ["--noprogress"]
         code = run_stage(name, args, state, out)
         if code:
             # The stage has printed its own error; the demo only says how to go on.

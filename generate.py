@@ -3,6 +3,9 @@
     python generate.py --checkpoint=runs/demo --out=work/demo_generated --n_per_code=3
     python generate.py --checkpoint=model.ckpt-1000 --codes=0,3 --value=5 --out=work/gen5
 
+Files are named by code label and noise index (code_3_z000.wav, bits_0101_z000.wav); noise
+index j is the same noise vector for every code.
+
 --out is never the checkpoint, a folder around it or a folder of the repository; --overwrite
 replaces only an earlier generate.py output (docs/training.md).
 """
@@ -21,11 +24,14 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", None, "Training folder, our checkpoint, or a TF1 prefix.")
 flags.DEFINE_string("out", None, "Output folder (created atomically; never the checkpoint, a "
                     "folder around it or a folder of the repository).")
-flags.DEFINE_list("codes", None, "ciwGAN: category indices; fiwGAN: bit patterns like 0101. "
-                  "Default: every code (fiwGAN: every pattern, up to 12 bits).")
+flags.DEFINE_list("codes", None, "ciwGAN: categories (3 or code_3); fiwGAN: bit patterns "
+                  "(0101 or bits_0101); 'all' or none given: every code (fiwGAN: every "
+                  "pattern, up to 12 bits).")
 flags.DEFINE_float("value", 1.0, "Value of the active code entries (e.g. 5 to exaggerate).")
 flags.DEFINE_integer("n_per_code", 1, "Noise vectors per code (shared across codes).")
 flags.DEFINE_integer("seed", 0, "Seed of the noise vectors.")
+flags.DEFINE_integer("batch_size", 32, "Clips generated per batch.")
+flags.DEFINE_boolean("progress", True, "Show a progress bar over the batches.")
 flags.DEFINE_enum("model", None, ["ciwgan", "fiwgan"], "For TF1 checkpoints without a hint: "
                   "ciwGAN and fiwGAN checkpoints have the same variables.")
 flags.DEFINE_boolean("overwrite", False, "Replace --out when it holds an earlier generate.py "
@@ -57,6 +63,7 @@ def _generate(extra_args: list) -> None:
     print(f"checkpoint: {prefix}" + (f" (step {step})" if step is not None else ""))
     table = generate_to_folder(config, G, Q, FLAGS.out, FLAGS.codes, FLAGS.value,
                                FLAGS.n_per_code, FLAGS.seed, overwrite=FLAGS.overwrite,
+                               batch_size=FLAGS.batch_size, progress=FLAGS.progress,
                                inputs=inputs)
     print(f"wrote {len(table)} WAVs and generated.csv to {FLAGS.out}")
     if "q_agrees" in table:

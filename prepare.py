@@ -1,11 +1,11 @@
 """Prepare a training/extraction dataset from TIMIT (or a folder of word recordings).
 
-    python prepare.py --timit_dir=/data/TIMIT --out_dir=work/timit8
-    python prepare.py --folder_dir=my_words --out_dir=work/mine --words=all
+    python prepare.py --timit_dir=/data/TIMIT --out=work/timit8
+    python prepare.py --folder_dir=my_words --out=work/mine --words=all
 
 See docs/data.md for every flag, the output format (docs/CONVENTIONS.md) and the output rules
 (never the corpus or a folder around it, never a folder of the repository; --overwrite
-replaces only an earlier prepare output).
+replaces only an earlier prepare output).  --out_dir is the deprecated name of --out.
 """
 
 from __future__ import annotations
@@ -14,16 +14,19 @@ import logging
 
 from absl import app, flags
 
-from common.cli import absl_flags_parser, run_main
+from common.cli import (absl_flags_parser, apply_deprecated_aliases, define_deprecated_alias,
+                        run_main)
+from common.constants import DEFAULT_WORDS, SLICE_LEN
 from common.errors import InputError
-from corpus import DEFAULT_WORDS, SLICE_LEN
+
+SCRIPT = "prepare.py"
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("timit_dir", None, "TIMIT root holding TRAIN/ and TEST/ (or a TIMIT-layout "
                     "tree such as the demo corpus).")
 flags.DEFINE_string("folder_dir", None, "Alternative source: one sub-folder per word holding "
                     "WAV/FLAC files, one token per file.")
-flags.DEFINE_string("out_dir", None, "Output dataset folder (created atomically; never the "
+flags.DEFINE_string("out", None, "Output dataset folder (created atomically; never the "
                     "corpus, a folder around it or a folder of the repository).")
 flags.DEFINE_string("words", ",".join(DEFAULT_WORDS), "Comma-separated words to slice, or "
                     "'all'. With --folder_dir and the flag not given: every word folder.")
@@ -37,34 +40,36 @@ flags.DEFINE_integer("seed", 0, "Seed of the split.")
 flags.DEFINE_integer("shard_size", 1000, "Tokens per TFRecord shard.")
 flags.DEFINE_bool("write_wavs", False, "Also write each token's padded clip as "
                   "wavs/<split>/<word>/<token_id>_<speaker>_<utt>.wav.")
-flags.DEFINE_bool("overwrite", False, "Replace an earlier prepare.py output in --out_dir "
+flags.DEFINE_bool("overwrite", False, "Replace an earlier prepare.py output in --out "
                   "(atomically); any other existing folder is refused.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
+define_deprecated_alias("out_dir", "out")
 
 
 def _prepare(extra_args: list) -> None:
     from corpus.build import prepare_dataset, summary_text
 
+    apply_deprecated_aliases(SCRIPT)
     if extra_args:
         raise InputError(f"unexpected arguments {extra_args} (flags are --name=value)")
-    if not FLAGS.out_dir:
-        raise InputError("--out_dir is required")
+    if not FLAGS.out:
+        raise InputError("--out is required")
     words = FLAGS.words
     if FLAGS.folder_dir and not FLAGS["words"].present:
         words = "all"
     info = prepare_dataset(
-        FLAGS.out_dir, timit_dir=FLAGS.timit_dir, folder_dir=FLAGS.folder_dir, words=words,
+        FLAGS.out, timit_dir=FLAGS.timit_dir, folder_dir=FLAGS.folder_dir, words=words,
         pad_ms=FLAGS.pad_ms, slice_len=FLAGS.slice_len, split=FLAGS.split,
         test_fraction=FLAGS.test_fraction, seed=FLAGS.seed, write_wavs=FLAGS.write_wavs,
         overwrite=FLAGS.overwrite, shard_size=FLAGS.shard_size, progress=FLAGS.progress)
     print(summary_text(info))
-    print(f"wrote {FLAGS.out_dir} in {info['seconds']:.1f} s")
+    print(f"wrote {FLAGS.out} in {info['seconds']:.1f} s")
 
 
 def main(argv):
     logging.getLogger("corpus").setLevel(logging.INFO)
-    return run_main("prepare.py", lambda: _prepare(argv[1:]))
+    return run_main(SCRIPT, lambda: _prepare(argv[1:]))
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=absl_flags_parser("prepare.py"))
+    app.run(main, flags_parser=absl_flags_parser(SCRIPT))

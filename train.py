@@ -2,7 +2,10 @@
 
     python train.py --train_dir=work/ciwgan --data_dir=work/demo_data --num_categ=8
 
-Flags mirror the original train_ciwgan.py / train_fiwgan.py.  Re-running the same command
+Flags mirror the original train_ciwgan.py / train_fiwgan.py (--train_dir, --data_dir,
+--train_batch_size, --data_normalize, --wavegan_*); the names the other commands use work too:
+--data (= --data_dir), --batch_size (= --train_batch_size), --normalize=peak|none
+(= --data_normalize true|false).  Re-running the same command
 resumes from the newest readable checkpoint in --train_dir; one process at a time holds the
 folder.  Bad input (a flag, the dataset, a checkpoint, a folder in use): one line on stderr and
 exit status 2.  Monitor with tensorboard --logdir.
@@ -45,6 +48,8 @@ flags.DEFINE_string("init_from", None, "Start from a TF1 checkpoint of the origi
 flags.DEFINE_enum("gq_semantics", "simultaneous", ["simultaneous", "sequential"],
                   "Order of G's Adam and the Q/G RMSProp update (see README).")
 flags.DEFINE_boolean("data_normalize", True, "Per-example peak normalisation (the original).")
+flags.DEFINE_enum("normalize", None, ["peak", "none"], "The shared name of --data_normalize: "
+                  "peak (= true) or none (= false).")
 flags.DEFINE_enum("distribute", "none", ["none", "mirrored"], "tf.distribute strategy.")
 flags.DEFINE_boolean("xla", False, "Compile the updates with XLA (jit_compile).")
 flags.DEFINE_boolean("mixed_precision", False, "bfloat16 compute (GPUs / CPUs with bf16).")
@@ -52,6 +57,22 @@ flags.DEFINE_boolean("exact_numerics", False, "oneDNN off, one thread: bit-compa
                      "the TF1 reference (slow).")
 flags.DEFINE_integer("keep_checkpoints", 5, "Checkpoints to keep.")
 flags.DEFINE_boolean("progress", True, "Show a progress bar.")
+# The shared vocabulary of the other commands, as plain aliases of the original names.
+flags.DEFINE_alias("data", "data_dir")
+flags.DEFINE_alias("batch_size", "train_batch_size")
+
+
+def _normalize() -> bool:
+    """--data_normalize, or --normalize=peak|none (the shared name) when given."""
+    from common.errors import InputError
+
+    if not FLAGS["normalize"].present:
+        return FLAGS.data_normalize
+    peak = FLAGS.normalize == "peak"
+    if FLAGS["data_normalize"].present and FLAGS.data_normalize != peak:
+        raise InputError(f"--normalize={FLAGS.normalize} and --data_normalize="
+                         f"{str(FLAGS.data_normalize).lower()} disagree")
+    return peak
 
 
 def _train(extra_args: list) -> None:
@@ -63,7 +84,8 @@ def _train(extra_args: list) -> None:
     if extra_args:
         raise InputError(f"unexpected arguments {extra_args} (flags are --name=value)")
     if not FLAGS.train_dir or not FLAGS.data_dir:
-        raise InputError("--train_dir and --data_dir are required")
+        raise InputError("--train_dir and --data_dir (or --data) are required")
+    normalize = _normalize()
     # Before TensorFlow is imported (seconds): a --train_dir that would mix training files
     # with an input or the repository, an incomplete dataset, or a folder another run holds
     # is refused at once, and the run keeps the folder's lock to its end.
@@ -73,16 +95,17 @@ def _train(extra_args: list) -> None:
     info = read_dataset_info(FLAGS.data_dir)
     try:
         with folder_lock(FLAGS.train_dir, "--train_dir"):
-            _train_holding_lock(info)
+            _train_holding_lock(info, normalize)
     except OSError as err:  # the disk: a folder that cannot be written, no space left
         raise InputError(f"--train_dir={FLAGS.train_dir}: {err}") from None
 
 
-def _train_holding_lock(info: dict) -> None:
+def _train_holding_lock(info: dict, normalize: bool) -> None:
     if FLAGS.exact_numerics:
         from wavegan.runtime import request_exact_numerics
         request_exact_numerics()
     from ciwgan.training_loop import TrainOptions, run_training
+    from common.constants import SLICE_LEN
     from wavegan.config import WaveGANConfig
     from wavegan.runtime import describe_devices
 
@@ -95,14 +118,14 @@ def _train_holding_lock(info: dict) -> None:
         save_secs=FLAGS.train_save_secs, summary_secs=FLAGS.train_summary_secs,
         seed=FLAGS.seed, loss=FLAGS.wavegan_loss, disc_nupdates=FLAGS.wavegan_disc_nupdates,
         gq_semantics=FLAGS.gq_semantics, init_from=FLAGS.init_from,
-        normalize=FLAGS.data_normalize, xla=FLAGS.xla,
+        normalize=normalize, xla=FLAGS.xla,
         mixed_precision=FLAGS.mixed_precision, distribute=FLAGS.distribute,
         keep_checkpoints=FLAGS.keep_checkpoints, progress=FLAGS.progress)
     num_categ = FLAGS.num_categ or {"ciwgan": 10, "fiwgan": 3}.get(FLAGS.model, 10)
     config = WaveGANConfig(
         model=FLAGS.model, num_categ=num_categ, latent_dim=FLAGS.wavegan_latent_dim,
         kernel_len=FLAGS.wavegan_kernel_len, dim=FLAGS.wavegan_dim,
-        slice_len=int(info.get("slice_len", 16384)), batchnorm=FLAGS.wavegan_batchnorm,
+        slice_len=int(info.get("slice_len", SLICE_LEN)), batchnorm=FLAGS.wavegan_batchnorm,
         upsample=FLAGS.wavegan_genr_upsample, genr_pp=FLAGS.wavegan_genr_pp,
         genr_pp_len=FLAGS.wavegan_genr_pp_len,
         phaseshuffle_rad=FLAGS.wavegan_disc_phaseshuffle)

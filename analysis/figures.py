@@ -29,6 +29,7 @@ import seaborn as sns  # noqa: E402
 
 from analysis.tables import visible  # noqa: E402
 from common.atomic import atomic_path  # noqa: E402
+from common.constants import SAMPLE_RATE  # noqa: E402
 
 FORMATS = ("png", "pdf")
 
@@ -64,7 +65,8 @@ def _palette(levels: Sequence[str]) -> Dict[str, tuple]:
 
 
 def fig_waveforms(upsampled: pd.DataFrame, folder: str, name: str = "fig2_waveforms",
-                  words: Optional[Sequence[str]] = None, sample_rate: int = 16000) -> List[str]:
+                  words: Optional[Sequence[str]] = None,
+                  sample_rate: int = SAMPLE_RATE) -> List[str]:
     """Fig. 2: columns = words (first token of each), rows = 'input' then conv1.. traces."""
     words = list(words) if words else sorted(upsampled["word"].astype(str).unique())
     layers = [lay for lay in ["input"] + sorted(set(upsampled["layer"]) - {"input"})

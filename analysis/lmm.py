@@ -23,7 +23,9 @@ from typing import List, Sequence
 
 import pandas as pd
 
-from analysis.gamm import _r_session, prepare_gamm_data
+from analysis.gamm.data import prepare_gamm_data
+from analysis.rbridge import (pandas_to_r, r_errors, r_matrix_to_pandas, r_session,
+                              take_r_warnings)
 
 COEF_COLUMNS = ["term", "Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
 LMM_SIZE_ADVICE = ("skip the mixed models with analyze.py --lmm_layers=none (or list fewer "
@@ -96,7 +98,6 @@ def token_means(data: pd.DataFrame) -> pd.DataFrame:
 def fit_mean_lmm(df: pd.DataFrame, layer: str, ref_word: str = "ask",
                  mean_by_token: bool = True) -> LmmResult:
     """Mixed-model comparison of words at one layer (see module docstring)."""
-    from analysis.rbridge import get_r, pandas_to_r, r_errors, r_matrix_to_pandas
     data = prepare_gamm_data(df, layer, ref_word)
     levels = [str(c) for c in data["Word"].cat.categories]
     notes: List[str] = []
@@ -114,18 +115,14 @@ def fit_mean_lmm(df: pd.DataFrame, layer: str, ref_word: str = "ask",
         d["UniqueWord"] = d["UniqueWord"].astype(str)
         use_lmer = True
         formula = "Value ~ Word + (1 | UniqueWord)"
-    session = _r_session()  # mgcv helpers incl. the warning collector
-    get_r(("lme4", "lmerTest"))
-    if not session.__dict__.get("_ganan_lmm"):
-        session.r(_R_LMM)
-        session.__dict__["_ganan_lmm"] = True
+    session = r_session(("lme4", "lmerTest"), {"lmm": _R_LMM})
     with r_errors(f"the mixed model at {layer} ({len(d):,} rows)", LMM_SIZE_ADVICE):
         res = session.r(".ganan_lmm")(pandas_to_r(d), session.ro.StrVector(levels), formula,
                                       bool(use_lmer))
     co = r_matrix_to_pandas(res.rx2("coef"))
     co.columns = COEF_COLUMNS[1:]
     co.insert(0, "term", [str(i) for i in co.index])
-    notes.extend(f"{layer}: R warning: {w}" for w in session.r(".ganan_take_warnings")())
+    notes.extend(f"{layer}: R warning: {w}" for w in take_r_warnings(session))
     singular = bool(res.rx2("singular")[0])
     if singular:
         notes.append(f"{layer}: singular fit (random-effect variance estimated at 0)")

@@ -20,6 +20,7 @@ import time
 from typing import Optional
 
 from common.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
+from common.constants import SAMPLE_RATE
 from common.errors import OutputPathError
 from common.outputs import OutputFolder
 
@@ -50,13 +51,23 @@ class AnalysisOptions:
     lmm_layers: list = dataclasses.field(default_factory=list)
     nthreads: int = 2
     grid: int = 0
-    no_figures: bool = False
+    figures: bool = True
     overwrite: bool = False
+    progress: bool = True
 
 
-def progress(msg: str, t0: float | None = None) -> None:
-    text = msg if t0 is None else f"{msg} ({time.perf_counter() - t0:.1f} s)"
-    print(f"[analyze] {text}", file=sys.stderr, flush=True)
+class Progress:
+    """Progress lines on stderr, ``[analyze] <message> (<seconds since t0> s)``; silent when
+    ``enabled`` is False (analyze.py --noprogress)."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = bool(enabled)
+
+    def __call__(self, msg: str, t0: Optional[float] = None) -> None:
+        if not self.enabled:
+            return
+        text = msg if t0 is None else f"{msg} ({time.perf_counter() - t0:.1f} s)"
+        print(f"[analyze] {text}", file=sys.stderr, flush=True)
 
 
 def read_csv_labels(path: str, **kwargs):
@@ -73,7 +84,7 @@ def read_csv_labels(path: str, **kwargs):
 def read_table(folder: str, name: str, required: bool = True):
     """<folder>/<name>.parquet, else .csv; None when absent and not required."""
     import pandas as pd
-    from analysis.gamm import AnalysisInputError
+    from analysis.gamm.data import AnalysisInputError
     for ext, reader in (("parquet", pd.read_parquet), ("csv", read_csv_labels)):
         path = os.path.join(folder, f"{name}.{ext}")
         if os.path.exists(path):
@@ -89,7 +100,7 @@ def read_table(folder: str, name: str, required: bool = True):
 
 def _read_optional(path: str, reader):
     """``reader(path)`` when the file exists, else None; unreadable -> AnalysisInputError."""
-    from analysis.gamm import AnalysisInputError
+    from analysis.gamm.data import AnalysisInputError
     if not os.path.exists(path):
         return None
     try:
@@ -120,7 +131,7 @@ def _read_json(path: str):
 def choose_diff_words(fit, requested) -> tuple:
     """(word1, word2): requested pair (validated) or the pair with the largest parametric
     difference |b_i - b_j| (reference b = 0); word1 has the larger estimate."""
-    from analysis.gamm import AnalysisInputError
+    from analysis.gamm.data import AnalysisInputError
     levels = list(fit.levels)
     if requested:
         if len(requested) != 2 or requested[0] == requested[1]:
@@ -140,7 +151,7 @@ def choose_diff_words(fit, requested) -> tuple:
 def run_analysis(args: AnalysisOptions) -> dict:
     """The whole analysis into args.out (see module docstring). Returns the fit_info dict."""
     import pandas as pd
-    from analysis.gamm import AnalysisInputError
+    from analysis.gamm.data import AnalysisInputError
     from analysis.rbridge import get_r
 
     src = args.activations
@@ -151,10 +162,11 @@ def run_analysis(args: AnalysisOptions) -> dict:
                           overwrite=args.overwrite)
     acts = read_table(src, "activations")
     phone_tab = read_table(src, "phone_activations", required=False)
-    up = None if args.no_figures else _read_optional(os.path.join(src, "upsampled.parquet"),
-                                                     pd.read_parquet)
+    up = _read_optional(os.path.join(src, "upsampled.parquet"), pd.read_parquet) \
+        if args.figures else None
     confusion = _read_optional(os.path.join(src, "confusion.csv"), _read_confusion)
     classification = _read_optional(os.path.join(src, "classification.json"), _read_json)
+    sample_rate = activations_sample_rate(src)
     check_model_sizes(args, phone_tab)
     get_r(("mgcv",))  # fail early and clearly when R/mgcv/rpy2 are missing
     with contextlib.ExitStack() as stack:
@@ -162,13 +174,31 @@ def run_analysis(args: AnalysisOptions) -> dict:
             tmp = stack.enter_context(output)
         except OSError as exc:
             raise OutputPathError(f"--out={args.out}: cannot create it ({exc})") from exc
-        return _analyse(args, acts, phone_tab, up, confusion, classification, tmp)
+        return _analyse(args, acts, phone_tab, up, confusion, classification, sample_rate,
+                        tmp)
+
+
+def activations_sample_rate(folder: str) -> int:
+    """The audio's sample rate (Hz) as ``extract_info.json`` of the activations folder gives
+    it; :data:`common.constants.SAMPLE_RATE` when the file or the key is absent."""
+    from analysis.gamm.data import AnalysisInputError
+    path = os.path.join(folder, "extract_info.json")
+    info = _read_optional(path, _read_json) or {}
+    try:
+        rate = int(info.get("sample_rate", SAMPLE_RATE))
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise AnalysisInputError(f"{path}: sample_rate must be a positive number of Hz "
+                                 f"({exc})") from exc
+    if rate <= 0:
+        raise AnalysisInputError(f"{path}: sample_rate must be a positive number of Hz, "
+                                 f"got {rate}")
+    return rate
 
 
 def check_model_sizes(args: AnalysisOptions, phone_tab) -> None:
     """Refuse, before the first fit, a phone GAMM that mgcv cannot hold in memory (the word
     GAMM is checked as its fit starts, which is before any other fit)."""
-    from analysis.gamm import check_phone_model_size
+    from analysis.gamm.mgcv import check_phone_model_size
     phone_layers = [p for p in args.phone_layers if p]
     if phone_tab is None:
         return
@@ -176,15 +206,16 @@ def check_model_sizes(args: AnalysisOptions, phone_tab) -> None:
         check_phone_model_size(phone_tab, lay, tuple(args.phones), k=args.k)
 
 
-def _analyse(args, acts, phone_tab, up, confusion, classification, tmp) -> dict:
+def _analyse(args, acts, phone_tab, up, confusion, classification, sample_rate, tmp) -> dict:
     """Fits, tables, figures and report written into the temporary folder ``tmp``."""
     import numpy as np
     import pandas as pd
     from analysis import diffcurves, tables
-    from analysis.gamm import (AnalysisInputError, fit_phone_gamm, fit_word_gamm,
-                               model_data_table, r_script)
+    from analysis.gamm import AnalysisInputError, fit_phone_gamm, fit_word_gamm
+    from analysis.gamm.rcode import model_data_table, r_script
     from analysis.report import ReportInputs, write_report
     from analysis.tables import visible
+    progress = Progress(args.progress)
     timings, notes, figures = {}, [], {}
     n_tok = acts[acts["layer"].astype(str) == args.layer]["token_id"].nunique()
     progress(f"fitting word GAMM: layer {visible(args.layer)}, {n_tok} tokens, k={args.k}, "
@@ -257,12 +288,12 @@ def _analyse(args, acts, phone_tab, up, confusion, classification, tmp) -> dict:
         timings["lmm"] = time.perf_counter() - t0
         progress("mixed models done", t0)
 
-    if not args.no_figures:
+    if args.figures:
         from analysis import figures as F
         t0 = time.perf_counter()
         fdir = os.path.join(tmp, "figures")
         if up is not None:
-            F.fig_waveforms(up, fdir)
+            F.fig_waveforms(up, fdir, sample_rate=sample_rate)
             figures["fig2"] = "figures/fig2_waveforms.png"
         F.fig_word_curves(fit.data, preds, fdir, layer=args.layer)
         figures["fig3"] = "figures/fig3_word_curves.png"

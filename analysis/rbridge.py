@@ -3,7 +3,9 @@
 Everything that touches R in the analysis package goes through :func:`get_r`, which starts the
 embedded R on first use, loads ``mgcv`` (and ``stats``/``base``) and returns a small namespace.
 When R, rpy2 or an R package is missing it raises :class:`RUnavailableError` whose message says
-exactly what to install.
+exactly what to install. :func:`r_session` is :func:`get_r` plus R helper functions defined
+once per process (each model's own, and the shared ones here: a warning collector read by
+:func:`take_r_warnings`, and :func:`pandas_to_r_factors`, which builds a model's factors).
 
 The harmless start-up message ``library '/usr/local/lib/R/site-library' contains no packages``
 (Debian's R lists an empty site library) is silenced by dropping empty folders from
@@ -14,12 +16,13 @@ console output.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import re
 import threading
-from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Iterator, Optional
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional
 
 import numpy as np
 import pandas as pd
@@ -112,9 +115,11 @@ def r_errors(what: str, advice: str) -> Iterator[None]:
 
 @dataclass
 class RSession:
-    """Handles to the embedded R: ``ro`` (rpy2.robjects), loaded packages by name, ``r`` (eval)."""
+    """Handles to the embedded R: ``ro`` (rpy2.robjects), loaded packages by name, ``r`` (eval),
+    and the names of the R helper code already defined (:func:`r_session`)."""
     ro: Any
     packages: Dict[str, Any]
+    helpers: set = field(default_factory=set)
 
     def r(self, code: str):
         """Evaluate R code and return the R object."""
@@ -163,7 +168,7 @@ def get_r(packages: Iterable[str] = ("mgcv",)) -> RSession:
     with _LOCK:
         if _SESSION is None:
             try:
-                import rpy2  # noqa: F401
+                importlib.import_module("rpy2")  # installed at all? (the message says how)
             except ImportError as exc:
                 raise RUnavailableError(_install_hint(f"rpy2 is not installed ({exc})")) from exc
             logging.getLogger("rpy2").setLevel(logging.WARNING)  # start-up chatter
@@ -199,6 +204,58 @@ def get_r(packages: Iterable[str] = ("mgcv",)) -> RSession:
         return session
 
 
+# R helpers every model shares, defined by r_session before any other:
+# * warnings raised inside our R calls are collected in .ganan_warnings (read and cleared by
+#   take_r_warnings, reported in GammFit.notes / LmmResult.notes) instead of being printed;
+# * .ganan_factors(d, levels, factor, ordered, random, rlevels) turns the text columns of a
+#   model's rows into its factors (see pandas_to_r_factors).
+_SHARED_HELPERS = r"""
+.ganan_warnings <- new.env()
+.ganan_warnings$list <- character(0)
+.ganan_take_warnings <- function() {
+  w <- unique(.ganan_warnings$list); .ganan_warnings$list <- character(0); w
+}
+.ganan_factors <- function(d, levels, factor, ordered, random, rlevels) {
+  d[[factor]] <- factor(as.character(d[[factor]]), levels = levels)
+  d[[ordered]] <- factor(as.character(d[[factor]]), levels = levels, ordered = TRUE)
+  contrasts(d[[ordered]]) <- "contr.treatment"
+  d[[random]] <- factor(as.character(d[[random]]), levels = rlevels)
+  d
+}
+"""
+
+
+def r_session(packages: Iterable[str] = ("mgcv",),
+              helpers: Optional[Mapping[str, str]] = None) -> RSession:
+    """:func:`get_r` with R helper functions defined: the shared ones (module docstring) and
+    ``helpers`` ({name: R code defining functions}), each evaluated once per process."""
+    session = get_r(packages)
+    wanted = {"shared": _SHARED_HELPERS, **(helpers or {})}
+    with _LOCK:
+        for name, code in wanted.items():
+            if name not in session.helpers:
+                session.r(code)
+                session.helpers.add(name)
+    return session
+
+
+def take_r_warnings(session: RSession) -> list:
+    """The distinct R warnings collected since the last call (and clear them)."""
+    return [str(w) for w in session.r(".ganan_take_warnings")()]
+
+
+def pandas_to_r_factors(df: pd.DataFrame, factor: str, levels: Iterable[str], ordered: str,
+                        random: str, random_levels: Iterable[str]):
+    """An R data.frame of ``df`` (text and numeric columns) with the model's factors built in
+    R: ``factor`` with ``levels`` (treatment contrasts, the first level the reference),
+    ``ordered``, the same levels as an ordered factor with ``contr.treatment`` contrasts (for
+    difference smooths), and ``random`` with ``random_levels``."""
+    session = r_session(())
+    ro = session.ro
+    return session.r(".ganan_factors")(pandas_to_r(df), ro.StrVector(list(levels)), factor,
+                                       ordered, random, ro.StrVector(list(random_levels)))
+
+
 def r_available(packages: Iterable[str] = ("mgcv",)) -> bool:
     """True when :func:`get_r` succeeds for ``packages`` (used by tests to skip)."""
     try:
@@ -223,19 +280,6 @@ def pandas_to_r(df: pd.DataFrame):
     df = df.reset_index(drop=True)
     with localconverter(ro.default_converter + pandas2ri.converter):
         return ro.conversion.py2rpy(df)
-
-
-def r_to_pandas(obj) -> pd.DataFrame:
-    """Convert an R data.frame (or matrix with dimnames) to a pandas DataFrame."""
-    session = get_r(())
-    ro = session.ro
-    from rpy2.robjects import pandas2ri
-    from rpy2.robjects.conversion import localconverter
-
-    if isinstance(obj, ro.vectors.DataFrame) or "data.frame" in list(getattr(obj, "rclass", [])):
-        with localconverter(ro.default_converter + pandas2ri.converter):
-            return ro.conversion.rpy2py(obj)
-    return r_matrix_to_pandas(obj)
 
 
 def r_matrix_to_pandas(mat) -> pd.DataFrame:

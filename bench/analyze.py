@@ -7,7 +7,8 @@ run on the same data, the largest relative difference between the two engines' t
 (parametric Estimate/SE/t, smooth edf/Ref.df/F, rho, deviance explained; p-values are compared
 on an absolute scale, |p_fast - p_mgcv|, since mgcv's Davies p-values are accurate to 2e-5).
 
-Synthetic data (analysis.fast_gamm_synth, fixed seed): 8 words, planted effects.
+Synthetic data (tests/synthetic_activations.make_synthetic_activations, fixed seed): 8 words,
+planted effects.
 
     .venv/bin/python bench/analyze.py                       # paper scale + 100/200-token mgcv
     .venv/bin/python bench/analyze.py --tokens 1067 --samples 16 --mgcv_tokens 100 \
@@ -59,11 +60,11 @@ def _table_numbers(fit):
 def run_case(spec: str) -> dict:
     """Fit one case in this process; return timings, memory and the table numbers."""
     engine, tokens, samples = spec.split(":")
-    from analysis.fast_gamm_synth import make_synthetic_activations
+    from tests.synthetic_activations import make_synthetic_activations
     df = make_synthetic_activations(int(tokens), int(samples), seed=FLAGS.seed)
     t0 = time.perf_counter()
     if engine == "fast":
-        from analysis.fast_gamm import fit_word_gamm_fast
+        from analysis.gamm.fast import fit_word_gamm_fast
         fit = fit_word_gamm_fast(df, ar1=FLAGS.ar1, full_vp=True)
     else:
         from analysis.gamm import fit_word_gamm
@@ -133,7 +134,6 @@ def main(argv):
         print(f"{eng:6} {tok:>6} {smp:>7} {r['rows']:>9} {r['seconds']:8.1f} "
               f"{r['peak_gb']:8.2f} {diff}")
     # The machine's speed in the same run: a reference for comparing these times elsewhere.
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from bench.common import matmul_rates
     mm = matmul_rates()
     ref_s = 2 * 4096 ** 3 / (mm["numpy"] * 1e9)

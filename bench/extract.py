@@ -3,10 +3,10 @@
     .venv/bin/python bench/extract.py                       # 1,067 tokens, dim 64 (the paper)
     .venv/bin/python bench/extract.py --tokens=128 --dim=8  # quick
 
-A random-initialised ciwGAN Q (``ciwgan.QNetwork``) and random word-like audio (noise bursts with
+A random-initialised ciwGAN Q (``wavegan.QNetwork``) and random word-like audio (noise bursts with
 a syllable envelope, zero-padded) are used. Timed:
   bare     : ``Q(x, training=False)`` in a tf.function over the same batches, logits to numpy;
-  extract  : ``analysis.extract_run.run_extraction`` writing the whole activations folder
+  extract  : ``extraction.run.run_extraction`` writing the whole activations folder
              (activations.parquet + .csv, q_outputs.csv, confusion.csv, classification.json).
 Both are warmed up (traced) first; bare is timed before and after extract and averaged.
 Prints the ratio extract / bare (goal <= 1.3).
@@ -52,9 +52,10 @@ def main(argv):
     from wavegan.runtime import describe_devices
     print(describe_devices("bench/extract.py"), flush=True)
 
-    from analysis import extract_run as er
-    from analysis.extraction import peak_normalize
-    from ciwgan import QNetwork
+    from corpus.pipeline import peak_normalize_np
+    from extraction.run import run_extraction
+    from extraction.sources import ArraySource
+    from wavegan import QNetwork
     from wavegan.config import WaveGANConfig
 
     tf.keras.utils.set_random_seed(0)
@@ -71,22 +72,22 @@ def main(argv):
     def run_bare():
         t0 = time.perf_counter()
         for lo in range(0, FLAGS.tokens, B):
-            bare(peak_normalize(audio[lo:lo + B])).numpy()
+            bare(peak_normalize_np(audio[lo:lo + B])).numpy()
         return time.perf_counter() - t0
 
     tmp = tempfile.mkdtemp(prefix="bench_extract_")
     out = FLAGS.out or os.path.join(tmp, "act")
 
     def run_extract(n, path):
-        src = er.ArraySource(audio[:n], words[:n], batch_size=B)
+        src = ArraySource(audio[:n], words[:n], batch_size=B)
         t0 = time.perf_counter()
-        info = er.run_extraction(Q, config, src, path, progress=False, overwrite=True,
+        info = run_extraction(Q, config, src, path, progress=False, overwrite=True,
                                  csv=FLAGS.csv)
         return time.perf_counter() - t0, info
 
     # warm-up: trace both functions, touch the writers
-    bare(peak_normalize(audio[:B]))
-    bare(peak_normalize(audio[:1]))
+    bare(peak_normalize_np(audio[:B]))
+    bare(peak_normalize_np(audio[:1]))
     run_extract(min(B + 1, FLAGS.tokens), os.path.join(tmp, "warm"))
 
     t_bare1 = run_bare()

@@ -65,19 +65,14 @@ ENV_CONFIGS = {
 
 
 def make_models(dim, num_categ, seed=0):
-    """A random-initialised ciwGAN (config, G, D, Q) at slice length 16384."""
+    """A random-initialised ciwGAN (config, G, D, Q) at the default slice length."""
     import keras
 
-    from ciwgan import QNetwork
-    from wavegan import WaveGANDiscriminator, WaveGANGenerator
-    from wavegan.config import WaveGANConfig
+    from wavegan import WaveGANConfig, build_models
 
     keras.utils.set_random_seed(seed)
     config = WaveGANConfig(model="ciwgan", num_categ=num_categ, dim=dim)
-    G, D, Q = WaveGANGenerator(config), WaveGANDiscriminator(config), QNetwork(config)
-    for net in (G, D, Q):
-        net.build()
-    return config, G, D, Q
+    return (config, *build_models(config))
 
 
 def real_batches(config, batch, n, seed=1):

@@ -32,7 +32,7 @@ def main(argv):
     from wavegan import WaveGANConfig, build_models
 
     config = WaveGANConfig(num_categ=8, dim=FLAGS.dim)
-    x = np.random.RandomState(0).uniform(-1, 1, [FLAGS.batch, 16384]).astype(np.float32)
+    x = np.random.RandomState(0).uniform(-1, 1, [FLAGS.batch, config.slice_len]).astype(np.float32)
     trainers = {}
     for name, jit in (("plain", False), ("xla", True)):
         keras.utils.set_random_seed(1)

@@ -1,3 +1,2 @@
-"""ciwGAN / fiwGAN: the Q network, latent codes, losses, TF1-exact optimizers, training."""
-
-from .qnetwork import QNetwork  # noqa: F401
+"""ciwGAN / fiwGAN on top of wavegan/: latent codes, losses, TF1-exact optimizers, the training
+step and loop, generation from codes."""

@@ -2,7 +2,8 @@
 
 The standard way to hear what each code encodes: the same noise vectors with every code
 (ciwGAN: each one-hot code; fiwGAN: all or chosen bit patterns), optionally with the code
-value pushed beyond 1 (e.g. 5) to exaggerate its effect.
+value pushed beyond 1 (e.g. 5) to exaggerate its effect.  The latents and labels come from
+:mod:`ciwgan.codes`.
 """
 
 from __future__ import annotations
@@ -15,47 +16,40 @@ import pandas as pd
 import tensorflow as tf
 
 from common.atomic import atomic_write_csv
+from common.constants import SAMPLE_RATE
 from common.errors import InputError
 from common.outputs import OutputFolder
 from wavegan.config import WaveGANConfig
 
-from .latent import code_vectors
+from .codes import NO_CODE, code_latents, code_probabilities, parse_codes, read_codes
 
 
 class GenerationError(InputError):
     """Bad generation settings (--codes, --n_per_code) for the loaded model."""
 
 
-def generation_latents(config: WaveGANConfig, codes: Optional[Sequence] = None,
-                       value: float = 1.0, n_per_code: int = 1, seed: int = 0):
-    """z [n_codes * n_per_code, latent_dim]: every code paired with the same noise vectors.
+def wav_name(label: str, noise_index: int) -> str:
+    """File name of a generated clip: ``code_3_z000.wav`` / ``bits_0101_z000.wav`` (noise
+    index 0), ``z000.wav`` without a code (WaveGAN)."""
+    return f"z{noise_index:03d}.wav" if label == NO_CODE else f"{label}_z{noise_index:03d}.wav"
 
-    Returns (z, code labels): labels are category indices (ciwGAN) or bit strings (fiwGAN).
-    """
-    rng = np.random.RandomState(seed)
-    if config.model == "wavegan":
-        z = rng.uniform(-1, 1, [n_per_code, config.latent_dim]).astype(np.float32)
-        return z, ["-"] * n_per_code
-    vectors = code_vectors(config, codes, value)
-    if config.model == "ciwgan":
-        labels = [str(int(np.argmax(v))) for v in vectors]
-    else:
-        labels = ["".join("1" if b != 0 else "0" for b in v) for v in vectors]
-    noise = rng.uniform(-1, 1, [n_per_code, config.latent_dim - config.num_categ])
-    z = np.concatenate([np.repeat(vectors, n_per_code, 0), np.tile(noise, (len(vectors), 1))], 1)
-    return z.astype(np.float32), [lab for lab in labels for _ in range(n_per_code)]
+
+def generate_audio(G, z: np.ndarray, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+    """G(z) at inference, float32 [N, slice_len, nch], in batches of ``batch_size``."""
+    starts = range(0, len(z), batch_size)
+    if progress:
+        from tqdm import tqdm
+        starts = tqdm(starts, unit="batch", desc="generate", dynamic_ncols=True)
+    return np.concatenate([G(tf.constant(z[s:s + batch_size]), training=False).numpy()
+                           for s in starts], 0)
 
 
 def classify_generated(config: WaveGANConfig, Q, audio) -> pd.DataFrame:
-    """Q's logits, probabilities and decision for generated audio [N, slice_len(, nch)]."""
+    """Q's logits, probabilities and decision (``q_code``, a code label) for generated audio
+    [N, slice_len(, nch)]."""
     logits = Q(tf.constant(audio), training=False).numpy()
-    if config.model == "ciwgan":
-        probs = tf.nn.softmax(logits).numpy()
-        decided = [str(i) for i in probs.argmax(1)]
-    else:
-        probs = tf.sigmoid(logits).numpy()
-        decided = ["".join("1" if p > 0.5 else "0" for p in row) for row in probs]
-    table = pd.DataFrame({"q_code": decided})
+    probs = code_probabilities(config, logits)
+    table = pd.DataFrame({"q_code": read_codes(config, logits)[1]})
     for k in range(logits.shape[1]):
         table[f"logit_{k}"] = logits[:, k]
     for k in range(logits.shape[1]):
@@ -63,34 +57,40 @@ def classify_generated(config: WaveGANConfig, Q, audio) -> pd.DataFrame:
     return table
 
 
-def generate_to_folder(config: WaveGANConfig, G, Q, out_dir: str, codes=None, value=1.0,
-                       n_per_code=1, seed=0, sample_rate=16000, overwrite=False,
-                       batch_size=32, inputs: Mapping[str, Optional[str]] = (),
+def generate_to_folder(config: WaveGANConfig, G, Q, out_dir: str,
+                       codes: Optional[Sequence[str]] = None, value: float = 1.0,
+                       n_per_code: int = 1, seed: int = 0, sample_rate: int = SAMPLE_RATE,
+                       overwrite: bool = False, batch_size: int = 32, progress: bool = False,
+                       inputs: Mapping[str, Optional[str]] = (),
                        flag: str = "--out") -> pd.DataFrame:
     """Write one WAV per (code, noise) and ``generated.csv`` into ``out_dir`` under the
-    safe-output rule (:mod:`common.outputs`, stage "generate"): ``inputs`` ({flag: path}, e.g.
-    ``{"--checkpoint": path}``) are never written into or replaced; an existing ``out_dir`` is
-    replaced only with ``overwrite`` and only when it is an earlier generate output.  The folder
-    appears atomically.  Raises :class:`GenerationError` for codes the model does not have and
-    :class:`common.errors.OutputPathError` for a refused ``out_dir``, both before any work.
+    safe-output rule (:mod:`common.outputs`, stage "generate").
+
+    ``codes``: texts as :func:`ciwgan.codes.parse_codes` reads them (None: every code).
+    ``inputs`` ({flag: path}, e.g. ``{"--checkpoint": path}``) are never written into or
+    replaced; an existing ``out_dir`` is replaced only with ``overwrite`` and only when it is an
+    earlier generate output.  The folder appears atomically.  Raises :class:`GenerationError`
+    for codes the model does not have and :class:`common.errors.OutputPathError` for a refused
+    ``out_dir``, both before any work.
     """
     import soundfile as sf
 
     if n_per_code < 1:
         raise GenerationError(f"--n_per_code={n_per_code}: must be >= 1")
+    if batch_size < 1:
+        raise GenerationError(f"--batch_size={batch_size}: must be >= 1")
     try:
-        z, labels = generation_latents(config, codes, value, n_per_code, seed)
+        chosen = None if codes is None else parse_codes(config, codes)
+        z, labels = code_latents(config, chosen, n_per_code, value, seed)
     except ValueError as err:
         given = f"={','.join(map(str, codes))}" if codes else ""
         raise GenerationError(f"--codes{given}: {err}") from err
     output = OutputFolder(out_dir, "generate", inputs=inputs, overwrite=overwrite, flag=flag)
-    rows, audio_all = [], []
-    for start in range(0, len(z), batch_size):
-        audio_all.append(G(tf.constant(z[start:start + batch_size]), training=False).numpy())
-    audio = np.concatenate(audio_all, 0)
+    audio = generate_audio(G, z, batch_size, progress)
+    rows = []
     with output as tmp:
         for i, (clip, label) in enumerate(zip(audio, labels)):
-            name = f"code-{label}_z{i % n_per_code:03d}.wav"
+            name = wav_name(label, i % n_per_code)
             sf.write(os.path.join(tmp, name), np.clip(clip, -1, 1), sample_rate,
                      subtype="PCM_16")
             rows.append({"file": name, "code": label, "noise_index": i % n_per_code,

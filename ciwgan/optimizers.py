@@ -19,7 +19,7 @@ Slot names in TF1 checkpoints: ``<var>/Adam`` (m), ``<var>/Adam_1`` (v), ``<var>
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
 import tensorflow as tf
 
@@ -49,10 +49,6 @@ class TF1Optimizer(tf.Module):
         self._index = {id(v): i for i, v in enumerate(self._variables)}
         self.slots = {slot: [_slot(v, init, f"{slot}_{i}") for i, v in enumerate(self._variables)]
                       for slot, init in self.slot_inits.items()}
-
-    @property
-    def variables_list(self) -> List:
-        return self._variables
 
     def slot(self, slot_name: str, var):
         return self.slots[slot_name][self._index[id(var)]]

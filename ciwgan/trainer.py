@@ -32,7 +32,8 @@ import tensorflow as tf
 from wavegan.config import WaveGANConfig
 from wavegan.tf1_checkpoint import CheckpointError, encoder_links, generator_links
 
-from . import latent, losses
+from . import losses
+from .codes import sample_training_z
 from .optimizers import TF1RMSProp, make_gan_optimizers
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class GANTrainer(tf.Module):
     # Sampling
     # ----------------------------------------------------------------------------------------
     def sample_z(self, batch_size: int):
-        return latent.sample_z(self.config, batch_size, self.rng)
+        return sample_training_z(self.config, batch_size, self.rng)
 
     def sample_alpha(self, batch_size: int):
         return self.rng.uniform([batch_size, 1, 1], 0.0, 1.0)

@@ -9,7 +9,8 @@
     checkpoint           the manager's pointer to the latest complete checkpoint
     .lock                the OS lock of the running process (common.lock)
     events.out.tfevents.* TensorBoard scalars, histograms, audio
-    preview/             one generated WAV per code at every checkpoint (fixed noise)
+    preview/             one generated WAV per code at every checkpoint (fixed noise):
+                         preview/step-N/code_3_z000.wav (ciwGAN), bits_0101_z000.wav (fiwGAN)
 
 Robustness: one process at a time holds the folder (a second one is refused, naming the
 first; the kernel frees the lock of a killed process); checkpoints every ``save_secs`` and on
@@ -40,6 +41,7 @@ import tensorflow as tf
 from google.protobuf import text_format
 
 from common.atomic import atomic_write_json, atomic_write_text
+from common.constants import SAMPLE_RATE
 from common.errors import InputError, one_line
 from common.lock import folder_lock
 
@@ -48,7 +50,8 @@ from wavegan.config import WaveGANConfig
 from wavegan.tf1_checkpoint import (checkpoint_problem, checkpoint_step, folder_checkpoints,
                                     load_tf1_checkpoint, newest_readable)
 
-from .generation import generation_latents
+from .codes import NO_CODE, code_latents
+from .generation import wav_name
 from .trainer import GANTrainer
 
 log = logging.getLogger(__name__)
@@ -202,11 +205,11 @@ def set_aside_untracked(prefix: str, manager: tf.train.CheckpointManager) -> Non
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
-def real_batches(options: TrainOptions, config: WaveGANConfig, seed: int):
-    """Endless iterator of real batches [B, slice_len] from the prepared dataset."""
-    from corpus.pipeline import iterate_checked, make_dataset, read_dataset_info
+def real_batches(options: TrainOptions, config: WaveGANConfig, info: dict, seed: int):
+    """Endless iterator of real batches [B, slice_len] from the prepared dataset (``info``: its
+    dataset.json)."""
+    from corpus.pipeline import iterate_checked, make_dataset
 
-    info = read_dataset_info(options.data_dir)
     if int(info.get("slice_len", config.slice_len)) != config.slice_len:
         raise TrainingError(f"{options.data_dir} holds {info['slice_len']}-sample clips but the "
                             f"model takes {config.slice_len}")
@@ -221,35 +224,41 @@ def real_batches(options: TrainOptions, config: WaveGANConfig, seed: int):
 # --------------------------------------------------------------------------------------------
 # Summaries and previews
 # --------------------------------------------------------------------------------------------
-def preview_latents(config: WaveGANConfig, n_noise: int, seed: int = 1234) -> np.ndarray:
-    """Fixed latent vectors: every code (fiwGAN with > 4 bits: each bit on its own) paired with
-    the same ``n_noise`` noise vectors; WaveGAN: at least 4 noise vectors."""
+def preview_latents(config: WaveGANConfig, n_noise: int, seed: int = 1234):
+    """Fixed latents for the previews: ``(z float32 [N, latent_dim], code labels [N])``, every
+    code (fiwGAN with > 4 bits: each bit on its own) paired with the same ``n_noise`` noise
+    vectors (:func:`ciwgan.codes.code_latents`); WaveGAN: at least 4 noise vectors."""
     n = config.num_categ
     codes = None
     if config.model == "fiwgan" and n > 4:
         # All 2^n bit patterns would be too many to listen to: each bit on its own.
-        codes = [format(1 << i, f"0{n}b") for i in range(n)]
+        codes = [1 << i for i in range(n)]
     per_code = max(n_noise, 4) if config.model == "wavegan" else n_noise
-    z, _ = generation_latents(config, codes, n_per_code=per_code, seed=seed)
-    return z
+    return code_latents(config, codes, n_per_code=per_code, seed=seed)
 
 
-def write_preview(G, z, step: int, train_dir: str, sample_rate: int = 16000) -> str:
-    """G(z) at inference as WAVs in preview/step-N/ (written atomically) + TensorBoard audio."""
+def write_preview(G, z, labels, step: int, train_dir: str,
+                  sample_rate: int = SAMPLE_RATE) -> str:
+    """G(z) at inference as WAVs in preview/step-N/ (written atomically, named as generate.py
+    names them) + TensorBoard audio, one summary per code (``preview/code_3``)."""
     import soundfile as sf
 
     audio = G(tf.constant(z), training=False).numpy()
     folder = os.path.join(train_dir, "preview", f"step-{step:08d}")
     tmp = folder + f".tmp-{os.getpid()}"
     os.makedirs(tmp, exist_ok=True)
-    for i, clip in enumerate(audio):
-        sf.write(os.path.join(tmp, f"z{i:03d}.wav"), np.clip(clip, -1, 1), sample_rate,
-                 subtype="PCM_16")
+    by_label = {}
+    for clip, label in zip(audio, labels):
+        by_label.setdefault(label, []).append(clip)
+        sf.write(os.path.join(tmp, wav_name(label, len(by_label[label]) - 1)),
+                 np.clip(clip, -1, 1), sample_rate, subtype="PCM_16")
     if os.path.exists(folder):
         import shutil
         shutil.rmtree(folder)
     os.replace(tmp, folder)
-    tf.summary.audio("preview", audio, sample_rate, step=step, max_outputs=len(audio))
+    for label, clips in by_label.items():
+        tf.summary.audio("preview" if label == NO_CODE else f"preview/{label}", np.stack(clips),
+                         sample_rate, step=step, max_outputs=len(clips))
     return folder
 
 
@@ -374,14 +383,14 @@ def run_training(config: WaveGANConfig, options: TrainOptions, hold_lock: bool =
     the folder against its inputs, before TensorFlow is imported)."""
     from corpus.pipeline import read_dataset_info
 
-    read_dataset_info(options.data_dir)  # an incomplete dataset fails before any work
+    info = read_dataset_info(options.data_dir)  # an incomplete dataset fails before any work
     if not hold_lock:
-        return _train_locked(config, options)
+        return _train_locked(config, options, info)
     with folder_lock(options.train_dir, "--train_dir"):
-        return _train_locked(config, options)
+        return _train_locked(config, options, info)
 
 
-def _train_locked(config: WaveGANConfig, options: TrainOptions) -> dict:
+def _train_locked(config: WaveGANConfig, options: TrainOptions, info: dict) -> dict:
     if options.mixed_precision:
         import keras
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -390,13 +399,14 @@ def _train_locked(config: WaveGANConfig, options: TrainOptions) -> dict:
     trainer, ckpt, manager = build_run(config, options, strict=saved is None)
     start_step = int(trainer.step)
     # A resumed run draws a fresh data order (seeded by the step) instead of replaying it.
-    batches = real_batches(options, config, seed=options.seed + start_step)
+    batches = real_batches(options, config, info, seed=options.seed + start_step)
     # The first batch is read before anything is written: a corrupt shard that fills the
     # shuffle buffer stops a new run with an empty folder.
     batches = itertools.chain([next(batches)], batches)
     record_run(config, options)
     writer = tf.summary.create_file_writer(options.train_dir)
-    z_preview = preview_latents(config, options.preview_n)
+    z_preview, preview_labels = preview_latents(config, options.preview_n)
+    sample_rate = int(info.get("sample_rate", SAMPLE_RATE))
     print(f"Training {config.model} (dim {config.dim}, {config.num_categ} codes) from step "
           f"{start_step}. Monitor with: tensorboard --logdir={options.train_dir}", flush=True)
 
@@ -417,7 +427,8 @@ def _train_locked(config: WaveGANConfig, options: TrainOptions) -> dict:
         path = manager.save(checkpoint_number=step)
         saved_step = step
         with writer.as_default():
-            write_preview(trainer.G, z_preview, step, options.train_dir)
+            write_preview(trainer.G, z_preview, preview_labels, step, options.train_dir,
+                          sample_rate)
         return path
 
     with _StopRequest() as stop, writer.as_default():
@@ -441,7 +452,7 @@ def _train_locked(config: WaveGANConfig, options: TrainOptions) -> dict:
                                         if "Q_loss" in values else {}))
             if now - last_summary >= options.summary_secs or step == start_step + 1:
                 rate = (step - step_rate) / max(now - t_rate, 1e-9)
-                write_summaries(values, xs[-1], trainer, step, rate)
+                write_summaries(values, xs[-1], trainer, step, rate, sample_rate)
                 last_summary, t_rate, step_rate = now, now, step
             if now - last_save >= options.save_secs:
                 save(step)
@@ -463,7 +474,8 @@ def _train_locked(config: WaveGANConfig, options: TrainOptions) -> dict:
             "values": {k: float(np.mean(v)) for k, v in values.items()}}
 
 
-def write_summaries(values: dict, x, trainer: GANTrainer, step: int, steps_per_sec: float):
+def write_summaries(values: dict, x, trainer: GANTrainer, step: int, steps_per_sec: float,
+                    sample_rate: int = SAMPLE_RATE):
     """Scalars, histograms and audio of one iteration (the original's summaries and more)."""
     scalar_keys = ("G_loss", "D_loss", "Q_loss", "gradient_penalty", "Q_accuracy", "x_rms",
                    "G_z_rms")
@@ -480,9 +492,9 @@ def write_summaries(values: dict, x, trainer: GANTrainer, step: int, steps_per_s
         tf.summary.histogram("gp_slopes", values["slopes"], step=step)
     tf.summary.scalar("steps_per_sec", steps_per_sec, step=step)
     x = tf.convert_to_tensor(x)
-    tf.summary.audio("x", x[:4, :, tf.newaxis], 16000, step=step, max_outputs=4)
+    tf.summary.audio("x", x[:4, :, tf.newaxis], sample_rate, step=step, max_outputs=4)
     z = trainer.sample_z(min(4, int(x.shape[0])))
     g_z = trainer.G(z, training=False)
-    tf.summary.audio("G_z", g_z, 16000, step=step, max_outputs=4)
+    tf.summary.audio("G_z", g_z, sample_rate, step=step, max_outputs=4)
     for var in trainer.G.trainable_variables[:2] + trainer.D.trainable_variables[:2]:
         tf.summary.histogram(getattr(var, "path", var.name), var, step=step)

@@ -12,6 +12,7 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
+from common.constants import SAMPLE_RATE
 from corpus.errors import AudioReadError
 
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "aif", "aiff", "sph", "nist")
@@ -69,7 +70,7 @@ def audio_length(path: str) -> tuple:
     return int(info.frames), int(info.samplerate)
 
 
-def read_audio(path: str, target_sr: int = 16000) -> tuple:
+def read_audio(path: str, target_sr: int = SAMPLE_RATE) -> tuple:
     """Read a file as mono float32 at ``target_sr``.
 
     Returns (audio float32 [n_out], source_rate, source_frames). Stereo is downmixed by the

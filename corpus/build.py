@@ -23,8 +23,8 @@ import soundfile as sf
 from tqdm import tqdm
 
 from common.atomic import atomic_write_csv, atomic_write_json
+from common.constants import DEFAULT_WORDS, SAMPLE_RATE, SLICE_LEN
 from common.outputs import OutputFolder
-from corpus import DEFAULT_WORDS, SAMPLE_RATE, SLICE_LEN
 from corpus.errors import CorpusError, NoUsableDataError
 from corpus.report import Report
 from corpus.slicing import assign_splits, pad_samples, safe_name, shard_paths
@@ -130,7 +130,7 @@ def prepare_dataset(out_dir: str, timit_dir: Optional[str] = None,
     requested = parse_words(words)
     output = OutputFolder(out_dir, "prepare",
                           inputs={"--timit_dir": timit_dir, "--folder_dir": folder_dir},
-                          overwrite=overwrite, flag="--out_dir")
+                          overwrite=overwrite, flag="--out")
     report = Report()
     try:
         if timit_dir is not None:

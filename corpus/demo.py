@@ -20,7 +20,7 @@ written under the safe-output rule (:mod:`common.outputs`, stage "demo-corpus"):
 demo corpus with the same settings is reused; another one is replaced only with --overwrite;
 any other existing folder is refused.
 
-    python -m corpus.demo --out_dir work/demo_timit --n_speakers 64
+    python -m corpus.demo --out=work/demo_timit --n_speakers=64
 """
 
 from __future__ import annotations
@@ -31,22 +31,26 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
 import numpy as np
 import soundfile as sf
+from absl import app, flags
 from scipy import signal
 
 from common.atomic import atomic_write_json
-from common.cli import ArgumentParser, run_main
+from common.cli import (absl_flags_parser, apply_deprecated_aliases, define_deprecated_alias,
+                        run_main)
+from common.constants import SAMPLE_RATE
+from common.errors import InputError
 from common.outputs import OutputFolder, check_not_project
 from common.outputs import read_marker as read_output_marker
 from corpus.errors import CorpusError
 
+SCRIPT = "corpus.demo"
+FLAGS = flags.FLAGS
 DEMO_VERSION = 1
-SAMPLE_RATE = 16000
 STAGE = "demo-corpus"
 INFO_NAME = "demo_corpus.json"
 DEFAULT_N_SPEAKERS = 64
@@ -137,7 +141,7 @@ def festival_script(spk: DemoSpeaker, wav_dir: str) -> str:
                   f"(list (list \"-r\" {spk.hts_rate}))))"]
     lines += [
         "(define (demo_dump utt name path)",
-        "  (utt.save.wave (utt.wave.resample utt 16000) path 'riff)",
+        f"  (utt.save.wave (utt.wave.resample utt {SAMPLE_RATE}) path 'riff)",
         "  (mapcar (lambda (w) (format t \"DEMO_W %s %s %f %f\\n\" name (item.name w) "
         "(item.feat w 'word_start) (item.feat w 'word_end))) (utt.relation.items utt 'Word))",
         "  (mapcar (lambda (s) (format t \"DEMO_S %s %s %f %f\\n\" name (item.name s) "
@@ -166,7 +170,7 @@ def parse_festival_output(text: str) -> dict:
 def timit_labels(words: list, segments: list, n_samples: int, scale: float) -> tuple:
     """festival times (s) -> TIMIT .WRD and .PHN intervals in samples.
 
-    sample = round(t * 16000 * scale) (scale = 100/d for the speed change), clipped to
+    sample = round(t * SAMPLE_RATE * scale) (scale = 100/d for the speed change), clipped to
     n_samples; the last phone ends at n_samples. Pauses at the edges become h#, others pau;
     words are lower-cased without punctuation. Returns (wrd [(s, e, word)], phn [(s, e, p)]).
     Raises DemoError for a phone outside the radio set.
@@ -271,12 +275,12 @@ def generate_demo_corpus(out_dir: str, n_speakers: int = DEFAULT_N_SPEAKERS, see
 
     settings = _settings(n_speakers, seed)
     # Reuse writes nothing, but a repository folder is refused all the same.
-    check_not_project(out_dir, "--out_dir")
+    check_not_project(out_dir, "--out")
     existing = read_complete_corpus(out_dir)
     if existing is not None and all(existing.get(k) == v for k, v in settings.items()):
         return {**existing, "reused": True}
     plan = speaker_plan(n_speakers, seed)
-    output = OutputFolder(out_dir, STAGE, overwrite=overwrite, flag="--out_dir")
+    output = OutputFolder(out_dir, STAGE, overwrite=overwrite, flag="--out")
     if shutil.which("festival") is None:
         raise DemoError("festival is not installed (apt-get install festival festvox-kallpc16k "
                         "festvox-kdlpc16k festvox-us-slt-hts)")
@@ -294,27 +298,41 @@ def generate_demo_corpus(out_dir: str, n_speakers: int = DEFAULT_N_SPEAKERS, see
     return {**info, "reused": False}
 
 
-def _generate(argv) -> None:
-    ap = ArgumentParser(prog="python -m corpus.demo", description=__doc__.split("\n")[0])
-    ap.add_argument("--out_dir", required=True, help="output TIMIT-layout folder")
-    ap.add_argument("--n_speakers", type=int, default=DEFAULT_N_SPEAKERS)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=0, help="parallel festival runs (0 = CPUs)")
-    ap.add_argument("--overwrite", action="store_true",
-                    help="replace a demo corpus with other settings")
-    args = ap.parse_args(argv)
-    m = generate_demo_corpus(args.out_dir, args.n_speakers, args.seed, args.jobs,
-                             args.overwrite)
+def define_flags() -> None:
+    """The command line's flags (the shared vocabulary: --out, --overwrite, --progress, --seed).
+    Defined only when the module runs as a script, so importing it adds no flag to absl's
+    global FLAGS."""
+    flags.DEFINE_string("out", None, "Output TIMIT-layout folder (written atomically; never a "
+                        "folder of the repository).")
+    flags.DEFINE_integer("n_speakers", DEFAULT_N_SPEAKERS, "Synthetic speakers (each says SA1 "
+                         "and SA2: one token of every target word).")
+    flags.DEFINE_integer("seed", 0, "Seed of the speakers' voices, rates, pitch and noise.")
+    flags.DEFINE_integer("jobs", 0, "Parallel festival runs (0 = number of CPUs).")
+    flags.DEFINE_bool("overwrite", False, "Replace an earlier demo corpus with other settings "
+                      "in --out; any other existing folder is refused.")
+    flags.DEFINE_bool("progress", True, "Show a progress bar.")
+    define_deprecated_alias("out_dir", "out")
+
+
+def _generate(extra_args: list) -> None:
+    apply_deprecated_aliases(SCRIPT)
+    if extra_args:
+        raise InputError(f"unexpected arguments {extra_args} (flags are --name=value)")
+    if not FLAGS.out:
+        raise InputError("--out is required")
+    m = generate_demo_corpus(FLAGS.out, FLAGS.n_speakers, FLAGS.seed, FLAGS.jobs,
+                             FLAGS.overwrite, FLAGS.progress)
     if m["reused"]:
-        print(f"{args.out_dir}: complete demo corpus with these settings exists; reused")
+        print(f"{FLAGS.out}: complete demo corpus with these settings exists; reused")
     else:
-        print(f"wrote {args.out_dir}: {m['n_speakers']} speakers x 2 sentences in "
+        print(f"wrote {FLAGS.out}: {m['n_speakers']} speakers x 2 sentences in "
               f"{m['seconds']} s")
 
 
-def main(argv=None) -> int:
-    return run_main("corpus.demo", lambda: _generate(argv))
+def main(argv) -> int:
+    return run_main(SCRIPT, lambda: _generate(argv[1:]))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    define_flags()
+    app.run(main, flags_parser=absl_flags_parser(SCRIPT))

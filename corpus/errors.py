@@ -15,9 +15,5 @@ class NoUsableDataError(CorpusError):
     """Nothing usable remains after skipping bad input (no token for any selected word)."""
 
 
-class DatasetExistsError(CorpusError):
-    """The output folder already holds a dataset (or other files) and --overwrite was not given."""
-
-
 class DatasetIncompleteError(CorpusError):
     """A dataset folder is missing, incomplete (no dataset.json) or inconsistent."""

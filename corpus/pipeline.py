@@ -58,10 +58,21 @@ def _split_shards(data_dir: str, info: dict, split: str) -> list:
 
 
 def peak_normalize_np(x: np.ndarray) -> np.ndarray:
-    """x / max|x| per row of float32 [N, L] (rows with max 0 unchanged)."""
+    """The original loader's per-example peak normalisation, in numpy (extraction uses it):
+    x / max|x| per row of float32 [N, L]; rows with max|x| = 0 are returned unchanged.
+    :func:`peak_normalize_tf` is the same rule inside a tf.data graph."""
     x = np.asarray(x, dtype=np.float32)
     peak = np.max(np.abs(x), axis=-1, keepdims=True)
     return np.where(peak > 0, x / np.where(peak > 0, peak, 1), x).astype(np.float32)
+
+
+def peak_normalize_tf(x):
+    """:func:`peak_normalize_np` as TensorFlow ops, for ``make_dataset``'s map (runs inside
+    tf.data, where numpy cannot): x float32 [B, L] -> [B, L]."""
+    import tensorflow as tf
+
+    peak = tf.reduce_max(tf.abs(x), axis=1, keepdims=True)
+    return tf.where(peak > 0, x / tf.where(peak > 0, peak, 1.0), x)
 
 
 def make_dataset(data_dir: str, split: str = "train", batch_size: int = 64,
@@ -91,9 +102,7 @@ def make_dataset(data_dir: str, split: str = "train", batch_size: int = 64,
     def parse(serialized):
         ex = tf.io.parse_example(serialized, spec)
         if normalize:
-            peak = tf.reduce_max(tf.abs(ex["audio"]), axis=1, keepdims=True)
-            ex["audio"] = tf.where(peak > 0, ex["audio"] / tf.where(peak > 0, peak, 1.0),
-                                   ex["audio"])
+            ex["audio"] = peak_normalize_tf(ex["audio"])
         return ex
 
     ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

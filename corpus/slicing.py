@@ -1,6 +1,6 @@
 """Token slicing arithmetic, phone offsets and the train/test split.
 
-A token of word interval [start, end) (16 kHz samples) becomes the clip
+A token of word interval [start, end) (samples at the dataset's rate) becomes the clip
     clip = [0]*pad ++ audio[start:end] ++ [0]*pad,   n_samples = end - start + 2*pad,
 stored right-zero-padded to ``slice_len`` (a longer clip is skipped, never cut). A phone
 [ps, pe) of that utterance sits in the clip at [ps - start + pad, pe - start + pad).
@@ -13,6 +13,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
+
+from common.constants import SAMPLE_RATE
 
 SPLIT_METHODS = ("random", "speaker", "timit")
 
@@ -46,7 +48,7 @@ class Token:
         return int(self.clip.shape[0])
 
 
-def pad_samples(pad_ms: float, sample_rate: int = 16000) -> int:
+def pad_samples(pad_ms: float, sample_rate: int = SAMPLE_RATE) -> int:
     """Samples of silence on each side: round(pad_ms * sample_rate / 1000)."""
     if pad_ms < 0:
         raise ValueError(f"--pad_ms must be >= 0, got {pad_ms}")

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from common.atomic import atomic_path
 from corpus.slicing import fit_to_length
 
 # Testing aid: seconds to sleep after each shard (lets a test kill a prepare mid-write).
@@ -96,22 +97,19 @@ def write_shards(folder: str, shard_rel_paths: list, rows: list, slice_len: int,
     """Write ``rows`` (dicts with clip, token_id, word, word_index, speaker) into the shards,
     consecutive blocks of ceil(len(rows) / n_shards) rows each, in the given order.
 
-    Every shard is written under a temporary name and renamed when complete.
+    Every shard is written atomically (:func:`common.atomic.atomic_path`): a reader never
+    sees a shard without its last record.
     """
     n_shards = len(shard_rel_paths)
     per = max(1, -(-len(rows) // n_shards))
     delay = float(os.environ.get(_SLOW_ENV, "0") or 0)
     for i, rel in enumerate(shard_rel_paths):
-        path = os.path.join(folder, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path + ".part"
-        with tf.io.TFRecordWriter(tmp) as w:
+        with atomic_path(os.path.join(folder, rel)) as tmp, tf.io.TFRecordWriter(tmp) as w:
             for r in rows[i * per:(i + 1) * per]:
                 w.write(encode_example(fit_to_length(r["clip"], slice_len), r["token_id"],
                                        r["word"], r["word_index"], r["speaker"],
                                        r["clip"].shape[0]))
                 if progress is not None:
                     progress.update(1)
-        os.replace(tmp, path)
         if delay > 0:
             time.sleep(delay)

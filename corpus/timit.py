@@ -19,6 +19,7 @@ from typing import Iterable, Optional
 
 from tqdm import tqdm
 
+from common.constants import SAMPLE_RATE
 from corpus import audio as audio_mod
 from corpus.errors import AudioReadError
 from corpus.report import Report
@@ -221,7 +222,7 @@ def _selected(label: Optional[str], words: Optional[set]) -> bool:
 
 def utterance_tokens(utt: Utterance, words: Optional[set], pad: int, slice_len: int,
                      report: Report, seen_words: collections.Counter,
-                     sample_rate: int = 16000) -> list:
+                     sample_rate: int = SAMPLE_RATE) -> list:
     """Tokens of the selected words in one utterance (``words`` None = every word).
 
     Reads the audio only when the .WRD names a selected word. Every problem is reported with
@@ -308,7 +309,7 @@ def _utterance_phones(utt: Utterance, n_src: int, report: Report) -> list:
 
 
 def read_timit(timit_dir: str, words: Optional[Iterable[str]], pad: int, slice_len: int,
-               report: Report, sample_rate: int = 16000, progress: bool = True) -> tuple:
+               report: Report, sample_rate: int = SAMPLE_RATE, progress: bool = True) -> tuple:
     """All tokens of the selected words (None = all) in a TIMIT-layout tree.
 
     Returns (tokens: list[Token] in path/line order, seen_words: Counter of every word label

@@ -7,7 +7,9 @@ import os
 import numpy as np
 import soundfile as sf
 
-# word -> phones with durations in samples (TIMIT labels)
+from common.constants import SAMPLE_RATE
+
+# word -> phones with durations in samples at SAMPLE_RATE (TIMIT labels)
 WORD_PHONES = {
     "dark": [("dcl", 300), ("d", 200), ("aa", 1600), ("r", 700), ("kcl", 400), ("k", 300)],
     "greasy": [("gcl", 300), ("g", 200), ("r", 600), ("iy", 1200), ("s", 1500), ("iy", 1100)],
@@ -18,16 +20,16 @@ WORD_PHONES = {
 }
 
 
-def write_utterance(spk_dir: str, utt: str, words: list, seed: int = 0, sr: int = 16000,
+def write_utterance(spk_dir: str, utt: str, words: list, seed: int = 0, sr: int = SAMPLE_RATE,
                     fmt: str = "NIST", lead: int = 1000, tail: int = 1200,
                     upper: bool = True, channels: int = 1) -> dict:
     """Write <utt>.WAV (SPHERE by default) + .WRD + .PHN + .TXT with the given words.
 
-    Durations in WORD_PHONES are at 16 kHz; they are scaled to ``sr``. Returns
+    Durations in WORD_PHONES are at SAMPLE_RATE; they are scaled to ``sr``. Returns
     {'audio': int16 [n] or [n, ch], 'wrd': [(s, e, w)], 'phn': [(s, e, p)], 'paths': {...}}.
     """
     os.makedirs(spk_dir, exist_ok=True)
-    scale = sr / 16000
+    scale = sr / SAMPLE_RATE
     t = int(lead * scale)
     wrd, phn = [], [(0, t, "h#")]
     for w in words:

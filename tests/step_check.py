@@ -17,7 +17,7 @@ def main(fixture, semantics, rtol, exact, ref_semantics=None):
         from wavegan.runtime import request_exact_numerics
         request_exact_numerics()
     import numpy as np
-    from ciwgan.reference import compare_to_reference
+    from tf1_reference import compare_to_reference  # tests/, this script's folder
     from ciwgan.trainer import GANTrainer
     from wavegan.tf1_checkpoint import load_tf1_checkpoint, model_links
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from analysis.report import markdown_to_html
-from analysis.synthetic import write_synthetic_folder
 from analysis.tables import TABLE_COLUMNS
+from synthetic_activations import write_synthetic_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = ("ask", "carry", "dark", "greasy")
@@ -106,7 +106,7 @@ def test_bad_input_one_line_error_and_no_output(syn, tmp_path):
         pytest.skip("R not available")
     out = tmp_path / "analysis"
     res = _run([f"--activations={syn[0]}", f"--out={out}", "--ref_word=zebra",
-                "--no_figures", "--phone_layers=", "--lmm_layers=none"])
+                "--nofigures", "--phone_layers=", "--lmm_layers=none"])
     assert res.returncode == 2
     err = [l for l in res.stderr.splitlines() if l.startswith("analyze.py: error:")]
     assert len(err) == 1 and "reference word 'zebra' is absent" in err[0]
@@ -142,3 +142,67 @@ def test_markdown_to_html_tables_and_pipes():
     assert "<td><code>x | y</code></td><td>2</td>" in h
     assert "<li>item <code>c</code></li>" in h and "<img src='f.png'" in h
     assert "<p>text</p>" in h and "---" not in h
+
+
+# ------------------------------------------------------------------------ flag vocabulary
+
+def _options(*flags):
+    """analyze.py's flags parsed in a fresh interpreter: (AnalysisOptions as a dict, stderr)."""
+    code = ("import json, sys, dataclasses, analyze; from analyze import FLAGS; "
+            "FLAGS(['analyze.py'] + sys.argv[1:]); "
+            "print(json.dumps(dataclasses.asdict(analyze.analysis_options())))")
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    res = subprocess.run([sys.executable, "-c", code, "--activations=a", "--out=b", *flags],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return (json.loads(res.stdout) if res.returncode == 0 else None), res.stderr
+
+
+def test_figures_and_progress_flags_and_the_deprecated_no_figures():
+    opts, err = _options()
+    assert opts["figures"] is True and opts["progress"] is True and err == ""
+    opts, err = _options("--nofigures", "--noprogress")
+    assert opts["figures"] is False and opts["progress"] is False and err == ""
+    # the old name still works, with one notice naming the new one
+    opts, err = _options("--no_figures")
+    assert opts["figures"] is False
+    assert err.splitlines() == ["analyze.py: note: --no_figures is deprecated; use --nofigures"]
+    opts, err = _options("--no_figures", "--nofigures")
+    assert opts["figures"] is False
+    opts, err = _options("--no_figures", "--figures")
+    assert opts is None and ("--no_figures=True and --figures=True disagree" in err)
+
+
+def test_bad_flags_combination_is_one_line_exit_2(syn, tmp_path):
+    res = _run([f"--activations={syn[0]}", f"--out={tmp_path / 'o'}", "--no_figures",
+                "--figures"])
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1].startswith(
+        "analyze.py: error: --no_figures=True and --figures=True disagree")
+
+
+@pytest.mark.needs_r
+def test_noprogress_prints_only_the_error(syn, tmp_path):
+    if not _r_ok():
+        pytest.skip("R not available")
+    args = [f"--activations={syn[0]}", f"--out={tmp_path / 'o'}", "--ref_word=zebra",
+            "--nofigures", "--phone_layers=", "--lmm_layers=none"]
+    res = _run(args)
+    assert res.returncode == 2 and "[analyze] fitting word GAMM" in res.stderr
+    res = _run(args + ["--noprogress"])
+    assert res.returncode == 2
+    assert [line for line in res.stderr.splitlines() if line.strip()] == [
+        "analyze.py: error: activations (layer conv5): reference word 'zebra' is absent "
+        "(present: ['ask', 'carry', 'dark', 'greasy'])"]
+
+
+def test_sample_rate_comes_from_extract_info(tmp_path):
+    from analysis.gamm.data import AnalysisInputError
+    from analysis.pipeline import activations_sample_rate
+    from common.constants import SAMPLE_RATE
+    assert activations_sample_rate(str(tmp_path)) == SAMPLE_RATE  # no extract_info.json
+    write_synthetic_folder(str(tmp_path / "acts"), words=WORDS, tokens_per_word=2,
+                           csv=False, sample_rate=8000)
+    assert activations_sample_rate(str(tmp_path / "acts")) == 8000
+    (tmp_path / "extract_info.json").write_text('{"sample_rate": "fast"}')
+    with pytest.raises(AnalysisInputError, match="sample_rate must be a positive number"):
+        activations_sample_rate(str(tmp_path))

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.gamm import (AnalysisInputError, GammFit, build_formula, fit_phone_gamm,
-                           fit_word_gamm, lag1_autocorrelation, prepare_gamm_data,
-                           prepare_phone_data, _choose_engine)
-from analysis.synthetic import make_activations, make_phone_activations
+from analysis.gamm import choose_engine, fit_phone_gamm, fit_word_gamm
+from analysis.gamm.data import (AnalysisInputError, GammFit, build_formula,
+                                lag1_autocorrelation, prepare_gamm_data, prepare_phone_data)
+from synthetic_activations import make_activations, make_phone_activations
 
 WORDS = ("ask", "carry", "dark", "greasy")  # carry: level +1, dark: bump, greasy: null
 
@@ -127,16 +127,16 @@ def test_lag1_autocorrelation_recovers_ar1_within_groups():
 
 
 def test_engine_choice():
-    assert _choose_engine("mgcv", 10_000) == "mgcv"
-    assert _choose_engine("auto", 20) == "mgcv"
+    assert choose_engine("mgcv", 10_000) == "mgcv"
+    assert choose_engine("auto", 20) == "mgcv"
     with pytest.raises(AnalysisInputError):
-        _choose_engine("turbo", 10)
+        choose_engine("turbo", 10)
     import importlib.util
-    if importlib.util.find_spec("analysis.fast_gamm") is None:
+    if importlib.util.find_spec("analysis.gamm.fast") is None:
         with pytest.warns(RuntimeWarning, match="cube"):
-            assert _choose_engine("auto", 500) == "mgcv"
+            assert choose_engine("auto", 500) == "mgcv"
     else:
-        assert _choose_engine("auto", 500) == "fast"
+        assert choose_engine("auto", 500) == "fast"
 
 
 @pytest.mark.needs_r
@@ -270,3 +270,29 @@ def test_phone_fit_planted_and_k_choice(acts):
     f4 = fit_phone_gamm(ph, "conv4", ("s", "sh"), k=10)
     assert f4.k == 5 and any("k lowered from 10 to 5" in n for n in f4.notes)
     assert f4.parametric.set_index("term").loc["Phonesh", "Pr(>|t|)"] > 0.05
+
+
+def test_engines_depend_only_on_the_shared_modules():
+    """The GAMM engines import (anywhere in their files, functions included) only the shared
+    data/result modules and analysis.rbridge: never each other, never the package that
+    chooses between them, and nothing of TensorFlow."""
+    import ast
+    import pathlib
+    folder = pathlib.Path(__file__).resolve().parents[1] / "analysis" / "gamm"
+    shared = {"analysis.gamm.data", "analysis.gamm.rcode", "analysis.rbridge"}
+    allowed = {"mgcv": shared,
+               "fast": shared | {"analysis.gamm.fast_setup", "analysis.gamm.fast_stats"},
+               "fast_setup": shared, "fast_stats": shared, "data": set(),
+               "rcode": {"analysis.gamm.data"}}
+    for name, ok in allowed.items():
+        tree = ast.parse((folder / f"{name}.py").read_text(encoding="utf-8"))
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{name}.py: relative import"
+                found.add(node.module)
+        project = {m for m in found if m.split(".")[0] in ("analysis", "common")}
+        assert project - {"common.errors"} <= ok, (name, sorted(project - ok))
+        assert not {m for m in found if m.split(".")[0] in ("tensorflow", "keras")}, name

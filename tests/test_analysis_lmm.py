@@ -2,7 +2,7 @@
 
 import pytest
 
-from analysis.synthetic import make_activations
+from synthetic_activations import make_activations
 
 pytestmark = pytest.mark.needs_r
 

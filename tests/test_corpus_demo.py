@@ -16,7 +16,7 @@ import soundfile as sf
 
 from common.errors import OutputPathError
 from common.outputs import MARKER_NAME
-from corpus import DEFAULT_WORDS
+from common.constants import DEFAULT_WORDS
 from corpus import demo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -146,10 +146,12 @@ def _cli(*args):
 
 def test_cli_bad_input_exits_2_with_one_line(tmp_path):
     (tmp_path / "thesis.txt").write_text("mine")
-    for args, words in (([f"--out_dir={tmp_path}", "--overwrite"], ["--out_dir=", "demo-corpus"]),
-                        (["--out_dir=."], ["--out_dir=.", "this repository"]),
-                        (["--out_dir=x", "--n_speakers=many"], ["--n_speakers", "many"]),
-                        ([], ["--out_dir"])):
+    for args, words in (([f"--out={tmp_path}", "--overwrite"], ["--out=", "demo-corpus"]),
+                        (["--out=."], ["--out=.", "this repository"]),
+                        (["--out=x", "--n_speakers=many"], ["--n_speakers", "many"]),
+                        (["--out=x", "--bogus"], ["Unknown", "bogus"]),
+                        (["--out=x", "stray"], ["unexpected", "stray"]),
+                        ([], ["--out is required"])):
         proc = _cli(*args)
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()

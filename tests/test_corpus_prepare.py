@@ -341,12 +341,12 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path):
     ch.make_timit_tree(str(root), layout={"TRAIN": {"DR1": ["FAAA0"]}})
     for args, msg in ((["--words=zebra"], "no usable token"), (["--words=,"], "empty selection"),
                       (["--split=timit", "--folder_dir=" + str(root)], "exactly one")):
-        p = _cli([f"--timit_dir={root}", f"--out_dir={tmp_path / 'o'}", *args])
+        p = _cli([f"--timit_dir={root}", f"--out={tmp_path / 'o'}", *args])
         out, err = p.communicate(timeout=120)
         assert p.returncode == 2, err
         assert msg in err and "Traceback" not in err
         assert err.strip().splitlines()[-1].startswith("prepare.py: error: ")
-    p = _cli([f"--timit_dir={root}", f"--out_dir={tmp_path / 'o'}", "--split=speaker"])
+    p = _cli([f"--timit_dir={root}", f"--out={tmp_path / 'o'}", "--split=speaker"])
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
     assert "wrote" in out and read_dataset_info(str(tmp_path / "o"))["splits"] == {"train": 5}
@@ -374,7 +374,7 @@ def test_sigkill_mid_write_never_leaves_a_complete_looking_dataset(tmp_path):
     ch.make_timit_tree(str(root))
     out = tmp_path / "data"
     slow = {"CORPUS_SLOW_WRITE_S": "1.0"}
-    args = [f"--timit_dir={root}", f"--out_dir={out}", "--shard_size=4", f"--words={WORDS}"]
+    args = [f"--timit_dir={root}", f"--out={out}", "--shard_size=4", f"--words={WORDS}"]
     # 1) fresh output: killed after the first shard
     p = _cli(args, env=slow)
     partial = _wait_for_partial(str(tmp_path), "data", p)

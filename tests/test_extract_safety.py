@@ -27,9 +27,10 @@ wavegan = pytest.importorskip("wavegan")
 from absl import flags  # noqa: E402
 
 import extract  # noqa: E402
-from analysis import extract_run as er  # noqa: E402
-from analysis import extraction as ex  # noqa: E402
 from common.outputs import MARKER_NAME  # noqa: E402
+from corpus.pipeline import peak_normalize_np  # noqa: E402
+from extraction.run import run_extraction  # noqa: E402
+from extraction.sources import ArraySource, open_source  # noqa: E402
 from test_extraction_run import write_dataset  # noqa: E402
 from wavegan.tf1_checkpoint import save_tf1_checkpoint  # noqa: E402
 
@@ -221,7 +222,7 @@ def test_truncated_shard_names_the_shard(tmp_path, paths):
 
 def eager_means(Q, x, layer):
     """Reference channel means of one layer, computed eagerly (no extraction code)."""
-    return Q.layer_outputs(ex.peak_normalize(x))[layer].numpy().mean(axis=2)
+    return Q.layer_outputs(peak_normalize_np(x))[layer].numpy().mean(axis=2)
 
 
 def test_nan_and_inf_tokens_skipped_named_counted(tmp_path, models, audio, capsys, caplog):
@@ -262,7 +263,7 @@ def test_nan_and_inf_tokens_skipped_named_counted(tmp_path, models, audio, capsy
                                    atol=1e-6)
     q = pd.read_csv(out / "q_outputs.csv")
     assert q.token_id.tolist() == kept
-    codes = Q(ex.peak_normalize(audio[kept]), training=False).numpy().argmax(1)
+    codes = Q(peak_normalize_np(audio[kept]), training=False).numpy().argmax(1)
     conf = pd.read_csv(out / "confusion.csv", index_col="word")
     expected = pd.crosstab(pd.Series([WORDS[i] for i in kept]), pd.Series(codes)).reindex(
         columns=range(3), fill_value=0).sort_index()
@@ -280,11 +281,13 @@ def test_nan_wav_file_skipped(tmp_path, models, audio):
     sf.write(root / "bag_2.wav", nan_clip, 16000, subtype="FLOAT")
     sf.write(root / "dog_1.wav", audio[2][:8000], 16000, subtype="FLOAT")
     out = tmp_path / "act"
-    info = er.run_extraction(Q, config, er.open_source(str(root), "test", 2, L), str(out),
+    info = run_extraction(Q, config, open_source(str(root), "test", 2, L), str(out),
                              progress=False, n_perm=5, layers="conv3")
-    assert info["counts"]["skipped"] == {"non_finite": 1}
-    assert info["counts"]["skipped_files"] == [
-        {"file": "bag_2.wav", "reason": "non_finite: audio has NaN/inf samples"}]
+    # the folder reader prepare.py uses names and counts it (reason audio_unreadable)
+    assert info["counts"]["skipped"] == {"audio_unreadable": 1}
+    (entry,) = info["counts"]["skipped_files"]
+    assert entry["file"] == "bag_2.wav"
+    assert entry["reason"] == f"audio_unreadable: {root / 'bag_2.wav'}: audio has NaN/inf samples"
     assert info["counts"]["tokens"] == 2
     act = pd.read_parquet(out / "activations.parquet")
     assert np.isfinite(act.value).all()
@@ -315,14 +318,14 @@ def test_non_finite_logits_never_counted_as_a_code(tmp_path, models, audio):
     x = audio.copy()
     x[2, -1] = 0.1                              # token 2: Q's logits will be NaN
     out = tmp_path / "act"
-    info = er.run_extraction(NaNLogitsQ(Q), config, er.ArraySource(x, WORDS, SPEAKERS, 2),
+    info = run_extraction(NaNLogitsQ(Q), config, ArraySource(x, WORDS, SPEAKERS, 2),
                              str(out), progress=False, n_perm=5, layers="conv5")
     kept = [0, 1, 3, 4]
     assert info["counts"]["skipped"] == {"non_finite_output": 1}
     assert [t["token_id"] for t in info["counts"]["skipped_tokens"]] == [2]
     q = pd.read_csv(out / "q_outputs.csv")
     assert q.token_id.tolist() == kept and np.isfinite(q.filter(like="logit_")).all().all()
-    codes = Q(ex.peak_normalize(x[kept]), training=False).numpy().argmax(1)
+    codes = Q(peak_normalize_np(x[kept]), training=False).numpy().argmax(1)
     conf = pd.read_csv(out / "confusion.csv", index_col="word")
     expected = pd.crosstab(pd.Series([WORDS[i] for i in kept]), pd.Series(codes)).reindex(
         columns=range(3), fill_value=0).sort_index()

@@ -1,15 +1,23 @@
-"""Q classification: codes, bits, confusion table, Hungarian accuracy, chance levels."""
+"""Q classification: codes, bits (read by ciwgan.codes, as the extraction reads them),
+confusion table, Hungarian accuracy, chance levels."""
 
 import numpy as np
 import pytest
 
-from analysis import classification as cl
+from extraction import classification as cl
+
+codes_mod = pytest.importorskip("ciwgan.codes")
+wavegan_config = pytest.importorskip("wavegan.config")
+CIWGAN3 = wavegan_config.WaveGANConfig(model="ciwgan", num_categ=3, dim=2)
+FIWGAN3 = wavegan_config.WaveGANConfig(model="fiwgan", num_categ=3, dim=2)
 
 
 def test_ciwgan_codes():
     logits = np.array([[0.0, 2.0, 1.0], [5.0, -1.0, 4.9]])
-    codes, probs = cl.ciwgan_codes(logits)
+    codes, labels = codes_mod.read_codes(CIWGAN3, logits)
+    probs = codes_mod.code_probabilities(CIWGAN3, logits)
     np.testing.assert_array_equal(codes, [1, 0])
+    assert labels == ["code_1", "code_0"]
     e = np.exp([0.0, 2.0, 1.0])
     np.testing.assert_allclose(probs[0], e / e.sum())
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
@@ -17,12 +25,13 @@ def test_ciwgan_codes():
 
 def test_fiwgan_bits():
     logits = np.array([[1.0, -1.0, 0.5], [-2.0, 3.0, 0.0]])
-    bits, probs, patterns = cl.fiwgan_bits(logits)
-    np.testing.assert_array_equal(bits, [[1, 0, 1], [0, 1, 0]])   # sigmoid(0) = 0.5 -> 0
-    assert patterns == ["101", "010"]
+    codes, labels = codes_mod.read_codes(FIWGAN3, logits)
+    probs = codes_mod.code_probabilities(FIWGAN3, logits)
+    assert labels == ["bits_101", "bits_010"]                     # sigmoid(0) = 0.5 -> 0
     np.testing.assert_allclose(probs[0, 0], 1 / (1 + np.exp(-1.0)))
-    np.testing.assert_array_equal(cl.bits_to_int(bits), [5, 2])
-    assert np.isfinite(cl.sigmoid(np.array([-1000.0, 1000.0]))).all()
+    np.testing.assert_array_equal(codes, [5, 2])                  # bit 0 most significant
+    assert np.isfinite(codes_mod.code_probabilities(
+        FIWGAN3, np.array([[-1000.0, 1000.0, 0.0]]))).all()
 
 
 def test_confusion_table_hand_case():
@@ -84,8 +93,8 @@ def test_chance_levels():
 def test_empty_inputs_raise():
     with pytest.raises(ValueError, match="no tokens"):
         cl.confusion_table([], [])
-    with pytest.raises(ValueError, match=r"\[B, K\]"):
-        cl.ciwgan_codes(np.zeros(3))
+    with pytest.raises(ValueError, match=r"expected \[N, 3\]"):
+        codes_mod.read_codes(CIWGAN3, np.zeros(3))
 
 
 def test_non_finite_logits_refused():
@@ -93,7 +102,7 @@ def test_non_finite_logits_refused():
     assert np.argmax(np.array([np.nan, np.nan, np.nan])) == 0      # the hazard itself
     for logits in (np.array([[0.0, 1.0, 2.0], [np.nan, np.nan, np.nan]]),
                    np.array([[np.inf, 0.0, 1.0], [0.0, 1.0, 2.0]])):
-        with pytest.raises(ValueError, match=r"logits of 1 token\(s\).*NaN/inf"):
-            cl.ciwgan_codes(logits)
-        with pytest.raises(ValueError, match=r"logits of 1 token\(s\).*NaN/inf"):
-            cl.fiwgan_bits(logits)
+        with pytest.raises(ValueError, match=r"logits of 1 example\(s\).*NaN/inf"):
+            codes_mod.read_codes(CIWGAN3, logits)
+        with pytest.raises(ValueError, match=r"logits of 1 example\(s\).*NaN/inf"):
+            codes_mod.read_codes(FIWGAN3, logits)

@@ -58,11 +58,12 @@ def _traces(folder, layer):
 
 def test_traces_equal_tf1_reference(tmp_path, ref, wav_folder):
     wavegan = _wavegan()
-    from analysis import extract_run as er
+    from extraction.run import run_extraction
+    from extraction.sources import open_source
     config, G, D, Q = wavegan.load_models(CKPT)
     out = tmp_path / "act"
-    source = er.open_source(wav_folder, "test", 3, config.slice_len)   # batches 3 + 1
-    er.run_extraction(Q, config, source, str(out), normalize="none", progress=False,
+    source = open_source(wav_folder, "test", 3, config.slice_len)   # batches 3 + 1
+    run_extraction(Q, config, source, str(out), normalize="none", progress=False,
                       checkpoint=CKPT, n_perm=10)
     for k in range(1, 6):
         got = _traces(out, f"conv{k}")
@@ -76,10 +77,11 @@ def test_traces_equal_tf1_reference(tmp_path, ref, wav_folder):
 
 def test_discriminator_traces_equal_tf1_reference(tmp_path, ref, wav_folder):
     wavegan = _wavegan()
-    from analysis import extract_run as er
+    from extraction.run import run_extraction
+    from extraction.sources import open_source
     config, G, D, Q = wavegan.load_models(CKPT)
-    source = er.open_source(wav_folder, "test", 4, config.slice_len)
-    er.run_extraction(D, config, source, str(tmp_path / "d"), network="D", normalize="none",
+    source = open_source(wav_folder, "test", 4, config.slice_len)
+    run_extraction(D, config, source, str(tmp_path / "d"), network="D", normalize="none",
                       progress=False, layers="conv1,conv5")
     for k in (1, 5):
         np.testing.assert_allclose(_traces(tmp_path / "d", f"conv{k}"), ref[f"d_avg_conv{k}"],
@@ -117,7 +119,8 @@ def test_traces_via_prepared_dataset(tmp_path, ref, wav_folder):
     dataset reader, with the default --normalize=peak (x already has peak 1)."""
     wavegan = _wavegan()
     build = pytest.importorskip("corpus.build")
-    from analysis import extract_run as er
+    from extraction.run import run_extraction
+    from extraction.sources import open_source
     config, G, D, Q = wavegan.load_models(CKPT)
     data = tmp_path / "data"
     build.prepare_dataset(str(data), folder_dir=wav_folder, words="all", pad_ms=0.0,
@@ -128,7 +131,7 @@ def test_traces_via_prepared_dataset(tmp_path, ref, wav_folder):
         if n == 0:
             continue
         out = tmp_path / f"act_{split}"
-        er.run_extraction(Q, config, er.open_source(str(data), split, 3, config.slice_len),
+        run_extraction(Q, config, open_source(str(data), split, 3, config.slice_len),
                           str(out), progress=False, n_perm=5)
         df = pd.read_parquet(out / "activations.parquet")
         for (word, layer), sub in df.groupby(["word", "layer"]):

@@ -1,8 +1,8 @@
-"""--network=G: G's own block traces for generated tokens (analysis/extract_run.py, extract.py).
+"""--network=G: G's own block traces for generated tokens (extraction/, extract.py).
 
 References are computed independently: z rebuilt from the documented recipe (one-hot code +
-uniform(-1, 1) noise from numpy RandomState(seed)), then ``G.layer_outputs(z)`` channel means
-taken eagerly in numpy.
+uniform(-1, 1) noise from numpy RandomState(seed), the noise rows shared across codes as
+generate.py shares them), then ``G.layer_outputs(z)`` channel means taken eagerly in numpy.
 """
 
 import json
@@ -16,8 +16,11 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 wavegan = pytest.importorskip("wavegan")
 
-from analysis import extract_run as er  # noqa: E402
 from common.outputs import MARKER_NAME  # noqa: E402
+from extraction.errors import ExtractionError  # noqa: E402
+from extraction.run import run_extraction  # noqa: E402
+from extraction.schema import ACTIVATION_SCHEMA  # noqa: E402
+from extraction.sources import ArraySource, GeneratedSource  # noqa: E402
 
 L = 16384
 SEED = 3
@@ -36,25 +39,27 @@ def models():
     return config, G, D, Q
 
 
-def reference_z(config, codes, n_per_code, seed):
-    """z [len(codes) * n_per_code, latent_dim], built by hand from the documented recipe."""
+def reference_z(config, codes, n_per_code, seed, value=1.0):
+    """z [len(codes) * n_per_code, latent_dim], built by hand from the documented recipe:
+    token i * n_per_code + j = [one-hot code i * value, noise row j] (noise shared by codes)."""
     n = len(codes) * n_per_code
-    noise = np.random.RandomState(seed).uniform(-1, 1, (n, config.latent_dim - config.num_categ))
+    noise = np.random.RandomState(seed).uniform(-1, 1, (n_per_code,
+                                                        config.latent_dim - config.num_categ))
     onehot = np.zeros((n, config.num_categ), np.float32)
     for i in range(n):
-        onehot[i, codes[i // n_per_code]] = 1.0
-    return np.concatenate([onehot, noise.astype(np.float32)], axis=1)
+        onehot[i, codes[i // n_per_code]] = value
+    return np.concatenate([onehot, noise[np.arange(n) % n_per_code].astype(np.float32)], axis=1)
 
 
 def test_generator_traces_match_layer_outputs(tmp_path, models):
     config, G, _, _ = models
-    src = er.GeneratedSource(G, config, ["2", "0"], n_per_code=2, batch_size=3, seed=SEED)
-    info = er.run_extraction(G, config, src, str(tmp_path / "g"), network="G", progress=False)
+    src = GeneratedSource(G, config, ["2", "0"], n_per_code=2, batch_size=3, seed=SEED)
+    info = run_extraction(G, config, src, str(tmp_path / "g"), network="G", progress=False)
     act = pd.read_parquet(tmp_path / "g" / "activations.parquet")
 
     # schema identical to the Q table (Parquet and CSV)
     assert pq.read_schema(tmp_path / "g" / "activations.parquet").equals(
-        er.ACTIVATION_SCHEMA, check_metadata=False)
+        ACTIVATION_SCHEMA, check_metadata=False)
     assert act.dtypes.astype(str).to_dict() == ACT_DTYPES
     csv = pd.read_csv(tmp_path / "g" / "activations.csv")
     assert list(csv.columns) == list(ACT_DTYPES)
@@ -105,8 +110,8 @@ def test_generator_traces_match_layer_outputs(tmp_path, models):
 
 def test_generator_layer_subset(tmp_path, models):
     config, G, _, _ = models
-    src = er.GeneratedSource(G, config, None, n_per_code=1, batch_size=8, seed=0)
-    er.run_extraction(G, config, src, str(tmp_path / "g"), network="G", progress=False,
+    src = GeneratedSource(G, config, None, n_per_code=1, batch_size=8, seed=0)
+    run_extraction(G, config, src, str(tmp_path / "g"), network="G", progress=False,
                       layers="upconv1,z_project", csv=False)
     act = pd.read_parquet(tmp_path / "g" / "activations.parquet")
     assert list(dict.fromkeys(act.layer)) == ["z_project", "upconv1"]
@@ -123,9 +128,9 @@ def test_generator_layer_subset(tmp_path, models):
 ])
 def test_generator_bad_flags(tmp_path, models, kw, match):
     config, G, _, _ = models
-    src = er.GeneratedSource(G, config, ["1"], n_per_code=1, batch_size=2)
-    with pytest.raises(er.ExtractionError, match=match):
-        er.run_extraction(G, config, src, str(tmp_path / "x"), network="G", progress=False,
+    src = GeneratedSource(G, config, ["1"], n_per_code=1, batch_size=2)
+    with pytest.raises(ExtractionError, match=match):
+        run_extraction(G, config, src, str(tmp_path / "x"), network="G", progress=False,
                           **kw)
     assert not os.path.exists(tmp_path / "x")
     assert os.listdir(tmp_path) == []
@@ -133,11 +138,11 @@ def test_generator_bad_flags(tmp_path, models, kw, match):
 
 def test_generator_needs_generated_source(tmp_path, models):
     config, G, _, _ = models
-    src = er.ArraySource(np.zeros((2, L), np.float32), ["a", "b"])
-    with pytest.raises(er.ExtractionError, match="--network=G needs --generate_codes"):
-        er.run_extraction(G, config, src, str(tmp_path / "x"), network="G", progress=False)
-    with pytest.raises(er.ExtractionError, match="expected Q, D or G"):
-        er.run_extraction(G, config, src, str(tmp_path / "x"), network="X", progress=False)
+    src = ArraySource(np.zeros((2, L), np.float32), ["a", "b"])
+    with pytest.raises(ExtractionError, match="--network=G needs --codes"):
+        run_extraction(G, config, src, str(tmp_path / "x"), network="G", progress=False)
+    with pytest.raises(ExtractionError, match="expected Q, D or G"):
+        run_extraction(G, config, src, str(tmp_path / "x"), network="X", progress=False)
 
 
 def test_cli_network_g(tmp_path, models, capsys):
@@ -161,7 +166,7 @@ def test_cli_network_g(tmp_path, models, capsys):
         finally:
             FLAGS.unparse_flags()
 
-    assert run("--network=G", "--generate_codes=1", "--generate_per_code=2", "--seed=4",
+    assert run("--network=G", "--codes=1", "--n_per_code=2", "--seed=4",
                f"--out={out}", "--nocsv") == 0
     assert "2 tokens, 1 words, 43680 activation rows" in capsys.readouterr().out
     act = pd.read_parquet(out / "activations.parquet")
@@ -171,8 +176,48 @@ def test_cli_network_g(tmp_path, models, capsys):
                                ref, atol=1e-6, rtol=1e-5)
 
     assert run("--network=G", f"--out={tmp_path / 'b'}", f"--data={tmp_path}") == 2
-    assert "--network=G needs --generate_codes" in capsys.readouterr().err
-    assert run("--network=G", "--generate_codes=0", "--upsample",
+    assert "--network=G needs --codes" in capsys.readouterr().err
+    assert run("--network=G", "--codes=0", "--upsample",
                f"--out={tmp_path / 'c'}") == 2
     assert "--upsample does not apply to --network=G" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "b") and not os.path.exists(tmp_path / "c")
+
+
+def test_cli_deprecated_generate_flags(tmp_path, models, capsys):
+    """--generate_codes/--generate_per_code/--generate_value still work (one-line notice each)
+    as the old names of --codes/--n_per_code/--value; both names disagreeing is refused."""
+    from absl import flags
+
+    import extract
+    from wavegan.tf1_checkpoint import save_tf1_checkpoint
+
+    config, G, D, Q = models
+    prefix = save_tf1_checkpoint(str(tmp_path / "model.ckpt-1"), G, D, Q)
+    FLAGS = flags.FLAGS
+
+    def run(*args):
+        FLAGS.unparse_flags()
+        FLAGS(["extract.py", f"--checkpoint={prefix}", "--model=ciwgan", "--noprogress",
+               "--network=G", "--layers=z_project", "--nocsv", *args])
+        try:
+            return extract.main([])
+        finally:
+            FLAGS.unparse_flags()
+
+    out = tmp_path / "old"
+    assert run("--generate_codes=code_2,0", "--generate_per_code=2", "--generate_value=3",
+               "--seed=1", f"--out={out}") == 0
+    err = capsys.readouterr().err
+    for old, new in (("generate_codes", "codes"), ("generate_per_code", "n_per_code"),
+                     ("generate_value", "value")):
+        assert f"--{old} is deprecated; use --{new}" in err
+    act = pd.read_parquet(out / "activations.parquet")
+    assert act.groupby("token_id").word.first().tolist() == ["code_2", "code_2", "code_0",
+                                                             "code_0"]
+    z = reference_z(config, [2, 0], 2, 1, value=3.0)
+    ref = G.layer_outputs(tf.constant(z), training=False)["z_project"].numpy().mean(-1)
+    np.testing.assert_allclose(act.value.to_numpy().reshape(4, 16), ref, atol=1e-6, rtol=1e-5)
+
+    assert run("--generate_codes=1", "--codes=2", f"--out={tmp_path / 'x'}") == 2
+    assert "--generate_codes=['1'] and --codes=['2'] disagree" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "x")

@@ -1,9 +1,14 @@
-"""Extraction maths: channel mean, SAME padding, layer time axes, interval mapping, upsampling."""
+"""Extraction maths: channel mean, SAME padding, layer time axes, interval mapping, upsampling,
+peak normalisation (numpy and the in-graph version agree)."""
 
 import numpy as np
 import pytest
 
-from analysis import extraction as ex
+from corpus.pipeline import peak_normalize_np
+from extraction import geometry as ex
+from extraction.forward import channel_mean, finite_rows
+from extraction.plan import parse_channel_spec, parse_layer_list
+from wavegan.config import same_padding
 
 GEOM_16384 = [("conv1", 4, 4096), ("conv2", 4, 1024), ("conv3", 4, 256), ("conv4", 4, 64),
               ("conv5", 4, 16)]
@@ -11,11 +16,11 @@ GEOM_16384 = [("conv1", 4, 4096), ("conv2", 4, 1024), ("conv3", 4, 256), ("conv4
 
 def test_channel_mean_hand_case():
     fm = np.array([[[1.0, 2.0, 3.0], [-1.0, 0.0, 4.0]]], dtype=np.float32)  # [1, 2, 3]
-    out = ex.channel_mean(fm)
+    out = channel_mean(fm)
     assert out.shape == (1, 2) and out.dtype == np.float32
     np.testing.assert_allclose(out, [[2.0, 1.0]])
     with pytest.raises(ValueError, match=r"\[B, T, C\]"):
-        ex.channel_mean(np.zeros((2, 3)))
+        channel_mean(np.zeros((2, 3)))
 
 
 @pytest.mark.parametrize("in_len,stride,k,expected", [
@@ -26,14 +31,17 @@ def test_channel_mean_hand_case():
     (8, 4, 3, (2, 0, 0)),             # total max(4 + 3 - 8, 0) = 0
 ])
 def test_same_padding_hand_cases(in_len, stride, k, expected):
-    assert ex.same_padding(in_len, stride, k) == expected
+    """The one SAME-padding rule (wavegan.config.same_padding) and the layer lengths the
+    extraction's axes state."""
+    out_len, pl, pr = expected
+    assert same_padding(in_len, k, stride) == (pl, pr)
+    axis, = ex.layer_axes([("conv", stride, out_len)], in_len, k)
+    assert (axis.length, axis.pad_left, axis.pad_right) == expected
 
 
-def test_same_padding_agrees_with_wavegan_config():
-    wc = pytest.importorskip("wavegan.config")
-    for in_len, stride in [(16384, 4), (32, 2), (10, 4), (1000, 3)]:
-        _, pl, pr = ex.same_padding(in_len, stride, 25)
-        assert wc.same_padding(in_len, 25, stride) == (pl, pr)
+def test_same_padding_rejects_non_positive():
+    with pytest.raises(ValueError, match="must all be positive"):
+        same_padding(0, 25, 4)
 
 
 def test_layer_axes_16384_hand_computed():
@@ -154,7 +162,22 @@ def test_upsample_trace_hand_case():
 
 def test_peak_normalize():
     x = np.array([[0.0, 0.5, -2.0], [0.0, 0.0, 0.0]], dtype=np.float32)
-    np.testing.assert_allclose(ex.peak_normalize(x), [[0, 0.25, -1.0], [0, 0, 0]])
+    np.testing.assert_allclose(peak_normalize_np(x), [[0, 0.25, -1.0], [0, 0, 0]])
+
+
+def test_peak_normalize_numpy_equals_the_tf_data_version():
+    """Extraction (numpy) and make_dataset (in the tf.data graph) normalise alike, all-zero
+    rows included."""
+    tf = pytest.importorskip("tensorflow")
+    from corpus.pipeline import peak_normalize_tf
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((6, 257)) * rng.uniform(1e-4, 3, (6, 1))).astype(np.float32)
+    x[2] = 0.0
+    x[4, :100] = 0.0
+    got_tf = peak_normalize_tf(tf.constant(x)).numpy()
+    np.testing.assert_allclose(peak_normalize_np(x), got_tf, rtol=1e-6, atol=0)
+    np.testing.assert_array_equal(got_tf[2], 0.0)
+    np.testing.assert_allclose(np.abs(got_tf[[0, 1, 3, 4, 5]]).max(axis=1), 1.0, rtol=1e-6)
 
 
 def test_finite_rows():
@@ -163,22 +186,22 @@ def test_finite_rows():
     audio[3, 0] = -np.inf
     logits = np.zeros((4, 2))
     logits[2, 1] = np.inf
-    np.testing.assert_array_equal(ex.finite_rows(audio), [True, False, True, False])
-    np.testing.assert_array_equal(ex.finite_rows(audio, logits), [True, False, False, False])
-    assert ex.finite_rows(np.zeros((0, 3)), np.zeros((0, 2, 2))).shape == (0,)
+    np.testing.assert_array_equal(finite_rows(audio), [True, False, True, False])
+    np.testing.assert_array_equal(finite_rows(audio, logits), [True, False, False, False])
+    assert finite_rows(np.zeros((0, 3)), np.zeros((0, 2, 2))).shape == (0,)
     with pytest.raises(ValueError, match="arrays of 4 and 3 rows"):
-        ex.finite_rows(audio, logits[:3])
+        finite_rows(audio, logits[:3])
 
 
 def test_parse_layers_and_channels():
     avail = ["conv1", "conv2", "conv5"]
-    assert ex.parse_layer_list(None, avail) == avail
-    assert ex.parse_layer_list("conv5,conv1", avail) == ["conv1", "conv5"]
+    assert parse_layer_list(None, avail) == avail
+    assert parse_layer_list("conv5,conv1", avail) == ["conv1", "conv5"]
     with pytest.raises(ValueError, match="conv9"):
-        ex.parse_layer_list("conv9", avail)
-    spec = ex.parse_channel_spec("conv5:2,0;conv1:1", {"conv1": 8, "conv5": 128})
+        parse_layer_list("conv9", avail)
+    spec = parse_channel_spec("conv5:2,0;conv1:1", {"conv1": 8, "conv5": 128})
     assert spec == {"conv5": [0, 2], "conv1": [1]}
     with pytest.raises(ValueError, match="out of range"):
-        ex.parse_channel_spec("conv1:8", {"conv1": 8})
+        parse_channel_spec("conv1:8", {"conv1": 8})
     with pytest.raises(ValueError, match="unknown layer"):
-        ex.parse_channel_spec("conv7:1", {"conv1": 8})
+        parse_channel_spec("conv7:1", {"conv1": 8})

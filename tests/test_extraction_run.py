@@ -12,12 +12,14 @@ import soundfile as sf
 
 tf = pytest.importorskip("tensorflow")
 wavegan_config = pytest.importorskip("wavegan.config")
-ciwgan = pytest.importorskip("ciwgan")
+wavegan = pytest.importorskip("wavegan")
 
-from analysis import extract_run as er  # noqa: E402
-from analysis import extraction as ex  # noqa: E402
 from common.errors import OutputPathError  # noqa: E402
 from common.outputs import MARKER_NAME  # noqa: E402
+from corpus.pipeline import peak_normalize_np  # noqa: E402
+from extraction.errors import ExtractionError  # noqa: E402
+from extraction.run import run_extraction  # noqa: E402
+from extraction.sources import ArraySource, GeneratedSource, open_source  # noqa: E402
 
 L = 16384
 ACT_DTYPES = {"token_id": "int64", "word": "object", "speaker": "object", "layer": "object",
@@ -61,7 +63,7 @@ def tiny():
     """A random-initialised dim-2 ciwGAN Q (3 codes) and 5 random word-like tokens."""
     tf.keras.utils.set_random_seed(7)
     config = wavegan_config.WaveGANConfig(model="ciwgan", num_categ=3, dim=2)
-    Q = ciwgan.QNetwork(config)
+    Q = wavegan.QNetwork(config)
     rng = np.random.default_rng(0)
     env = np.sin(np.linspace(0, np.pi, 8000)) ** 2
     audio = np.zeros((5, L), np.float32)
@@ -84,8 +86,8 @@ def dataset(tmp_path, tiny):
 
 def run(tiny, data, out, **kw):
     config, Q, *_ = tiny
-    source = er.open_source(data, kw.pop("split", "test"), kw.pop("batch_size", 2), L)
-    return er.run_extraction(kw.pop("model", Q), config, source, str(out), progress=False,
+    source = open_source(data, kw.pop("split", "test"), kw.pop("batch_size", 2), L)
+    return run_extraction(kw.pop("model", Q), config, source, str(out), progress=False,
                              n_perm=20, **kw)
 
 
@@ -94,7 +96,7 @@ def test_activations_values_schema_and_time(tmp_path, tiny, dataset):
     out = tmp_path / "act"
     info = run(tiny, dataset, out, batch_size=2)     # 5 tokens -> batches of 2, 2, 1
     # independent reference: eager layer outputs, numpy mean over channels
-    x = ex.peak_normalize(audio)
+    x = peak_normalize_np(audio)
     ref = {k: v.numpy().mean(axis=2) for k, v in Q.layer_outputs(x).items() if k != "logits"}
     for ext in ("parquet", "csv"):
         df = pd.read_parquet(out / "activations.parquet") if ext == "parquet" else \
@@ -132,7 +134,7 @@ def test_q_outputs_confusion_classification(tmp_path, tiny, dataset):
     q = pd.read_csv(out / "q_outputs.csv")
     assert list(q.columns) == (["token_id", "word", "speaker", "code"] +
                                [f"logit_{k}" for k in range(3)] + [f"prob_{k}" for k in range(3)])
-    logits = Q(ex.peak_normalize(audio), training=False).numpy()
+    logits = Q(peak_normalize_np(audio), training=False).numpy()
     np.testing.assert_allclose(q[[f"logit_{k}" for k in range(3)]], logits, atol=1e-5)
     np.testing.assert_array_equal(q.code, logits.argmax(axis=1))
     conf = pd.read_csv(out / "confusion.csv", index_col="word")
@@ -204,14 +206,14 @@ def test_fiwgan_bits_and_d_network(tmp_path, tiny):
     _, _, audio, words, speakers = tiny
     config = wavegan_config.WaveGANConfig(model="fiwgan", num_categ=3, dim=2)
     tf.keras.utils.set_random_seed(3)
-    Q = ciwgan.QNetwork(config)
+    Q = wavegan.QNetwork(config)
     data = str(tmp_path / "data")
     write_dataset(data, audio, words, speakers)
-    source = er.open_source(data, "test", 4, L)
-    er.run_extraction(Q, config, source, str(tmp_path / "f"), progress=False, n_perm=10,
+    source = open_source(data, "test", 4, L)
+    run_extraction(Q, config, source, str(tmp_path / "f"), progress=False, n_perm=10,
                       layers="conv5")
     q = pd.read_csv(tmp_path / "f" / "q_outputs.csv", dtype={"bits": str})
-    logits = Q(ex.peak_normalize(audio), training=False).numpy()
+    logits = Q(peak_normalize_np(audio), training=False).numpy()
     bits = ["".join("1" if v > 0 else "0" for v in row) for row in logits]
     assert q.bits.tolist() == bits
     assert q.code.tolist() == [int(b, 2) for b in bits]
@@ -222,10 +224,10 @@ def test_fiwgan_bits_and_d_network(tmp_path, tiny):
     assert set(act.layer) == {"conv5"}
 
     D = wavegan_discriminator().WaveGANDiscriminator(config)
-    er.run_extraction(D, config, er.open_source(data, "test", 4, L), str(tmp_path / "d"),
+    run_extraction(D, config, open_source(data, "test", 4, L), str(tmp_path / "d"),
                       network="D", progress=False, layers=["conv2"])
     d = pd.read_csv(tmp_path / "d" / "d_outputs.csv")
-    np.testing.assert_allclose(d.logit, D(ex.peak_normalize(audio), training=False).numpy(),
+    np.testing.assert_allclose(d.logit, D(peak_normalize_np(audio), training=False).numpy(),
                                atol=1e-5)
     assert not (tmp_path / "d" / "q_outputs.csv").exists()
 
@@ -235,57 +237,65 @@ def wavegan_discriminator():
 
 
 def test_wav_folder_words_and_skips(tmp_path, tiny):
+    """corpus.folder's reader, as prepare.py reads the folder: another rate is resampled and
+    stereo downmixed (not skipped); unreadable and too long files are skipped and counted."""
     _, _, audio, *_ = tiny
     root = tmp_path / "wavs"
     (root / "dog").mkdir(parents=True)
     sf.write(root / "bag_01.wav", audio[0][:8000], 16000, subtype="FLOAT")
     sf.write(root / "dog" / "x.wav", audio[1][:9000], 16000, subtype="PCM_16")
-    sf.write(root / "slow_1.wav", audio[2][:4000], 8000)                  # wrong rate
+    sf.write(root / "slow_1.wav", audio[2][:4000], 8000)                  # resampled
     sf.write(root / "long_1.wav", np.zeros(L + 1, np.float32), 16000)      # too long
-    sf.write(root / "stereo_1.wav", np.zeros((100, 2), np.float32), 16000)  # not mono
+    sf.write(root / "stereo_1.wav", np.full((100, 2), 0.5, np.float32), 16000)  # downmixed
     (root / "broken_1.wav").write_bytes(b"not a wav")
-    info = run(tiny, str(root), tmp_path / "act", normalize="none")
-    assert info["counts"]["tokens"] == 2
-    assert info["counts"]["skipped"] == {"sample_rate": 1, "too_long": 1, "not_mono": 1,
-                                         "unreadable": 1}
-    assert {s["file"] for s in info["counts"]["skipped_files"]} == {
-        "slow_1.wav", "long_1.wav", "stereo_1.wav", "broken_1.wav"}
+    info = run(tiny, str(root), tmp_path / "act", normalize="none", upsample=True)
+    assert info["counts"]["tokens"] == 4
+    assert info["counts"]["skipped"] == {"too_long": 1, "audio_unreadable": 1}
+    assert {s["file"] for s in info["counts"]["skipped_files"]} == {"long_1.wav",
+                                                                   "broken_1.wav"}
     q = pd.read_csv(tmp_path / "act" / "q_outputs.csv")
-    assert q.word.tolist() == ["bag", "dog"]                 # stem before '_', parent folder
-    up_in = pd.read_parquet(tmp_path / "act" / "activations.parquet")
-    assert set(up_in.token_id) == {0, 1}
+    # stem before '_' for files in the folder, the sub-folder for the others; path order
+    assert q.word.tolist() == ["bag", "dog", "slow", "stereo"]
+    up = pd.read_parquet(tmp_path / "act" / "upsampled.parquet")
+    inp = up[up.layer == "input"].pivot(index="token_id", columns="sample", values="value")
+    from corpus.audio import resample
+    slow, _ = sf.read(root / "slow_1.wav", dtype="float32")           # 16-bit PCM as stored
+    np.testing.assert_allclose(inp.loc[2].to_numpy()[:8000], resample(slow, 8000, 16000),
+                               atol=1e-6)
+    assert not inp.loc[2].to_numpy()[8000:].any()
+    np.testing.assert_allclose(inp.loc[3].to_numpy()[:100], 0.5)
 
 
 def test_bad_input(tmp_path, tiny, dataset):
     config, Q, *_ = tiny
-    with pytest.raises(er.ExtractionError, match=r"unknown phone label\(s\) \['zz'\].*'a', 's'"):
+    with pytest.raises(ExtractionError, match=r"unknown phone label\(s\) \['zz'\].*'a', 's'"):
         run(tiny, dataset, tmp_path / "a", phones=["zz"])
-    with pytest.raises(er.ExtractionError, match=r"--split=dev.*\['test', 'train'\]"):
+    with pytest.raises(ExtractionError, match=r"--split=dev.*\['test', 'train'\]"):
         run(tiny, dataset, tmp_path / "a", split="dev")
-    with pytest.raises(er.ExtractionError, match="no tokens.*empty selection"):
+    with pytest.raises(ExtractionError, match="no tokens.*empty selection"):
         run(tiny, dataset, tmp_path / "a", split="train")
-    with pytest.raises(er.ExtractionError, match="slice_len 16384 but the model expects 32768"):
-        er.open_source(dataset, "test", 2, 32768)
-    with pytest.raises(er.ExtractionError, match="conv9"):
+    with pytest.raises(ExtractionError, match="slice_len 16384 but the model expects 32768"):
+        open_source(dataset, "test", 2, 32768)
+    with pytest.raises(ExtractionError, match="conv9"):
         run(tiny, dataset, tmp_path / "a", layers="conv9")
-    with pytest.raises(er.ExtractionError, match="plain WaveGAN has no Q"):
+    with pytest.raises(ExtractionError, match="plain WaveGAN has no Q"):
         run(tiny, dataset, tmp_path / "a", model=None)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(er.ExtractionError, match="no dataset.json and no .wav files"):
-        er.open_source(str(empty), "test", 2, L)
-    sf.write(empty / "a_1.wav", np.zeros(100, np.float32), 22050)
-    with pytest.raises(er.ExtractionError, match="none of the 1 WAV files.*22050 Hz"):
-        er.open_source(str(empty), "test", 2, L)
+    with pytest.raises(ExtractionError, match="no dataset.json and no .wav files"):
+        open_source(str(empty), "test", 2, L)
+    sf.write(empty / "a_1.wav", np.zeros(8200, np.float32), 8000)   # 16400 samples at 16 kHz
+    with pytest.raises(ExtractionError, match="none of the 1 audio files.*too_long.*16400 "):
+        open_source(str(empty), "test", 2, L)
     wavs = tmp_path / "w"
     wavs.mkdir()
     sf.write(wavs / "a_1.wav", np.zeros(100, np.float32), 16000)
-    with pytest.raises(er.ExtractionError, match="--phones needs phone boundaries"):
+    with pytest.raises(ExtractionError, match="--phones needs phone boundaries"):
         run(tiny, str(wavs), tmp_path / "a", phones=["s"])
     ph = pd.read_csv(os.path.join(dataset, "phones.csv"))
     ph.loc[len(ph)] = [3, "s", 500, 500]
     ph.to_csv(os.path.join(dataset, "phones.csv"), index=False)
-    with pytest.raises(er.ExtractionError, match=r"1 empty interval.*token 3 phone 's' \[500"):
+    with pytest.raises(ExtractionError, match=r"1 empty interval.*token 3 phone 's' \[500"):
         run(tiny, dataset, tmp_path / "a", phones=["s"])
     # an earlier extract output is replaced only with overwrite=True
     run(tiny, dataset, tmp_path / "exists", layers="conv4")
@@ -299,7 +309,7 @@ def test_bad_input(tmp_path, tiny, dataset):
 def test_failure_leaves_no_output(tmp_path, tiny, dataset):
     config, Q, *_ = tiny
 
-    source = er.open_source(dataset, "test", 2, L)
+    source = open_source(dataset, "test", 2, L)
     orig_batches = source.batches
 
     def batches():
@@ -310,39 +320,45 @@ def test_failure_leaves_no_output(tmp_path, tiny, dataset):
 
     source.batches = batches
     with pytest.raises(OSError, match="disk gone"):
-        er.run_extraction(Q, config, source, str(tmp_path / "act"), progress=False)
+        run_extraction(Q, config, source, str(tmp_path / "act"), progress=False)
     assert os.listdir(tmp_path) == ["data"]                  # no output, no temporary folder
 
 
 def test_generated_source(tmp_path, tiny):
     config, Q, *_ = tiny
     G = pytest.importorskip("wavegan.generator").WaveGANGenerator(config)
-    src = er.GeneratedSource(G, config, ["2", "0"], n_per_code=2, batch_size=3, seed=5)
+    src = GeneratedSource(G, config, ["2", "code_0"], n_per_code=2, batch_size=3, seed=5)
     batches = list(src.batches())
     assert [len(b.word) for b in batches] == [3, 1]
     assert sum((b.word for b in batches), []) == ["code_2", "code_2", "code_0", "code_0"]
     # token 1 = G(z) with the one-hot code 2 and the seeded uniform noise row 1
-    noise = np.random.RandomState(5).uniform(-1, 1, (4, config.latent_dim - 3)).astype(np.float32)
+    noise = np.random.RandomState(5).uniform(-1, 1, (2, config.latent_dim - 3)).astype(np.float32)
     z = np.concatenate([[0, 0, 1], noise[1]]).astype(np.float32)[None]
     np.testing.assert_allclose(batches[0].audio[1], G(z, training=False).numpy().reshape(-1),
                                atol=1e-6)
-    info = er.run_extraction(Q, config, src, str(tmp_path / "g"), progress=False, n_perm=5,
+    # settled: the noise is shared across codes (token 3 = code 0 with noise row 1, as
+    # generate.py pairs them), no longer a fresh noise row per token
+    z3 = np.concatenate([[1, 0, 0], noise[1]]).astype(np.float32)[None]
+    np.testing.assert_allclose(batches[1].audio[0], G(z3, training=False).numpy().reshape(-1),
+                               atol=1e-6)
+    np.testing.assert_array_equal(src.z[1, 3:], src.z[3, 3:])
+    info = run_extraction(Q, config, src, str(tmp_path / "g"), progress=False, n_perm=5,
                              layers="conv5")
     assert info["data_kind"] == "generated" and info["counts"]["tokens"] == 4
-    with pytest.raises(er.ExtractionError, match="code 7 out of range"):
-        er.GeneratedSource(G, config, ["7"], 1, 2)
+    with pytest.raises(ExtractionError, match="--codes: code '7' out of range"):
+        GeneratedSource(G, config, ["7"], 1, 2)
 
 
 def test_array_source(tmp_path, tiny):
     config, Q, audio, words, speakers = tiny
-    src = er.ArraySource(audio, words, speakers, batch_size=4)
-    info = er.run_extraction(Q, config, src, str(tmp_path / "a"), progress=False, n_perm=5,
+    src = ArraySource(audio, words, speakers, batch_size=4)
+    info = run_extraction(Q, config, src, str(tmp_path / "a"), progress=False, n_perm=5,
                              layers=["conv4"], csv=False)
     assert info["data_kind"] == "arrays" and info["files"] == [
         "activations.parquet", "classification.json", "confusion.csv", "extract_info.json",
         "q_outputs.csv"]
     act = pd.read_parquet(tmp_path / "a" / "activations.parquet")
-    ref = Q.layer_outputs(ex.peak_normalize(audio))["conv4"].numpy().mean(axis=2)
+    ref = Q.layer_outputs(peak_normalize_np(audio))["conv4"].numpy().mean(axis=2)
     np.testing.assert_allclose(act.value.to_numpy().reshape(5, 64), ref, atol=1e-6)
-    with pytest.raises(er.ExtractionError, match="must be \\[N, slice_len\\] with N = 2"):
-        er.ArraySource(audio, words[:2])
+    with pytest.raises(ExtractionError, match="must be \\[N, slice_len\\] with N = 2"):
+        ArraySource(audio, words[:2])

@@ -1,4 +1,4 @@
-"""Tests of the block-structured GAMM engine (analysis.fast_gamm) against independent
+"""Tests of the block-structured GAMM engine (analysis.gamm.fast) against independent
 references: dense linear algebra on a small hand-made design, chi-square distributions, and
 direct mgcv fits of the same model."""
 
@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from analysis import fast_gamm as fg
-from analysis import fast_gamm_stats as fst
-from analysis.fast_gamm_synth import make_synthetic_activations
+from analysis.gamm import fast as fg
+from analysis.gamm import fast_stats as fst
+from analysis.gamm.fast_setup import discretise_sample
+from synthetic_activations import make_synthetic_activations
 
 
 # --------------------------------------------------------------------------- no R needed
@@ -162,10 +163,10 @@ def test_test_stat_integer_rank_is_wald_f():
 
 
 def test_discretise_sample_follows_mgcv_rule():
-    xu, idx = fg.mgcv_setup.__globals__["discretise_sample"](np.array([3., 1., 2., 1.]))
+    xu, idx = discretise_sample(np.array([3., 1., 2., 1.]))
     assert xu.tolist() == [1, 2, 3] and idx.tolist() == [2, 0, 1, 0]
     x = np.arange(1024, dtype=float)
-    xu, idx = fg.mgcv_setup.__globals__["discretise_sample"](x)
+    xu, idx = discretise_sample(x)
     assert len(xu) == 1000 and np.max(np.abs(xu[idx] - x)) <= 1023 / 999 / 2 + 1e-12
 
 

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 from analysis.report import markdown_to_html
-from analysis.synthetic import write_synthetic_folder
 from common.outputs import MARKER_NAME, check_output
 from common.errors import OutputPathError
+from synthetic_activations import write_synthetic_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAYLOAD = "b\\\")); system('touch {pwned}'); #"          # b\")); system('touch ...'); #
@@ -179,7 +179,7 @@ def test_written_r_script_holds_no_label_and_refits(hostile_run, tmp_path):
     assert list(refit.index) == [term.replace("\r", "\n") for term in ours.index]
     np.testing.assert_allclose(refit["Estimate"].to_numpy(float), ours.to_numpy(), rtol=1e-4)
     # the size rule's coefficient count is mgcv's own
-    from analysis.gamm import mgcv_memory_bytes
+    from analysis.gamm.mgcv import mgcv_memory_bytes
     assert int((tmp_path / "p.txt").read_text()) == mgcv_memory_bytes(15, 5, 10)[0]
 
 
@@ -190,7 +190,7 @@ def test_overwrite_replaces_only_an_analyze_output(hostile_run, tmp_path):
     mine = tmp_path / "analysis"
     shutil.copytree(out, mine)
     args = [f"--activations={root / 'acts'}", f"--out={mine}", f"--ref_word={words[0]}",
-            "--no_figures", "--phone_layers=", "--lmm_layers=none"]
+            "--nofigures", "--phone_layers=", "--lmm_layers=none"]
     kept = _tree(str(mine))
     res = _analyze(args, cwd=tmp_path)
     assert res.returncode == 2 and res.stderr.strip().splitlines() == [
@@ -278,8 +278,8 @@ def test_csv_labels_are_read_as_written(tmp_path):
 
 
 def test_nul_in_a_label_is_refused():
-    from analysis.gamm import AnalysisInputError, prepare_gamm_data
-    from analysis.synthetic import make_activations
+    from analysis.gamm.data import AnalysisInputError, prepare_gamm_data
+    from synthetic_activations import make_activations
     df, _ = make_activations(("ask", "carry", "dark"), tokens_per_word=2, seed=0)
     df["word"] = df["word"].replace({"carry": "car\x00ry"})
     with pytest.raises(AnalysisInputError, match="NUL"):
@@ -288,7 +288,7 @@ def test_nul_in_a_label_is_refused():
 
 def test_r_string_round_trips_through_r():
     pytest.importorskip("rpy2")
-    from analysis.gamm import r_string
+    from analysis.gamm.rcode import r_string
     from analysis.rbridge import get_r, r_available
     if not r_available(()):
         pytest.skip("R not available")
@@ -373,7 +373,7 @@ def test_real_r_allocation_failure_is_mapped_and_not_printed(capfd):
 
 
 def test_mgcv_size_rule():
-    from analysis.gamm import ModelTooLargeError, check_mgcv_memory, mgcv_memory_bytes
+    from analysis.gamm.mgcv import ModelTooLargeError, check_mgcv_memory, mgcv_memory_bytes
     p, need = mgcv_memory_bytes(n_groups=30, n_levels=2, k=10)
     assert p == 320 and need == 3 * 8 * 320 ** 2
     check_mgcv_memory(30, 2, 10, "small", "advice", limit=need)  # fits exactly
@@ -398,7 +398,7 @@ def test_mgcv_on_paper_scale_fails_fast_with_advice(tmp_path):
     _big_activations(str(tmp_path / "acts"), 62_500)
     res = _analyze([f"--activations={tmp_path / 'acts'}", f"--out={tmp_path / 'out'}",
                     "--engine=mgcv", "--ref_word=w0", "--phone_layers=", "--lmm_layers=none",
-                    "--no_figures"], cwd=tmp_path, timeout=300)
+                    "--nofigures"], cwd=tmp_path, timeout=300)
     errors = [line for line in res.stderr.splitlines() if "error" in line]
     assert res.returncode == 2 and len(errors) == 1, res.stderr[-3000:]
     assert errors[0].startswith("analyze.py: error: the word GAMM at conv5 (62,500 tokens, "
@@ -411,16 +411,17 @@ def test_mgcv_on_paper_scale_fails_fast_with_advice(tmp_path):
 def test_phone_models_are_sized_before_any_fit(monkeypatch):
     """analyze.py's pre-flight checks every listed phone GAMM with its own k before the first
     fit: conv4 (k lowered to 5) fits the memory given here, conv2 (k=10) does not."""
-    from analysis import gamm, pipeline
-    from analysis.synthetic import make_activations, make_phone_activations
+    from analysis import pipeline
+    from analysis.gamm import mgcv
+    from synthetic_activations import make_activations, make_phone_activations
     acts, truth = make_activations(("ask", "carry", "dark"), tokens_per_word=4, seed=0)
     phones = make_phone_activations(acts, truth)  # one s/sh interval per token: 12 per layer
     conv2_need = 3 * 8 * ((2 + 12) * 10) ** 2
-    monkeypatch.setattr(gamm, "memory_limit_bytes", lambda: conv2_need - 1)
+    monkeypatch.setattr(mgcv, "memory_limit_bytes", lambda: conv2_need - 1)
     options = pipeline.AnalysisOptions(phone_layers=["conv4", "conv2"])
-    with pytest.raises(gamm.ModelTooLargeError, match=r"^the phone GAMM at conv2 \(12 "
+    with pytest.raises(mgcv.ModelTooLargeError, match=r"^the phone GAMM at conv2 \(12 "
                                                       r"intervals, k=10\).*--phone_layers="):
         pipeline.check_model_sizes(options, phones)
     pipeline.check_model_sizes(pipeline.AnalysisOptions(phone_layers=["conv4"]), phones)
-    monkeypatch.setattr(gamm, "memory_limit_bytes", lambda: conv2_need)
+    monkeypatch.setattr(mgcv, "memory_limit_bytes", lambda: conv2_need)
     pipeline.check_model_sizes(options, phones)

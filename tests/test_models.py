@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ciwgan import QNetwork
-from wavegan import WaveGANConfig, WaveGANDiscriminator, WaveGANGenerator, layer_geometry
+from wavegan import (QNetwork, WaveGANConfig, WaveGANDiscriminator, WaveGANGenerator,
+                     layer_geometry)
 from wavegan.config import ConfigError, same_padding
 from wavegan.layers import PhaseShuffle, TF1BatchNorm, phase_shift
 

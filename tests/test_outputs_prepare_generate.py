@@ -68,16 +68,16 @@ def test_prepare_never_writes_over_its_corpus(corpora, source, out, how):
     flag = "--timit_dir" if source == "timit" else "--folder_dir"
     before = tree_bytes(corpora)
     out_dir = os.path.normpath(corpora / out)
-    proc = cli("prepare.py", f"{flag}={corpora / source}", f"--out_dir={out_dir}",
+    proc = cli("prepare.py", f"{flag}={corpora / source}", f"--out={out_dir}",
                "--words=dark", "--overwrite", "--noprogress")
-    assert_refused(proc, "prepare.py", f"--out_dir={out_dir} {how} the input",
+    assert_refused(proc, "prepare.py", f"--out={out_dir} {how} the input",
                    f"{flag}={corpora / source}")
     assert tree_bytes(corpora) == before
     assert sorted(os.listdir(corpora.parent)) == ["corpora"]      # no partial folder either
 
 
 @pytest.mark.parametrize("script, out_flag, out", [
-    ("prepare.py", "--out_dir", "analysis"), ("prepare.py", "--out_dir", "."),
+    ("prepare.py", "--out", "analysis"), ("prepare.py", "--out", "."),
     ("generate.py", "--out", "analysis"), ("generate.py", "--out", "docs/gen")])
 def test_outputs_into_the_repository_are_refused(corpora, script, out_flag, out):
     source = (f"--timit_dir={corpora / 'timit'}" if script == "prepare.py"
@@ -92,17 +92,19 @@ def test_outputs_into_the_repository_are_refused(corpora, script, out_flag, out)
 def test_prepare_replaces_only_its_own_output(corpora, tmp_path):
     timit = f"--timit_dir={corpora / 'timit'}"
     data = tmp_path / "work" / "data"                      # parents are created
+    # the deprecated name --out_dir still works, with a one-line notice
     proc = cli("prepare.py", timit, f"--out_dir={data}", "--words=dark", "--noprogress")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "prepare.py: note: --out_dir is deprecated; use --out\n" in proc.stderr
     assert json.load(open(data / "dataset.json"))["words"] == ["dark"]
     assert json.load(open(data / MARKER_NAME))["stage"] == "prepare"
     first = tree_bytes(data)
     # without --overwrite: refused, the earlier dataset untouched
-    proc = cli("prepare.py", timit, f"--out_dir={data}", "--words=dark,wash", "--noprogress")
-    assert_refused(proc, "prepare.py", f"--out_dir={data}", "--overwrite")
+    proc = cli("prepare.py", timit, f"--out={data}", "--words=dark,wash", "--noprogress")
+    assert_refused(proc, "prepare.py", f"--out={data}", "--overwrite")
     assert tree_bytes(data) == first
     # with --overwrite: replaced by the new dataset
-    proc = cli("prepare.py", timit, f"--out_dir={data}", "--words=dark,wash", "--noprogress",
+    proc = cli("prepare.py", timit, f"--out={data}", "--words=dark,wash", "--noprogress",
                "--overwrite")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.load(open(data / "dataset.json"))["words"] == ["dark", "wash"]
@@ -111,14 +113,14 @@ def test_prepare_replaces_only_its_own_output(corpora, tmp_path):
     thesis = tmp_path / "thesis"
     thesis.mkdir()
     (thesis / "thesis.txt").write_text("four years")
-    proc = cli("prepare.py", timit, f"--out_dir={thesis}", "--overwrite", "--noprogress")
-    assert_refused(proc, "prepare.py", f"--out_dir={thesis}", "not an output of prepare")
+    proc = cli("prepare.py", timit, f"--out={thesis}", "--overwrite", "--noprogress")
+    assert_refused(proc, "prepare.py", f"--out={thesis}", "not an output of prepare")
     assert tree_bytes(thesis) == {"thesis.txt": b"four years"}
 
 
-def test_prepare_missing_out_dir(corpora):
+def test_prepare_missing_out(corpora):
     proc = cli("prepare.py", f"--timit_dir={corpora / 'timit'}")
-    assert_refused(proc, "prepare.py", "--out_dir is required")
+    assert_refused(proc, "prepare.py", "--out is required")
 
 
 # ------------------------------------------------------------------------------ generate.py
@@ -181,7 +183,7 @@ def test_generate_replaces_only_its_own_output(run_dir, tmp_path):
     assert f"checkpoint: {run_dir / 'ckpt-3'} (step 3)" in proc.stdout
     assert "ckpt-5" in proc.stderr
     names = sorted(n for n in os.listdir(out) if n.endswith(".wav"))
-    assert names == [f"code-{c}_z000.wav" for c in range(3)]
+    assert names == [f"code_{c}_z000.wav" for c in range(3)]
     first = tree_bytes(out)
     # without --overwrite: refused, the earlier output untouched
     proc = cli("generate.py", ckpt, f"--out={out}", "--n_per_code=2")
@@ -195,7 +197,7 @@ def test_generate_replaces_only_its_own_output(run_dir, tmp_path):
     proc = cli("generate.py", ckpt, f"--out={out}", "--n_per_code=2", "--overwrite")
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = sorted(n for n in os.listdir(out) if n.endswith(".wav"))
-    assert names == [f"code-{c}_z{j:03d}.wav" for c in range(3) for j in range(2)]
+    assert names == [f"code_{c}_z{j:03d}.wav" for c in range(3) for j in range(2)]
     assert sorted(os.listdir(tmp_path)) == ["gen"]
     # a folder the stage did not write is refused even with --overwrite
     thesis = tmp_path / "thesis"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ciwgan.reference import compare_to_reference
+from tf1_reference import compare_to_reference
 from conftest import find_fixture
 
 ROOT = Path(__file__).resolve().parents[1]

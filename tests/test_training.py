@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 import tensorflow as tf
 
+from common.constants import SAMPLE_RATE
 from ciwgan.training_loop import (TrainingError, TrainOptions, _finite_or_raise, build_run,
                                   run_training)
 from wavegan import WaveGANConfig, load_models
@@ -35,7 +36,7 @@ def tiny_data(tmp_path_factory):
         for j in range(6):
             n = 3000 + 500 * j
             burst = rng.randn(n) * np.hanning(n) * (0.2 + 0.1 * w_i)
-            sf.write(str(root / "words" / word / f"{word}_{j}.wav"), burst, 16000)
+            sf.write(str(root / "words" / word / f"{word}_{j}.wav"), burst, SAMPLE_RATE)
     out = root / "data"
     prepare_dataset(str(out), folder_dir=str(root / "words"), words=WORDS, progress=False)
     return str(out)
@@ -68,10 +69,13 @@ def test_train_writes_checkpoint_config_summaries(tmp_path, tiny_data):
     assert tf.train.latest_checkpoint(str(train_dir)).endswith("ckpt-2")
     tags = event_tags(str(train_dir))
     for tag in ("G_loss", "D_loss", "Q_loss", "gradient_penalty", "wasserstein", "Q_accuracy",
-                "x_rms", "G_z_rms", "steps_per_sec", "D_x", "x", "G_z", "preview"):
+                "x_rms", "G_z_rms", "steps_per_sec", "D_x", "x", "G_z", "preview/code_0",
+                "preview/code_3"):
         assert tag in tags, (tag, sorted(tags))
     previews = sorted((train_dir / "preview").iterdir())
-    assert len(list(previews[-1].glob("*.wav"))) == TINY.num_categ  # one per code
+    # One per code, named as generate.py names them.
+    assert sorted(w.name for w in previews[-1].glob("*.wav")) == [
+        f"code_{i}_z000.wav" for i in range(TINY.num_categ)]
     # The checkpoint loads for extraction with its config and every trained weight: biases
     # start at zero and move with training, in every block of every network (except D's
     # output bias: the WGAN critic loss mean(D(G(z))) - mean(D(x)) has zero gradient for it).
@@ -188,12 +192,15 @@ def test_generate_writes_one_file_per_code(tmp_path, tiny_data):
                           cwd=str(ROOT), timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     wavs = sorted(out.glob("*.wav"))
-    assert [w.name for w in wavs] == [f"code-{i}_z000.wav" for i in range(4)]
+    # Named by code label (ciwgan.codes.code_label), as extract.py names generated tokens.
+    assert [w.name for w in wavs] == [f"code_{i}_z000.wav" for i in range(4)]
     audio, sr = sf.read(str(wavs[0]))
-    assert sr == 16000 and audio.shape == (16384,)
+    assert sr == SAMPLE_RATE and audio.shape == (TINY.slice_len,)
     import pandas as pd
     table = pd.read_csv(out / "generated.csv")
-    assert list(table["code"]) == [0, 1, 2, 3] and "q_code" in table and "prob_3" in table
+    assert list(table["code"]) == [f"code_{i}" for i in range(4)]
+    assert "prob_3" in table and set(table["q_code"]) <= set(table["code"])
+    assert list(table["q_agrees"]) == list(table["q_code"] == table["code"])
     # Refuses to clobber without --overwrite.
     proc = subprocess.run([sys.executable, str(ROOT / "generate.py"), f"--checkpoint={train_dir}",
                            f"--out={out}"], capture_output=True, text=True, cwd=str(ROOT))
@@ -205,8 +212,8 @@ def test_init_from_tf1_checkpoint_continues_the_original_run(tmp_path, tiny_data
     train_dir = tmp_path / "run"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), f"--train_dir={train_dir}",
-         f"--data_dir={tiny_data}", f"--init_from={tf1_dim8 / 'model.ckpt-3'}",
-         "--train_batch_size=4", "--max_steps=4", "--noprogress"],
+         f"--data={tiny_data}", f"--init_from={tf1_dim8 / 'model.ckpt-3'}",
+         "--batch_size=4", "--normalize=peak", "--max_steps=4", "--noprogress"],
         capture_output=True, text=True, cwd=str(ROOT), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # global_step was 3 in the original checkpoint: one more iteration makes 4.
@@ -218,3 +225,18 @@ def test_init_from_tf1_checkpoint_continues_the_original_run(tmp_path, tiny_data
     original = reader.get_tensor("Q/Qoutput/dense/kernel")
     _, _, _, Q = load_models(str(train_dir))
     assert np.max(np.abs(Q.dense.kernel.numpy() - original)) < 1e-3
+    # --data, --batch_size and --normalize are the shared names of --data_dir,
+    # --train_batch_size and --data_normalize.
+    used = json.loads((train_dir / "flags.json").read_text())["options"]
+    assert (used["data_dir"], used["batch_size"], used["normalize"]) == (tiny_data, 4, True)
+
+
+def test_normalize_and_data_normalize_must_agree(tmp_path, tiny_data):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), f"--train_dir={tmp_path / 'run'}",
+         f"--data={tiny_data}", "--normalize=none", "--data_normalize"],
+        capture_output=True, text=True, cwd=str(ROOT), timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip() == ("train.py: error: --normalize=none and "
+                                   "--data_normalize=true disagree")
+    assert not (tmp_path / "run").exists()

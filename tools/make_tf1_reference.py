@@ -53,13 +53,13 @@ if ROOT not in sys.path:  # common/ is plain Python: it imports in the TF 2.15 e
     sys.path.insert(0, ROOT)
 
 from common.cli import ArgumentParser, run_main  # noqa: E402
+from common.constants import SAMPLE_RATE  # noqa: E402
 from common.errors import InputError  # noqa: E402
 from common.outputs import OutputFolder  # noqa: E402
 
 SCRIPT = "make_tf1_reference.py"
 STAGE = "tf1-reference"
 FULL_SIZE_LIMIT = 2048  # larger tensors of step_reference.npz are stored as samples + sums
-SAMPLE_RATE = 16000
 MODEL_FILES = {  # model -> (repository flag, model code, training script, its G/D/Q module name)
     "ciwgan": ("--fiwgan_repo", "cinfowavegan.py", "train_ciwgan.py", "cinfowavegan"),
     # train_fiwgan.py imports 'waveganNET', a file the repository does not have; the builders

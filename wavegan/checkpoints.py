@@ -14,6 +14,8 @@ from typing import Optional
 import tensorflow as tf
 
 from .config import WaveGANConfig
+from .discriminator import QNetwork, WaveGANDiscriminator
+from .generator import WaveGANGenerator
 from .tf1_checkpoint import (CheckpointError, checkpoint_problem, is_tf1_checkpoint,
                              load_tf1_checkpoint, resolve_prefix)
 
@@ -22,10 +24,6 @@ CONFIG_NAME = "config.json"
 
 def build_models(config: WaveGANConfig):
     """Fresh (randomly initialised, built) G, D and Q (None for WaveGAN)."""
-    from ciwgan.qnetwork import QNetwork
-    from .discriminator import WaveGANDiscriminator
-    from .generator import WaveGANGenerator
-
     G, D = WaveGANGenerator(config), WaveGANDiscriminator(config)
     Q = QNetwork(config) if config.has_q else None
     for net in (G, D, Q):

@@ -13,10 +13,11 @@ import json
 import os
 from typing import List, Tuple
 
+from common.constants import SLICE_LEN
 from common.errors import InputError
 
 MODELS = ("ciwgan", "fiwgan", "wavegan")
-SLICE_LENS = (16384, 32768, 65536)
+SLICE_LENS = (SLICE_LEN, 2 * SLICE_LEN, 4 * SLICE_LEN)  # 16384, 32768, 65536
 UPSAMPLE_MODES = ("zeros", "nn")
 
 
@@ -42,7 +43,7 @@ class WaveGANConfig:
     latent_dim: int = 100
     kernel_len: int = 25
     dim: int = 64
-    slice_len: int = 16384
+    slice_len: int = SLICE_LEN
     num_channels: int = 1
     batchnorm: bool = False
     upsample: str = "zeros"
@@ -74,12 +75,12 @@ class WaveGANConfig:
     @property
     def dim_mul(self) -> int:
         """G's first width multiplier: 16 for 16384 samples, 32 for the longer slices."""
-        return 16 if self.slice_len == 16384 else 32
+        return 16 if self.slice_len == SLICE_LENS[0] else 32
 
     @property
     def n_conv(self) -> int:
         """Number of conv blocks in D and Q (and transposed-conv blocks in G): 5 or 6."""
-        return 5 if self.slice_len == 16384 else 6
+        return 5 if self.slice_len == SLICE_LENS[0] else 6
 
     @property
     def last_stride(self) -> int:
@@ -142,9 +143,14 @@ def layer_geometry(config: WaveGANConfig) -> List[Tuple[str, int, int]]:
 def same_padding(in_len: int, kernel: int, stride: int) -> Tuple[int, int]:
     """TF 'SAME' padding (left, right) of a strided conv; the odd sample goes to the right.
 
-    out_len = ceil(in_len / stride); total = max((out_len - 1) * stride + kernel - in_len, 0).
+    The one home of this rule (the layers' fast convolutions and the extraction's time axes
+    use it): out_len = ceil(in_len / stride);
+    total = max((out_len - 1) * stride + kernel - in_len, 0); left = total // 2.
     E.g. in_len 16384, kernel 25, stride 4 -> total 21 -> (10, 11).
     """
+    if in_len <= 0 or kernel <= 0 or stride <= 0:
+        raise ValueError(f"same_padding: in_len={in_len}, kernel={kernel}, stride={stride} "
+                         "must all be positive")
     out_len = -(-in_len // stride)
     total = max((out_len - 1) * stride + kernel - in_len, 0)
     return total // 2, total - total // 2

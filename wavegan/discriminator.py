@@ -1,4 +1,5 @@
-"""WaveGAN discriminator, and the conv encoder it shares with ciwGAN's Q network.
+"""WaveGAN's discriminator D and ciwGAN / fiwGAN's Q network, both a conv encoder (as D and Q
+sit side by side in the original cinfowavegan.py).
 
 Layout for 16384 samples, d = dim:
     x [B, 16384, nch]
@@ -8,7 +9,7 @@ Layout for 16384 samples, d = dim:
     downconv_3 : conv1d(8d,  25, stride 4), (BN)  -> [B, 64, 8d],   lrelu, phase shuffle
     downconv_4 : conv1d(16d, 25, stride 4), (BN)  -> [B, 16, 16d],  lrelu
     (downconv_5: conv1d(32d, 25, stride 2 | 4), (BN) -> [B, 16, 32d], lrelu; long slices)
-    output     : flatten, dense -> [B, n_outputs]
+    output     : flatten, dense -> [B, n_outputs]      (D: 1 output; Q: num_categ)
 The paper numbers the blocks conv1..conv5 (conv6); their post-activation outputs are what the
 interpretation technique averages over channels.
 """
@@ -157,3 +158,24 @@ class WaveGANDiscriminator(ConvEncoder):
     @classmethod
     def from_config(cls, cfg):
         return cls(WaveGANConfig.from_dict(cfg["config"]), name=cfg.get("name", "D"))
+
+
+class QNetwork(ConvEncoder):
+    """Q (ciwGAN / fiwGAN): audio [B, slice_len(, nch)] -> code logits [B, num_categ].
+
+    Q only ever sees generated audio in training and learns to recover the code in z from it
+    (InfoGAN-style).  Variables follow the original scope names (``Q/Qdownconv_i``,
+    ``Q/Qoutput``).  Phase shuffle (radius ``config.phaseshuffle_rad``) is applied in training
+    only; ``layer_outputs(x)`` gives conv1..conv5 post-activation maps and the logits.
+    """
+
+    block_prefix = "Qdownconv"
+    output_name = "Qoutput"
+
+    def __init__(self, config: WaveGANConfig, **kwargs):
+        kwargs.setdefault("name", "Q")
+        super().__init__(config, config.num_categ, **kwargs)
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(WaveGANConfig.from_dict(cfg["config"]), name=cfg.get("name", "Q"))

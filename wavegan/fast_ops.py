@@ -46,6 +46,8 @@ import os
 
 import tensorflow as tf
 
+from .config import same_padding
+
 CONV_IMPLS = ("auto", "im2col", "s2d", "native")
 ENV_VAR = "WAVEGAN_CONV_IMPL"
 DEFAULT_IMPL = "auto"
@@ -91,13 +93,6 @@ def conv_impl(name):
 # ------------------------------------------------------------------------------------------
 # Geometry helpers (pure Python)
 # ------------------------------------------------------------------------------------------
-def same_pad(in_len: int, kernel_len: int, stride: int):
-    """TF 'SAME' padding (left, right) and output length ceil(in_len / stride)."""
-    out_len = -(-in_len // stride)
-    total = max((out_len - 1) * stride + kernel_len - in_len, 0)
-    return total // 2, total - total // 2, out_len
-
-
 def frames_bytes(batch: int, in_len: int, in_ch: int, kernel_len: int, stride: int,
                  itemsize: int = 4) -> int:
     """Size of the im2col frame tensor [B, ceil(T/s), K*C] in bytes."""
@@ -146,7 +141,8 @@ def _flat_matmul(x3, w2):
 def im2col_frames(x, kernel_len: int, stride: int):
     """'SAME' frames of x [B, T, C] -> [B, ceil(T/s), K*C], frames[b,t,k*C+c] = xpad[b,s*t+k,c]."""
     in_len, ch = _static_len(x), int(x.shape[-1])
-    pl, _, out_len = same_pad(in_len, kernel_len, stride)
+    pl, _ = same_padding(in_len, kernel_len, stride)
+    out_len = -(-in_len // stride)
     n_blocks = -(-kernel_len // stride)
     padded_len = stride * (out_len + n_blocks - 1)
     pr = padded_len - in_len - pl
@@ -176,7 +172,7 @@ def conv1d_transpose_matmul(x, kernel, stride: int):
     k, f, c = (int(d) for d in kernel.shape)
     in_len = _static_len(x)
     out_len = stride * in_len
-    pl, _, _ = same_pad(out_len, k, stride)
+    pl, _ = same_padding(out_len, k, stride)
     n_blocks = -(-k // stride)
     # W[c, k*F + f] = kernel[k, f, c]
     w = tf.reshape(tf.transpose(kernel, [2, 0, 1]), [c, k * f])
@@ -202,7 +198,8 @@ def conv1d_s2d(x, kernel, stride: int = 1):
     """
     k, c, f = (int(d) for d in kernel.shape)
     in_len = _static_len(x)
-    pl, _, out_len = same_pad(in_len, k, stride)
+    pl, _ = same_padding(in_len, k, stride)
+    out_len = -(-in_len // stride)
     n_blocks = -(-k // stride)
     xp = tf.pad(x, [[0, 0], [pl, stride * (out_len + n_blocks - 1) - in_len - pl], [0, 0]])
     xr = tf.reshape(xp, [-1, out_len + n_blocks - 1, stride * c])
@@ -220,7 +217,7 @@ def conv1d_transpose_s2d(x, kernel, stride: int):
     """
     k, f, c = (int(d) for d in kernel.shape)
     in_len = _static_len(x)
-    pl, _, _ = same_pad(stride * in_len, k, stride)
+    pl, _ = same_padding(stride * in_len, k, stride)
     n_blocks = -(-k // stride)
     w = tf.pad(kernel, [[0, stride * n_blocks - k], [0, 0], [0, 0]])      # [sJ, F, C]
     w = tf.reshape(tf.transpose(tf.reshape(w, [n_blocks, stride, f, c]), [0, 3, 1, 2]),

@@ -36,12 +36,6 @@ def _single_thread() -> None:
         pass
 
 
-def exact_numerics_active() -> bool:
-    import tensorflow as tf
-    return (os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0"
-            and tf.config.threading.get_intra_op_parallelism_threads() == 1)
-
-
 def nvidia_gpus_on_system() -> list:
     """GPU lines of ``nvidia-smi -L`` (empty when there is no NVIDIA driver or GPU)."""
     import shutil

@@ -34,6 +34,8 @@ import tensorflow as tf
 from common.errors import InputError
 
 from .config import WaveGANConfig
+from .discriminator import QNetwork, WaveGANDiscriminator
+from .generator import WaveGANGenerator
 
 log = logging.getLogger(__name__)
 
@@ -395,10 +397,6 @@ def load_tf1_checkpoint(path: str, model: Optional[str] = None,
     Returns ``(config, G, D, Q, info)``; Q is None for WaveGAN.  ``info`` holds the prefix,
     the variable shapes, the reader (for optimizer slots) and ``global_step``.
     """
-    from ciwgan.qnetwork import QNetwork  # noqa: WPS433 (ciwgan depends on wavegan)
-    from .discriminator import WaveGANDiscriminator
-    from .generator import WaveGANGenerator
-
     prefix = resolve_prefix(path)
     shapes = read_variable_shapes(prefix)
     if config is None:

@@ -1,4 +1,5 @@
-"""Compare a training state with a one-step reference of the original code.
+"""Compare a training state with a one-step reference of the original code (test-only: the
+TF1 fixture checks in tests/step_check.py and tests/test_reference_tool.py).
 
 The fixture format (``step_reference.npz``, see shared/fixtures/*/README.md): small tensors in
 full under their TF1 name; larger ones as ``<name>@sample`` (values at the sorted indices

@@ -29,6 +29,8 @@ from typing import Dict
 import numpy as np
 import pandas as pd
 
+from analysis.rbridge import pandas_to_r_factors, r_session
+
 _R_SETUP = r"""
 .fg_setup <- function(d, formula_str, flev) {
   f <- as.formula(formula_str)
@@ -86,15 +88,6 @@ _R_SETUP = r"""
 """
 
 
-def _session():
-    from analysis.rbridge import get_r
-    session = get_r(("mgcv",))
-    if not session.__dict__.get("_fg_setup", False):
-        session.r(_R_SETUP)
-        session.__dict__["_fg_setup"] = True
-    return session
-
-
 def discretise_sample(x: np.ndarray, m: int = 1000):
     """mgcv ``compress.df`` for one numeric covariate: (xu [U] sorted, index [n] into xu).
 
@@ -119,23 +112,20 @@ def mgcv_setup(data: pd.DataFrame, formula: str, factor: str = "Word",
                x: str = "Sample") -> Dict:
     """Bases and penalties of the paper's model exactly as mgcv's bam(discrete=TRUE) sets them up.
 
-    data: prepared table (analysis.gamm.prepare_gamm_data). formula: the R formula string.
+    data: prepared table (:func:`analysis.gamm.data.prepare_gamm_data`). formula: the R
+    formula string.
     Returns the dict described in the module docstring.
     """
     if x != "Sample":
         raise ValueError("the fast engine's set-up currently supports the predictor 'Sample' only")
-    from analysis.rbridge import pandas_to_r
-    session = _session()
+    session = r_session(("mgcv",), {"fast_setup": _R_SETUP})
     ro = session.ro
     levels = [str(c) for c in data[factor].cat.categories]
     rlevels = [str(c) for c in data[random].cat.categories]
     plain = pd.DataFrame({"Value": data["Value"].to_numpy(float), x: data[x].to_numpy(float),
                           factor: data[factor].astype(str).to_numpy(),
                           random: data[random].astype(str).to_numpy()})
-    rd = session.r(".ganan_factors")(pandas_to_r(plain), ro.StrVector(levels), factor, ordered,
-                                     random, ro.StrVector(rlevels)) \
-        if _has_gamm_helpers(session) else _r_factors(session, plain, levels, rlevels, factor,
-                                                      ordered, random)
+    rd = pandas_to_r_factors(plain, factor, levels, ordered, random, rlevels)
     G = session.r(".fg_setup")(rd, formula, random).rx2("G")
     xu, row_index = discretise_sample(data[x].to_numpy(float))
     ev = session.r(".fg_eval")(G, ro.FloatVector(xu), ordered, ro.StrVector(levels), random)
@@ -163,27 +153,3 @@ def mgcv_setup(data: pd.DataFrame, formula: str, factor: str = "Word",
     if "fs_base" not in out:
         raise RuntimeError("mgcv set-up has no fs smooth")
     return out
-
-
-def _has_gamm_helpers(session) -> bool:
-    try:
-        from analysis.gamm import _r_session
-        _r_session()
-        return True
-    except Exception:  # pragma: no cover - analysis.gamm is part of the package
-        return False
-
-
-def _r_factors(session, plain, levels, rlevels, factor, ordered, random):  # pragma: no cover
-    from analysis.rbridge import pandas_to_r
-    ro = session.ro
-    session.r(r"""
-.fg_factors <- function(d, levels, factor, ordered, random, rlevels) {
-  d[[factor]] <- factor(as.character(d[[factor]]), levels = levels)
-  d[[ordered]] <- as.ordered(d[[factor]])
-  contrasts(d[[ordered]]) <- "contr.treatment"
-  d[[random]] <- factor(as.character(d[[random]]), levels = rlevels)
-  d
-}""")
-    return session.r(".fg_factors")(pandas_to_r(plain), ro.StrVector(levels), factor, ordered,
-                                    random, ro.StrVector(rlevels))

@@ -1,15 +1,12 @@
-"""What the Q-network says about real words: codes, confusion table, accuracy.
+"""How well Q's codes separate real words: confusion table, accuracy, chance levels.
 
-ciwGAN's Q outputs ``num_categ`` logits for a one-hot code: the code of an input is
-``argmax softmax(logits) = argmax logits``. fiwGAN's Q outputs ``num_categ`` independent bits:
-``bit_k = sigmoid(logit_k) > 0.5`` (i.e. ``logit_k > 0``), written as a string such as ``'0110'``
-(bit 0 first).
-
-Codes are arbitrary labels, so accuracy is measured under the best one-to-one assignment of
-words to codes (Hungarian algorithm, ``scipy.optimize.linear_sum_assignment``) on the confusion
-table: ``accuracy = max over injective matchings M of sum_{(w,c) in M} n[w, c] / N``. With more
-words than codes (or vice versa) only ``min(#words, #codes)`` pairs are matched and the tokens of
-unmatched words count as errors.
+Reading a code from Q's logits (argmax for ciwGAN, bits for fiwGAN) is
+:func:`ciwgan.codes.read_codes`; this module only counts. Codes are arbitrary labels, so
+accuracy is measured under the best one-to-one assignment of words to codes (Hungarian
+algorithm, ``scipy.optimize.linear_sum_assignment``) on the confusion table:
+``accuracy = max over injective matchings M of sum_{(w,c) in M} n[w, c] / N``. With more
+words than codes (or vice versa) only ``min(#words, #codes)`` pairs are matched and the tokens
+of unmatched words count as errors.
 """
 
 from __future__ import annotations
@@ -19,73 +16,6 @@ from typing import Hashable, Sequence
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of [B, K] logits (float64, numerically stable)."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    """Element-wise logistic function (float64, stable for large |x|)."""
-    z = np.asarray(logits, dtype=np.float64)
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
-
-
-def ciwgan_codes(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of ciwGAN's Q: ``(codes int64 [B] = argmax, probs float64 [B, K] = softmax)``.
-
-    Raises ValueError for NaN/inf logits (see :func:`_finite_logits`)."""
-    logits = _finite_logits(logits)
-    probs = softmax(logits)
-    return probs.argmax(axis=1).astype(np.int64), probs
-
-
-def fiwgan_bits(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Bits of fiwGAN's Q.
-
-    Returns ``(bits int64 [B, K], probs float64 [B, K] = sigmoid, patterns list of B strings)``
-    with ``bits = probs > 0.5`` and ``patterns[b] = ''.join(str(bit) for bit in bits[b])``.
-    Raises ValueError for NaN/inf logits (see :func:`_finite_logits`).
-    """
-    logits = _finite_logits(logits)
-    probs = sigmoid(logits)
-    bits = (probs > 0.5).astype(np.int64)
-    return bits, probs, ["".join(str(int(v)) for v in row) for row in bits]
-
-
-def bits_to_int(bits: np.ndarray) -> np.ndarray:
-    """Integer value of bit rows read with bit 0 most significant: '0110' -> 6. [B, K] -> [B]."""
-    bits = _as_2d(bits).astype(np.int64)
-    k = bits.shape[1]
-    return (bits * (1 << np.arange(k - 1, -1, -1, dtype=np.int64))).sum(axis=1)
-
-
-def _as_2d(a) -> np.ndarray:
-    a = np.asarray(a)
-    if a.ndim != 2:
-        raise ValueError(f"expected an array [B, K], got shape {a.shape}")
-    return a
-
-
-def _finite_logits(logits) -> np.ndarray:
-    """[B, K] logits, refused when any is NaN/inf: argmax would silently read an all-NaN row as
-    code 0 (and a NaN bit as 0), so such tokens must be left out before classifying."""
-    logits = _as_2d(logits)
-    bad = ~np.isfinite(np.asarray(logits, np.float64)).all(axis=1)
-    if bad.any():
-        rows = np.flatnonzero(bad)[:5].tolist()
-        raise ValueError(f"logits of {int(bad.sum())} token(s) (rows {rows}) are NaN/inf; "
-                         "leave those tokens out before classifying")
-    return logits
 
 
 def confusion_table(words: Sequence[Hashable], codes: Sequence[Hashable],

@@ -1,34 +1,60 @@
-"""Synthetic activation folders with planted effects (for tests and development).
+"""Synthetic activations with planted effects, for the analysis tests and bench/analyze.py.
 
-Writes the files of an activations folder (docs/CONVENTIONS.md) without any model:
+Two generators, both writing the columns of extract.py's tables (docs/CONVENTIONS.md), with no
+model:
 
-* ``activations`` values per token and layer: ``level[word] + bump[word](sample) + base(sample)
-  + token intercept + token random sine + AR1 noise`` where ``bump`` is a Gaussian bump
-  ``amp * exp(-((s - centre) / width)^2 / 2)`` on the layer's sample axis (planted only for the
-  layer ``effect_layer``, default conv5; other layers get base + noise only);
-* ``phone_activations``: for tokens containing phones 's' and 'sh', per layer a curve over
-  norm_time; 'sh' differs from 's' by ``phone_effect[layer] * sin(pi * norm_time)``;
-* ``upsampled``, ``q_outputs.csv``, ``confusion.csv``, ``classification.json``,
-  ``extract_info.json``.
+* :func:`make_activations` (and :func:`write_synthetic_folder`, a whole activations folder):
+  several layers; the planted effects sit on one layer and are returned as a
+  :class:`SyntheticTruth` so tests can check the fits. Per token and layer::
 
-The ground truth is returned as a :class:`SyntheticTruth` so tests can check the fits.
+      value = base(sample) + token intercept + token random cosine + AR1 noise
+              (+ level[word] + bump[word](sample) on ``effect_layer``, default conv5)
+
+  with ``base = sin(2 pi s / length)`` and ``bump`` a Gaussian bump
+  ``amp * exp(-((s - centre) / width)^2 / 2)`` on the layer's sample axis. Phones
+  (:func:`make_phone_activations`): 'sh' differs from 's' by ``phone_effect[layer] *
+  sin(pi * norm_time)``.
+* :func:`make_synthetic_activations`: one layer at any scale (the fast engine's tests and
+  benchmarks), effects planted on named words (see there).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from common.atomic import atomic_write_csv, atomic_write_json
+from common.constants import DEFAULT_WORDS, SAMPLE_RATE
 
-DEFAULT_WORDS = ("ask", "carry", "dark", "greasy", "oily", "suit", "wash", "water")
+# Eight SA1/SA2 words including 'carry' and 'suit', which make_synthetic_activations' planted
+# effects name; kept as they were so the fast engine's benchmarks stay comparable.
+PAPER_WORDS = ("ask", "carry", "dark", "greasy", "oily", "suit", "water", "year")
+# (name, stride, length) of the ciwGAN Q network's conv layers for a 16384-sample input.
 DEFAULT_LAYERS = (("conv1", 4, 256), ("conv2", 16, 64), ("conv3", 64, 32), ("conv4", 256, 24),
                   ("conv5", 1024, 16))
 
+
+def ar1_series(z: np.ndarray, rho: float) -> np.ndarray:
+    """A stationary AR1 series along the last axis of iid N(0, s^2) innovations z [..., n]:
+    out_0 = z_0, out_t = rho out_{t-1} + sqrt(1 - rho^2) z_t, so every out_t ~ N(0, s^2)."""
+    out = np.empty_like(z)
+    out[..., 0] = z[..., 0]
+    scale = np.sqrt(1.0 - rho * rho)
+    for t in range(1, z.shape[-1]):
+        out[..., t] = rho * out[..., t - 1] + scale * z[..., t]
+    return out
+
+
+def _ar1_noise(rng: np.random.Generator, n: int, phi: float, sd: float) -> np.ndarray:
+    """n samples of an AR1 process with innovation sd ``sd`` (stationary sd sd/sqrt(1-phi^2))."""
+    return ar1_series(rng.normal(0.0, sd, n), phi) / np.sqrt(max(1e-12, 1 - phi ** 2))
+
+
+# --------------------------------------------------------------------------- several layers
 
 @dataclass
 class SyntheticTruth:
@@ -41,7 +67,6 @@ class SyntheticTruth:
     phone_effect: Dict[str, float]
     effect_layer: str = "conv5"
     layers: Tuple[Tuple[str, int, int], ...] = DEFAULT_LAYERS
-    extra: Dict[str, object] = field(default_factory=dict)
 
     def bump_curve(self, word: str, samples: np.ndarray) -> np.ndarray:
         """Planted shape difference of ``word`` vs the reference at ``samples``."""
@@ -59,21 +84,12 @@ class SyntheticTruth:
         return float(inside.min()), float(inside.max())
 
 
-def _ar1_noise(rng: np.random.Generator, n: int, phi: float, sd: float) -> np.ndarray:
-    e = rng.normal(0.0, sd, n)
-    out = np.empty(n)
-    out[0] = e[0] / np.sqrt(max(1e-12, 1 - phi ** 2))
-    for i in range(1, n):
-        out[i] = phi * out[i - 1] + e[i]
-    return out
-
-
 def make_activations(words: Sequence[str] = DEFAULT_WORDS, tokens_per_word: int = 12,
                      layers: Sequence[Tuple[str, int, int]] = DEFAULT_LAYERS,
                      level: Optional[Dict[str, float]] = None,
                      bump: Optional[Dict[str, Tuple[float, float, float]]] = None,
                      effect_layer: str = "conv5", noise_sd: float = 0.3, phi: float = 0.5,
-                     token_sd: float = 0.3, n_speakers: int = 4, sample_rate: int = 16000,
+                     token_sd: float = 0.3, n_speakers: int = 4, sample_rate: int = SAMPLE_RATE,
                      seed: int = 0) -> Tuple[pd.DataFrame, SyntheticTruth]:
     """Long activations table (CONVENTIONS columns) and its truth.
 
@@ -83,11 +99,14 @@ def make_activations(words: Sequence[str] = DEFAULT_WORDS, tokens_per_word: int 
     words = tuple(str(w) for w in words)
     level = dict(level if level is not None else {words[1]: 1.0})
     bump = dict(bump if bump is not None else {words[2]: (1.5, 9.0, 1.5)})
+    truth = SyntheticTruth(words=words, level={w: level.get(w, 0.0) for w in words},
+                           bump=bump, phone_effect={}, effect_layer=effect_layer,
+                           layers=tuple(tuple(x) for x in layers))
     rng = np.random.default_rng(seed)
     rows = []
     token = 0
     for w in words:
-        for j in range(tokens_per_word):
+        for _ in range(tokens_per_word):
             speaker = f"spk{(token % n_speakers) + 1}"
             for name, stride, length in layers:
                 s = np.arange(length, dtype=float)
@@ -96,24 +115,18 @@ def make_activations(words: Sequence[str] = DEFAULT_WORDS, tokens_per_word: int 
                     + rng.normal(0, token_sd) * np.cos(np.pi * s / length) \
                     + _ar1_noise(rng, length, phi, noise_sd)
                 if name == effect_layer:
-                    v = v + level.get(w, 0.0)
-                    amp, c, wd = bump.get(w, (0.0, 0.0, 1.0))
-                    v = v + amp * np.exp(-0.5 * ((s - c) / wd) ** 2)
+                    v = v + truth.level[w] + truth.bump_curve(w, s)
                 time_s = (s * stride + stride / 2.0) / sample_rate
                 rows.append(pd.DataFrame({
                     "token_id": token, "word": w, "speaker": speaker, "layer": name,
                     "sample": s.astype(int), "time": time_s, "value": v}))
             token += 1
-    df = pd.concat(rows, ignore_index=True)
-    truth = SyntheticTruth(words=words, level={w: level.get(w, 0.0) for w in words},
-                           bump=bump, phone_effect={}, effect_layer=effect_layer,
-                           layers=tuple(tuple(x) for x in layers))
-    return df, truth
+    return pd.concat(rows, ignore_index=True), truth
 
 
 def make_phone_activations(acts: pd.DataFrame, truth: SyntheticTruth,
                            phone_effect: Optional[Dict[str, float]] = None,
-                           interval_ms: float = 100.0, sample_rate: int = 16000,
+                           interval_ms: float = 100.0, sample_rate: int = SAMPLE_RATE,
                            noise_sd: float = 0.3, phi: float = 0.5, seed: int = 1
                            ) -> pd.DataFrame:
     """Phone table: each token gets one 's' or 'sh' interval (alternating by token).
@@ -121,6 +134,7 @@ def make_phone_activations(acts: pd.DataFrame, truth: SyntheticTruth,
     Samples per interval at a layer with stride r: max(4, interval_ms * sr / 1000 / r) capped at
     24. Value = 0.5 * cos(pi t) + (phone == 'sh') * a_layer * sin(pi t) + interval intercept +
     AR1 noise, with t = norm_time. Default a = 1.0 for conv1..conv3 and 0.0 for conv4 (null).
+    Sets ``truth.phone_effect``.
     """
     rng = np.random.default_rng(seed)
     layers = [(n, st, ln) for n, st, ln in truth.layers if n != "conv5"]
@@ -185,16 +199,17 @@ def make_q_outputs(acts: pd.DataFrame, words: Sequence[str], accuracy: float = 0
 
 def write_synthetic_folder(out_dir: str, words: Sequence[str] = DEFAULT_WORDS,
                            tokens_per_word: int = 12, seed: int = 0, csv: bool = True,
-                           **kwargs) -> SyntheticTruth:
+                           sample_rate: int = SAMPLE_RATE, **kwargs) -> SyntheticTruth:
     """Write a complete synthetic activations folder to ``out_dir``; return the truth.
 
     kwargs go to :func:`make_activations`. Files: activations.parquet(/.csv),
     phone_activations.parquet(/.csv), upsampled.parquet, q_outputs.csv, confusion.csv,
-    classification.json, extract_info.json.
+    classification.json, extract_info.json (with ``sample_rate``).
     """
     os.makedirs(out_dir, exist_ok=True)
-    acts, truth = make_activations(words, tokens_per_word, seed=seed, **kwargs)
-    phones = make_phone_activations(acts, truth, seed=seed + 1)
+    acts, truth = make_activations(words, tokens_per_word, seed=seed, sample_rate=sample_rate,
+                                   **kwargs)
+    phones = make_phone_activations(acts, truth, sample_rate=sample_rate, seed=seed + 1)
     up = make_upsampled(acts, seed=seed + 2)
     q = make_q_outputs(acts, truth.words, seed=seed + 3)
     for name, table in (("activations", acts), ("phone_activations", phones)):
@@ -213,7 +228,60 @@ def write_synthetic_folder(out_dir: str, words: Sequence[str] = DEFAULT_WORDS,
     atomic_write_json(os.path.join(out_dir, "extract_info.json"), {
         "checkpoint": "synthetic", "model": {"model": "ciwgan", "num_categ": len(truth.words)},
         "layers": [{"name": n, "stride": s, "length": l} for n, s, l in truth.layers],
-        "sample_rate": 16000, "counts": {"tokens": int(acts["token_id"].nunique())},
+        "sample_rate": int(sample_rate), "counts": {"tokens": int(acts["token_id"].nunique())},
         "synthetic": {"level": truth.level, "bump": {k: list(v) for k, v in truth.bump.items()},
                       "phone_effect": truth.phone_effect, "seed": seed}}, sort_keys=False)
     return truth
+
+
+# --------------------------------------------------------------------------- one layer, any size
+
+def make_synthetic_activations(n_tokens: int = 200, n_samples: int = 16, seed: int = 0,
+                               words: Sequence[str] = PAPER_WORDS, layer: str = "conv5",
+                               level_shift: float = 0.5, bump: float = 0.8,
+                               token_sd: float = 0.3, sigma: float = 0.3, rho: float = 0.5,
+                               ) -> pd.DataFrame:
+    """Long activations table [n_tokens * n_samples rows] of one layer with planted effects.
+
+    For token ``i`` of word ``w`` at sample ``t`` (x = t / (n_samples - 1) in [0, 1])::
+
+        value = level[w] + shape[w](x) + a_i + b_i * (x - 0.5) + c_i * sin(2 pi x) + e_it
+
+    with e AR1 within the token (:func:`ar1_series`, stationary sd ``sigma``) and token effects
+    a, b, c normal with sds ``token_sd`` x (1, 0.5, 0.3). Planted, relative to the reference
+    'ask': 'dark' is ``level_shift`` higher everywhere; 'suit' has an extra bump
+    ``bump * exp(-((x - 0.5) / 0.12)^2 / 2)``; every other word equals the reference.
+    Tokens are assigned to words in turn (token i gets words[i % len(words)]).
+    Deterministic for a given seed.
+    """
+    if n_tokens < len(words):
+        raise ValueError(f"n_tokens={n_tokens} must be at least the number of words "
+                         f"({len(words)})")
+    if n_samples < 4:
+        raise ValueError(f"n_samples={n_samples} must be at least 4")
+    rng = np.random.default_rng(seed)
+    words = [str(w) for w in words]
+    x = np.linspace(0.0, 1.0, n_samples)
+    shapes = {w: 0.6 * np.sin(np.pi * x) for w in words}  # common shape
+    levels = {w: 1.0 for w in words}
+    if "dark" in levels:
+        levels["dark"] += level_shift
+    if "suit" in shapes:
+        shapes["suit"] = shapes["suit"] + bump * np.exp(-0.5 * ((x - 0.5) / 0.12) ** 2)
+    tok_word = [words[i % len(words)] for i in range(n_tokens)]
+    abc = rng.normal(size=(n_tokens, 3)) * (token_sd * np.array([1.0, 0.5, 0.3]))
+    e = ar1_series(rng.normal(size=(n_tokens, n_samples)) * sigma, rho)
+    base = np.array([levels[w] + shapes[w] for w in tok_word])  # [n_tokens, n_samples]
+    rand = (abc[:, :1] + abc[:, 1:2] * (x - 0.5)[None, :]
+            + abc[:, 2:3] * np.sin(2 * np.pi * x)[None, :])
+    value = base + rand + e
+    tok = np.repeat(np.arange(n_tokens), n_samples)
+    return pd.DataFrame({
+        "token_id": tok,
+        "word": np.repeat(np.array(tok_word, dtype=object), n_samples),
+        "speaker": np.array([f"spk{t % 37}" for t in tok], dtype=object),
+        "layer": layer,
+        "sample": np.tile(np.arange(n_samples), n_tokens),
+        "time": np.tile(x, n_tokens),
+        "value": value.reshape(-1),
+    })

@@ -1,6 +1,6 @@
-"""Fast, mgcv-equivalent fit of the paper's word GAMM (Beguš & Zhou 2022, Table 1).
+"""The fast engine: an mgcv-equivalent fit of the word GAMM (Beguš & Zhou 2022, Table 1).
 
-Model (see analysis.gamm), one row per (token, Sample)::
+Model (see :mod:`analysis.gamm.data`), one row per (token, Sample)::
 
     Value ~ Word + s(Sample, k) + s(Sample, by=WordOrdered, k) + s(Sample, UniqueWord, bs="fs", m=1, k)
 
@@ -33,8 +33,8 @@ REML (mgcv fREML, scale phi profiled out, Mp = number of unpenalised coefficient
 
 minimised with L-BFGS-B and polished with Newton steps (Hessian by differences of the
 analytic gradient). The summary statistics follow ``mgcv::summary.gam`` (see
-:mod:`analysis.fast_gamm_stats`). The model's bases, constraints and penalties are mgcv's own
-(:mod:`analysis.fast_gamm_setup`), so the numbers match a direct mgcv fit.
+:mod:`analysis.gamm.fast_stats`). The model's bases, constraints and penalties are mgcv's own
+(:mod:`analysis.gamm.fast_setup`), so the numbers match a direct mgcv fit.
 """
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from analysis.gamm import (GammFit, AnalysisInputError,
-                           build_formula, lag1_autocorrelation, prepare_gamm_data)
-from analysis import fast_gamm_stats as stats
-from analysis.fast_gamm_setup import mgcv_setup
+import analysis.gamm.fast_stats as stats
+from analysis.gamm.data import (AnalysisInputError, GammFit, build_formula,
+                                lag1_autocorrelation, prepare_gamm_data)
+from analysis.gamm.fast_setup import mgcv_setup
 
 LOG_SP_BOUNDS = (-30.0, 30.0)
 ROWS_PER_CHUNK = 200_000
@@ -89,6 +89,12 @@ class Design:
     def q(self) -> int:
         return self.fs_base.shape[1]
 
+    @property
+    def n_unpenalised(self) -> int:
+        """Mp: parametric columns + null-space dimensions of the fixed smooths (fs has none)."""
+        return len(self.para_names) + sum(S.shape[0] - r for S, r in
+                                          zip(self.smooth_S, self.smooth_rank))
+
     def fixed_rows(self, u: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Fixed-part design rows [r, P_A] for unique-Sample indices u [r] and word codes w [r]."""
         out = np.zeros((len(u), self.n_fixed))
@@ -111,7 +117,7 @@ class Design:
 
 
 def build_design(setup: Dict) -> Design:
-    """Turn :func:`analysis.fast_gamm_setup.mgcv_setup` output into a :class:`Design`."""
+    """Turn :func:`analysis.gamm.fast_setup.mgcv_setup` output into a :class:`Design`."""
     levels = setup["word_levels"]
     P = len(setup["para_names"])
     if P != len(levels):
@@ -239,10 +245,6 @@ def flat_blocks(M: np.ndarray) -> np.ndarray:
     return np.transpose(M, (1, 0, 2)).reshape(P, T * q)
 
 
-def _n_sp(design: Design) -> int:
-    return len(design.smooth_S) + 2
-
-
 def _log_det_S_plus(design: Design, lam: np.ndarray, T: int) -> float:
     """log|S_lambda|_+ up to a constant: sum_t rank_t log l_t + T (r1 log l1 + r2 log l2)."""
     nfix = len(design.smooth_S)
@@ -250,12 +252,6 @@ def _log_det_S_plus(design: Design, lam: np.ndarray, T: int) -> float:
     r1 = int(np.sum(design.fs_S[0] > 0))
     r2 = int(np.sum(design.fs_S[1] > 0))
     return val + T * (r1 * np.log(lam[nfix]) + r2 * np.log(lam[nfix + 1]))
-
-
-def _n_unpenalised(design: Design) -> int:
-    """Mp: parametric columns + null-space dimensions of the fixed smooths (fs has none)."""
-    return len(design.para_names) + sum(S.shape[0] - r for S, r in
-                                        zip(design.smooth_S, design.smooth_rank))
 
 
 def solve_pls(design: Design, st: Stats, log_lam: np.ndarray, with_grad: bool = True
@@ -286,7 +282,7 @@ def solve_pls(design: Design, st: Stats, log_lam: np.ndarray, with_grad: bool = 
     r = st.Zy - (Bf.T @ a).reshape(T, q)
     b = np.matmul(Dinv, r[:, :, None])[:, :, 0]
     Dp = st.yy - float(a @ st.Ay) - float(np.sum(b * st.Zy))
-    Mp = _n_unpenalised(design)
+    Mp = design.n_unpenalised
     nr = st.n - Mp
     logdetH = logdetD + logdetSc
     crit = nr * np.log(Dp) - _log_det_S_plus(design, lam, T) + logdetH
@@ -420,7 +416,7 @@ def fit_word_gamm_fast(df: pd.DataFrame, layer: str = "conv5", ref_word: str = "
     """Fit the paper's word GAMM with the block-structured REML engine (engine='fast').
 
     df: long activations table (token_id, word, layer, sample, value) as for
-    analysis.gamm.fit_word_gamm. Same model, AR1 procedure and GammFit fields as the mgcv
+    :func:`analysis.gamm.fit_word_gamm`. Same model, AR1 procedure and GammFit fields as the mgcv
     engine. ``full_vp=False`` keeps only the fixed-part block of Vp (the random block is NaN),
     which saves p^2 * 8 bytes (0.9 GB at 1,067 tokens). Needs R + mgcv for the model set-up
     (bases and constraints at the unique Sample values; a few seconds). ``blas_threads``:

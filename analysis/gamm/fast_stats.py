@@ -1,8 +1,10 @@
-"""summary.gam statistics for the block-structured fit (analysis.fast_gamm), as mgcv 1.8-41.
+"""summary.gam statistics of the fast engine's fit (:mod:`analysis.gamm.fast`), as mgcv 1.8-41.
 
-Notation (see analysis.fast_gamm): fixed part A (P_A coefficients a), token blocks j (b_j, q
-each), H = X'X + S (X the AR1-transformed design), Sc = H_AA - sum_j B_j D_j^-1 B_j',
-W_j = B_j D_j^-1, phi the REML scale. Blocks of H^-1:
+``fit`` below is the fast engine's FitState; only its fields (design, st, sol, fitted, y) are
+read, so this module needs none of the engine's code. Notation (see analysis.gamm.fast): fixed
+part A (P_A coefficients a), token blocks j (b_j, q each), H = X'X + S (X the AR1-transformed
+design), Sc = H_AA - sum_j B_j D_j^-1 B_j', W_j = B_j D_j^-1, phi the REML scale. Blocks of
+H^-1:
   [H^-1]_AA = Sc^-1,  [H^-1]_Aj = -Sc^-1 W_j,  [H^-1]_jk = delta_jk D_j^-1 + W_j' Sc^-1 W_k.
 
 - Vp = phi H^-1; parametric rows: Estimate, SE = sqrt(diag Vp), t, 2 P(t_{n - sum edf} > |t|).
@@ -27,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, linalg, stats as sps
 
-from analysis.gamm import PARAMETRIC_COLUMNS, SMOOTH_COLUMNS
+from analysis.gamm.data import PARAMETRIC_COLUMNS, SMOOTH_COLUMNS
 
 DENSE_RE_MAX = 3000
 EPS = np.finfo(float).eps
@@ -150,8 +152,7 @@ def test_stat(p: np.ndarray, R: np.ndarray, V: np.ndarray, rank: float, res_df: 
 
 def scale_estimate(fit) -> float:
     """phi = D_p / (n - Mp) (the REML scale at the optimum)."""
-    from analysis.fast_gamm import _n_unpenalised
-    return fit.sol.Dp / (fit.st.n - _n_unpenalised(fit.design))
+    return fit.sol.Dp / (fit.st.n - fit.design.n_unpenalised)
 
 
 def edf_parts(fit):

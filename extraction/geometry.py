@@ -1,13 +1,11 @@
-"""Pure maths of the extraction stage (Beguš & Zhou 2022, section 2.2).
+"""Where each layer index sits on the input (or output) sample axis: pure arithmetic.
 
-A conv layer of the Q-network (or D) turns the input waveform into a feature map [T, C]. The
-paper averages the post-activation feature map over channels (its eq. 1),
-
-    a_l[j] = (1 / C_l) * sum_c  lrelu(conv_l(...))[j, c],
-
-which gives one time series per layer per token. To put those series on a common time axis we
-need to know which input samples each index ``j`` of each layer covers. Every conv has kernel
-``K`` (25), stride ``s_l`` and TensorFlow 'SAME' padding:
+A conv layer of the Q-network (or D) turns the input waveform into a feature map [T, C]; the
+extraction averages it over channels (eq. 1 of Beguš & Zhou 2022, see
+:mod:`extraction.forward`). To put those series on a common time axis we need to know which
+input samples each index ``j`` of each layer covers. Every conv has kernel ``K`` (25), stride
+``s_l`` and TensorFlow 'SAME' padding (:func:`wavegan.config.same_padding`, the one home of
+that rule):
 
     out_len   = ceil(L / s)
     pad_total = max((out_len - 1) * s + K - L, 0)
@@ -26,62 +24,25 @@ width_l)`` (end exclusive; the span may reach into the zero padding outside ``[0
 and its centre is ``start_l + j*jump_l + (width_l - 1) / 2``. For 16384 samples, K=25 and stride 4
 (pad_left = 10 at every layer) the centres are ``4j+2, 16j+10, 64j+42, 256j+170, 1024j+682`` for
 conv1..conv5.
+
+The generator's blocks (``--network=G``) are on the OUTPUT axis instead: :class:`GLayerAxis`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-
-# --------------------------------------------------------------------------------------------
-# Channel averaging
-
-
-def channel_mean(feature_map: np.ndarray) -> np.ndarray:
-    """Mean over channels (eq. 1 of the paper).
-
-    Args:
-      feature_map: array [B, T, C] (post-activation outputs of one conv layer).
-    Returns:
-      array [B, T] with ``out[b, t] = mean_c feature_map[b, t, c]`` (same float dtype).
-    """
-    fm = np.asarray(feature_map)
-    if fm.ndim != 3:
-        raise ValueError(f"channel_mean expects a feature map [B, T, C], got shape {fm.shape}")
-    if fm.shape[2] == 0:
-        raise ValueError("channel_mean: feature map has no channels")
-    return fm.mean(axis=2, dtype=np.float64).astype(fm.dtype if fm.dtype.kind == "f" else
-                                                    np.float64)
-
-
-# --------------------------------------------------------------------------------------------
-# Geometry of one conv layer and of the stack
-
-
-def same_padding(in_len: int, stride: int, kernel_len: int) -> tuple[int, int, int]:
-    """TensorFlow 'SAME' padding of a 1-D conv.
-
-    Returns ``(out_len, pad_left, pad_right)`` with ``out_len = ceil(in_len / stride)``,
-    ``pad_total = max((out_len - 1) * stride + kernel_len - in_len, 0)``,
-    ``pad_left = pad_total // 2`` and ``pad_right = pad_total - pad_left``.
-    """
-    if in_len <= 0 or stride <= 0 or kernel_len <= 0:
-        raise ValueError(f"same_padding: in_len={in_len}, stride={stride}, "
-                         f"kernel_len={kernel_len} must all be positive")
-    out_len = -(-in_len // stride)
-    pad_total = max((out_len - 1) * stride + kernel_len - in_len, 0)
-    pad_left = pad_total // 2
-    return out_len, pad_left, pad_total - pad_left
+from wavegan.config import same_padding
 
 
 @dataclasses.dataclass(frozen=True)
 class LayerAxis:
-    """Where the indices of one layer sit on the input-sample axis.
+    """Where the indices of one conv layer sit on the input-sample axis.
 
     Index ``j`` (0 <= j < length) covers input samples ``[start0 + j*jump, start0 + j*jump +
     width)`` and is centred at ``centre0 + j*jump`` with ``centre0 = start0 + (width - 1) / 2``.
@@ -115,6 +76,42 @@ class LayerAxis:
         """float64 [length]: centre of each index in input samples."""
         return self.centre0 + self.jump * np.arange(self.length, dtype=np.float64)
 
+    def info(self, channels: int) -> dict:
+        """The layer's entry in extract_info.json, with its number of ``channels``."""
+        return {"name": self.name, "stride": self.stride, "length": self.length,
+                "channels": int(channels), "in_length": self.in_length, "pad_left": self.pad_left,
+                "pad_right": self.pad_right, "jump": self.jump, "start0": self.start0,
+                "width": self.width, "centre0": self.centre0}
+
+
+@dataclasses.dataclass(frozen=True)
+class GLayerAxis:
+    """Time axis of one generator block (``--network=G``).
+
+    Index ``j`` of a block with ``length`` L covers the output samples
+    ``[j * jump, (j + 1) * jump)`` with ``jump = slice_len / L`` (16384 / 16 = 1024 for
+    ``z_project``, 1 for the last upconv); its time is the centre of that span in seconds,
+    ``(j + 0.5) * jump / sample_rate`` (see :meth:`centres`).
+    """
+
+    name: str
+    length: int
+    channels: int
+    slice_len: int
+
+    @property
+    def jump(self) -> float:
+        """Output samples per index, ``slice_len / length``."""
+        return self.slice_len / self.length
+
+    def centres(self) -> np.ndarray:
+        """float64 [length]: ``(j + 0.5) * jump`` in output samples (times sample_rate)."""
+        return (np.arange(self.length, dtype=np.float64) + 0.5) * self.jump
+
+    def info(self) -> dict:
+        return {"name": self.name, "length": self.length, "channels": self.channels,
+                "jump": self.jump, "centre0": 0.5 * self.jump}
+
 
 def _check_geometry(geometry: Sequence) -> list[tuple[str, int, int]]:
     out = []
@@ -145,7 +142,8 @@ def layer_axes(geometry: Sequence, slice_len: int, kernel_len: int = 25) -> list
     axes = []
     in_len, jump, start, width = int(slice_len), 1, 0, 1
     for pos, (name, stride, length) in enumerate(geometry, start=1):
-        out_len, pl, pr = same_padding(in_len, stride, kernel_len)
+        pl, pr = same_padding(in_len, kernel_len, stride)
+        out_len = -(-in_len // stride)
         if out_len != length:
             raise ValueError(f"layer {name}: stated length {length} but a stride-{stride} SAME "
                              f"conv of an input of {in_len} samples gives {out_len}")
@@ -239,74 +237,3 @@ def upsample_batch(traces: np.ndarray, axis: LayerAxis, slice_len: int) -> np.nd
         raise ValueError(f"upsample_batch expects [B, T], got shape {traces.shape}")
     return np.stack([upsample_trace(t, axis, slice_len) for t in traces]) if len(traces) else \
         np.zeros((0, slice_len))
-
-
-def peak_normalize(x: np.ndarray) -> np.ndarray:
-    """Per-example peak normalisation of the original loader: ``x / max|x|`` where max|x| > 0.
-
-    Args:
-      x: array [B, N]. Returns float32 [B, N].
-    """
-    x = np.asarray(x, dtype=np.float32)
-    peak = np.abs(x).max(axis=1, keepdims=True)
-    return np.where(peak > 0, x / np.where(peak > 0, peak, 1.0), x).astype(np.float32)
-
-
-def finite_rows(*arrays: np.ndarray) -> np.ndarray:
-    """bool [B]: True where row ``b`` of every array (each [B, ...]) is all finite.
-
-    A token with a NaN/inf sample or output is not a measurement: the driver leaves it out
-    rather than let NaN reach the tables (or an argmax read it as code 0).
-    """
-    if not arrays:
-        raise ValueError("finite_rows needs at least one array")
-    n = len(arrays[0])
-    keep = np.ones(n, bool)
-    for a in arrays:
-        a = np.asarray(a)
-        if len(a) != n:
-            raise ValueError(f"finite_rows: arrays of {n} and {len(a)} rows")
-        if n:
-            keep &= np.isfinite(a.reshape(n, -1)).all(axis=1)
-    return keep
-
-
-def parse_layer_list(text: str | None, available: Iterable[str]) -> list[str]:
-    """Parse ``conv1,conv3`` against the available layer names (None/'' -> all, in order)."""
-    available = list(available)
-    if not text:
-        return available
-    wanted = [t.strip() for t in str(text).split(",") if t.strip()]
-    bad = [w for w in wanted if w not in available]
-    if bad:
-        raise ValueError(f"unknown layer(s) {bad}; available: {available}")
-    return [a for a in available if a in wanted]
-
-
-def parse_channel_spec(text: str | None, available: dict[str, int]) -> dict[str, list[int]]:
-    """Parse ``conv5:0,1,2;conv4:3`` (``;`` or whitespace between layers) into {layer: channels}.
-
-    Args:
-      available: {layer name: number of channels}.
-    """
-    out: dict[str, list[int]] = {}
-    if not text:
-        return out
-    for part in str(text).replace(";", " ").split():
-        if ":" not in part:
-            raise ValueError(f"--channels entry {part!r} must look like conv5:0,1,2")
-        layer, chans = part.split(":", 1)
-        if layer not in available:
-            raise ValueError(f"--channels: unknown layer {layer!r}; available: "
-                             f"{list(available)}")
-        try:
-            idx = sorted({int(c) for c in chans.split(",") if c.strip()})
-        except ValueError:
-            raise ValueError(f"--channels: channels of {layer} must be integers, got {chans!r}")
-        n = available[layer]
-        bad = [c for c in idx if not 0 <= c < n]
-        if bad or not idx:
-            raise ValueError(f"--channels: channel(s) {bad or chans!r} out of range for {layer} "
-                             f"with {n} channels")
-        out[layer] = idx
-    return out

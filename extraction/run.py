@@ -1,0 +1,421 @@
+"""The extraction run behind ``extract.py``: tokens in, activations folder out.
+
+Feeds tokens (:mod:`extraction.sources`) through the Q-network (or D) in batches, with phase
+shuffle off, and writes the activations folder described in docs/CONVENTIONS.md and
+docs/extraction.md (tables: :mod:`extraction.schema`). With ``network='G'`` (and a
+GeneratedSource) the traces are G's own blocks ('z_project', 'upconv0', ...) for the generated
+tokens, on the output-audio time axis, and no network outputs are written:
+
+    activations.parquet/.csv       channel means of every selected layer (eq. 1 of the paper)
+    phone_activations.parquet/.csv (--phones) the same restricted to chosen phones
+    upsampled.parquet              (--upsample) waveform and traces on the input-sample axis
+    channel_activations.parquet/.csv (--channels) single channels of chosen layers
+    q_outputs.csv, confusion.csv, classification.json (Q) or d_outputs.csv (D)
+    extract_info.json
+
+One forward pass per batch (:mod:`extraction.forward`); rows are appended per batch to the
+writers (:mod:`extraction.writers`), so memory stays bounded by one batch. The folder is
+written under the project's safe-output rule (``common.outputs.OutputFolder``, stage
+``extract``): never into an input or the repository, an existing folder replaced only when it is
+an earlier extract output and ``overwrite`` is given, built as a hidden sibling and renamed.
+
+Tokens whose audio has NaN/inf samples are never fed to the network, and tokens whose network
+outputs come out NaN/inf are left out of every table (so never counted as a code): both are
+named in the log, counted by reason and listed in extract_info.json, as prepare.py does for
+bad input files.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime
+import os
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+
+from common.atomic import atomic_write_csv
+from common.outputs import OutputFolder
+from extraction import classification as cl
+from extraction import schema
+from extraction.errors import ExtractionError
+from extraction.forward import finite_rows, make_forward, make_generator_forward, model_input
+from extraction.geometry import GLayerAxis
+from extraction.plan import Plan, make_plan
+from extraction.sources import GeneratedSource, TokenBatch, open_source
+from extraction.writers import TableWriter, write_json
+
+MAX_LISTED_SKIPS = 200
+
+
+class SkippedTokens:
+    """Tokens dropped while extracting (NaN/inf audio or network outputs).
+
+    Each is counted by reason and named in the log through :class:`corpus.report.Report` (the
+    same counting and logging prepare.py uses for the files it skips) and listed, up to
+    :data:`MAX_LISTED_SKIPS`, for extract_info.json.
+    """
+
+    def __init__(self):
+        from corpus.report import Report
+        self.report = Report(max_logged=MAX_LISTED_SKIPS)
+        self.tokens: list = []
+
+    @property
+    def counts(self) -> collections.Counter:
+        return self.report.skipped
+
+    def drop(self, batch: TokenBatch, bad: np.ndarray, reason: str, why: str) -> TokenBatch:
+        """Record the tokens of ``batch`` where the mask ``bad`` is True; return the others."""
+        for i in np.flatnonzero(bad):
+            tid, word, speaker = int(batch.token_id[i]), batch.word[i], batch.speaker[i]
+            self.report.skip(reason, f"token_id {tid} (word {word!r}, speaker {speaker!r}): "
+                                     f"{why}")
+            if len(self.tokens) < MAX_LISTED_SKIPS:
+                self.tokens.append({"token_id": tid, "word": word, "speaker": speaker,
+                                    "reason": reason})
+        return batch.select(~np.asarray(bad, bool))
+
+
+def load_checkpoint(path: str, model: Optional[str] = None):
+    """``(prefix, config, G, D, Q)`` for ``--checkpoint=path``: ``prefix`` is the checkpoint
+    actually loaded (a folder resolves to its newest readable checkpoint), recorded in
+    extract_info.json. Any load failure is an ExtractionError naming the flag."""
+    from wavegan import CheckpointError, load_models
+    from wavegan.checkpoints import resolve_readable_prefix
+
+    try:
+        # Resolved once here (a folder may fall back, with a warning, past an unreadable newest
+        # checkpoint) and that prefix loaded, so the prefix recorded is the one loaded.
+        prefix = resolve_readable_prefix(path)
+        config, G, D, Q = load_models(prefix, model=model)
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        raise ExtractionError(f"--checkpoint={path}: {e}") from None
+    return prefix, config, G, D, Q
+
+
+def open_writers(tmp: str, plan: Plan, csv: bool) -> dict:
+    """One TableWriter per long table the plan asks for (upsampled: Parquet only)."""
+    wanted = ["activations"] + (["phone_activations"] if plan.phones else []) + \
+        (["upsampled"] if plan.upsample else []) + \
+        (["channel_activations"] if plan.channels else [])
+    return {stem: TableWriter(tmp, stem, schema.LONG_TABLES[stem],
+                              csv=csv and stem != "upsampled") for stem in wanted}
+
+
+def extract_batches(model, config, source, plan: Plan, writers: dict, progress: bool = True
+                    ) -> dict:
+    """The streaming loop: one forward pass per batch, rows appended to the writers.
+
+    Tokens with NaN/inf audio are dropped before the forward pass (reason ``non_finite``), tokens
+    whose traces or logits come out NaN/inf after it (``non_finite_output``): neither reaches a
+    table, the confusion table or the accuracy.
+
+    Returns {'ids' int64 [N], 'words', 'speakers', 'logits' [N, K] or [N], 'n_phone_empty',
+    'upsampled', 't_forward', 'skipped' (SkippedTokens)} (only these small per-token results
+    are kept in memory).
+    """
+    from tqdm import tqdm
+
+    if plan.network == "G":
+        return extract_generator_batches(model, config, source, plan, writers, progress)
+    forward = make_forward(model, config.slice_len, plan.layers, plan.channels)
+    ids, words, speakers, logits = [], [], [], []
+    upsampled = collections.Counter()
+    n_phone_empty, t_forward = 0, 0.0
+    sr = plan.sample_rate
+    skipped = SkippedTokens()
+    n_batches = -(-source.n_tokens // source.batch_size)
+    for batch in tqdm(source.batches(), total=n_batches, unit="batch",
+                      desc=f"extract {plan.network}", disable=not progress):
+        # Before the forward pass: with batch norm a NaN token would spoil its whole batch.
+        batch = skipped.drop(batch, ~finite_rows(batch.audio), "non_finite",
+                             "audio has NaN/inf samples; not fed to the network")
+        if not len(batch.token_id):
+            continue
+        x = model_input(batch.audio, plan.normalize)
+        batch, res, keep, seconds = forward_finite(
+            forward, x, batch, skipped,
+            f"{plan.network}'s traces or logits are NaN/inf; left out of every table")
+        t_forward += seconds
+        x = x[keep]
+        if not len(batch.token_id):
+            continue
+        means = {n: res[n] for n in plan.layers}
+        writers["activations"].write(schema.activation_rows(batch, means, plan.axes, sr))
+        if plan.phones:
+            table, n_empty = schema.phone_rows(batch, means, plan.axes, plan.phones_by_token)
+            writers["phone_activations"].write(table)
+            n_phone_empty += n_empty
+        if plan.channels:
+            writers["channel_activations"].write(schema.channel_rows(
+                batch, {n: (idx, res["ch:" + n]) for n, idx in plan.channels.items()},
+                plan.all_axes, sr))
+        if plan.upsample:
+            for b, (tid, w) in enumerate(zip(batch.token_id, batch.word)):
+                if plan.upsample_per_word and upsampled[w] >= plan.upsample_per_word:
+                    continue
+                upsampled[w] += 1
+                writers["upsampled"].write(schema.upsampled_rows(
+                    int(tid), w, x[b], {n: means[n][b] for n in plan.layers}, plan.axes,
+                    config.slice_len))
+        ids.append(np.asarray(batch.token_id, np.int64))
+        words += list(batch.word)
+        speakers += list(batch.speaker)
+        logits.append(np.asarray(res["logits"]))
+    check_some_tokens(ids, skipped)
+    return {"ids": np.concatenate(ids), "words": words, "speakers": speakers,
+            "logits": np.concatenate(logits), "n_phone_empty": n_phone_empty,
+            "upsampled": upsampled, "t_forward": t_forward, "skipped": skipped}
+
+
+def forward_finite(forward, inputs: np.ndarray, batch: TokenBatch, skipped: SkippedTokens,
+                   why: str) -> tuple:
+    """One forward pass of a batch; the tokens whose outputs come out NaN/inf are dropped
+    (reason ``non_finite_output``, ``why`` in the log).
+
+    Returns (batch of the kept tokens, outputs {name: numpy [B', ...]}, keep bool [B], seconds
+    spent in the forward pass).
+    """
+    t0 = time.perf_counter()
+    res = {k: v.numpy() for k, v in forward(inputs).items()}
+    seconds = time.perf_counter() - t0
+    keep = finite_rows(*res.values())
+    if not keep.all():
+        batch = skipped.drop(batch, ~keep, "non_finite_output", why)
+        res = {k: v[keep] for k, v in res.items()}
+    return batch, res, keep, seconds
+
+
+def check_some_tokens(ids: list, skipped: SkippedTokens) -> None:
+    """ExtractionError when no token is left to write (none read, or every one skipped)."""
+    if ids:
+        return
+    if skipped.counts:
+        raise ExtractionError(f"every token read was skipped ({dict(skipped.counts)}, e.g. "
+                              f"{skipped.tokens[0]}); nothing to write")
+    raise ExtractionError("no tokens were read (empty selection)")
+
+
+def extract_generator_batches(G, config, source, plan: Plan, writers: dict,
+                              progress: bool = True) -> dict:
+    """``--network=G``: one ``G.layer_outputs`` pass per batch of the source's latents, channel
+    means of the planned blocks appended to ``writers['activations']``.
+
+    Returns the same keys as :func:`extract_batches` with ``logits`` = None.
+    """
+    from tqdm import tqdm
+
+    forward = make_generator_forward(G, config.latent_dim, plan.layers)
+    ids, words, speakers, t_forward = [], [], [], 0.0
+    skipped = SkippedTokens()
+    n_batches = -(-source.n_tokens // source.batch_size)
+    for batch, z in tqdm(source.latent_batches(), total=n_batches, unit="batch",
+                         desc="extract G", disable=not progress):
+        batch, res, _, seconds = forward_finite(
+            forward, z, batch, skipped, "G's traces are NaN/inf; left out of the table")
+        t_forward += seconds
+        if not len(batch.token_id):
+            continue
+        means = {n: res[n] for n in plan.layers}
+        writers["activations"].write(schema.activation_rows(batch, means, plan.axes,
+                                                            plan.sample_rate))
+        ids.append(np.asarray(batch.token_id, np.int64))
+        words += list(batch.word)
+        speakers += list(batch.speaker)
+    check_some_tokens(ids, skipped)
+    return {"ids": np.concatenate(ids), "words": words, "speakers": speakers, "logits": None,
+            "n_phone_empty": 0, "upsampled": collections.Counter(), "t_forward": t_forward,
+            "skipped": skipped}
+
+
+def write_network_outputs(tmp: str, res: dict, config, network: str, n_perm: int) -> dict:
+    """q_outputs.csv + confusion.csv + classification.json (Q) or d_outputs.csv (D).
+
+    Returns {'files': [...], 'accuracy': ... (Q only)}.
+    """
+    if network == "G":
+        return {"files": []}
+    ids, words, speakers, logits = res["ids"], res["words"], res["speakers"], res["logits"]
+    if network == "D":
+        atomic_write_csv(schema.d_output_table(ids, words, speakers, logits),
+                         os.path.join(tmp, "d_outputs.csv"))
+        return {"files": ["d_outputs.csv"]}
+    q_table, codes, all_codes = schema.q_output_table(config, ids, words, speakers, logits)
+    atomic_write_csv(q_table, os.path.join(tmp, "q_outputs.csv"))
+    confusion, summary = cl.classification_summary(words, codes, all_codes, n_perm=n_perm)
+    atomic_write_csv(confusion, os.path.join(tmp, "confusion.csv"), index_label="word")
+    summary["code_kind"] = "bits" if config.model == "fiwgan" else "argmax"
+    write_json(os.path.join(tmp, "classification.json"), summary)
+    return {"files": ["q_outputs.csv", "confusion.csv", "classification.json"],
+            "accuracy": summary["accuracy"]}
+
+
+def build_info(*, checkpoint, config, source, plan: Plan, res: dict, writers: dict,
+               net_out: dict, seconds: dict, checkpoint_prefix: Optional[str] = None) -> dict:
+    """The content of extract_info.json."""
+    from wavegan.tf1_checkpoint import checkpoint_step
+
+    words = res["words"]
+    info = {
+        "checkpoint": checkpoint,
+        "checkpoint_prefix": checkpoint_prefix,
+        "checkpoint_step": checkpoint_step(checkpoint_prefix) if checkpoint_prefix else None,
+        "network": plan.network,
+        "model": config.to_dict(),
+        "data": source.data_dir,
+        "data_kind": source.kind,
+        "split": getattr(source, "split", None),
+        "normalize": plan.normalize,
+        "sample_rate": plan.sample_rate,
+        "slice_len": config.slice_len,
+        "layers": [a.info() if isinstance(a, GLayerAxis) else a.info(plan.n_channels[a.name])
+                   for a in plan.axes.values()],
+        "time_formula": ("time = (sample + 0.5) * jump / sample_rate, jump = slice_len / length"
+                         if plan.network == "G" else
+                         "time = (centre0 + sample * jump) / sample_rate"),
+        "channels": dict(plan.channels),
+        "phones": plan.phones,
+        "counts": {
+            "tokens": int(len(res["ids"])),
+            "words": int(len(set(words))),
+            "tokens_per_word": dict(sorted(collections.Counter(words).items())),
+            "skipped": dict(source.skipped + res["skipped"].counts),
+            "skipped_files": source.skipped_files[:MAX_LISTED_SKIPS],
+            "skipped_tokens": res["skipped"].tokens,
+            "rows": {k: w.rows for k, w in writers.items()},
+            "phone_layer_pairs_without_index": res["n_phone_empty"],
+            "upsampled_tokens": int(sum(res["upsampled"].values())),
+        },
+        "files": sorted([os.path.basename(p) for w in writers.values() for p in w.paths] +
+                        net_out["files"] + ["extract_info.json"]),
+        "seconds": seconds,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if "accuracy" in net_out:
+        info["accuracy"] = net_out["accuracy"]
+    return info
+
+
+def run_extraction(model, config, source, out: str, *, network: str = "Q",
+                   layers=None, normalize: str = "peak", phones: Optional[Sequence[str]] = None,
+                   upsample: bool = False, upsample_per_word: int = 1,
+                   channels: Optional[str] = None, overwrite: bool = False,
+                   checkpoint: str = "", checkpoint_prefix: Optional[str] = None,
+                   csv: bool = True, progress: bool = True, n_perm: int = 200) -> dict:
+    """Extract, classify and write the activations folder ``out``; returns extract_info.
+
+    Args:
+      model: Q (``layer_outputs`` with [B, num_categ] logits), D ([B] logits) or, with
+        ``network='G'``, the generator G (source must then be a GeneratedSource; phones,
+        upsample and channels are refused, normalize is ignored).
+      config: the model's WaveGANConfig.
+      source: DatasetSource | WavFolderSource | GeneratedSource | ArraySource.
+      layers: subset of the conv layers, list or 'conv1,conv5' (default all).
+      normalize: 'peak' (x / max|x| per token, as the original loader) or 'none'.
+      phones: phone labels for phone_activations (dataset sources only).
+      upsample / upsample_per_word: write upsampled.parquet for that many tokens per word
+        (0 = all). channels: '--channels' text, e.g. 'conv5:0,1,2'.
+      overwrite: replace ``out`` when it holds an earlier extract output (never anything else).
+      checkpoint: the checkpoint as given (recorded; also an input ``out`` must keep apart from).
+      checkpoint_prefix: the prefix actually loaded (recorded with its step).
+      csv: also write .csv copies of the long tables. n_perm: permutations for the
+        permutation chance level.
+    ``out`` must not be, contain or lie inside the data folder, the checkpoint or the
+    repository (:class:`common.errors.OutputPathError`). Nothing is left at ``out`` (nor a
+    temporary folder) if anything fails, and an earlier output there stays as it was.
+    """
+    t_start = time.perf_counter()
+    output = OutputFolder(out, "extract", overwrite=overwrite,
+                          inputs={"--data": source.data_dir, "--checkpoint": checkpoint or None})
+    plan = make_plan(model, config, source, network=network, layers=layers,
+                     normalize=normalize, phones=phones, upsample=upsample,
+                     upsample_per_word=upsample_per_word, channels=channels)
+    with output as tmp:
+        writers = open_writers(tmp, plan, csv)
+        try:
+            res = extract_batches(model, config, source, plan, writers, progress)
+        finally:
+            for w in writers.values():
+                w.close()
+        net_out = write_network_outputs(tmp, res, config, plan.network, n_perm)
+        seconds = {"total": round(time.perf_counter() - t_start, 3),
+                   "forward": round(res["t_forward"], 3)}
+        info = build_info(checkpoint=checkpoint, config=config, source=source, plan=plan,
+                          res=res, writers=writers, net_out=net_out, seconds=seconds,
+                          checkpoint_prefix=checkpoint_prefix)
+        write_json(os.path.join(tmp, "extract_info.json"), info)
+    return info
+
+
+# --------------------------------------------------------------------------------------------
+# The command line's options (extract.py maps its flags onto ExtractOptions)
+
+
+@dataclasses.dataclass
+class ExtractOptions:
+    """Everything ``extract.py`` is asked to do (its flags, same names)."""
+
+    checkpoint: Optional[str] = None
+    data: Optional[str] = None
+    out: Optional[str] = None
+    split: str = "test"
+    normalize: str = "peak"
+    batch_size: int = 64
+    layers: Optional[list] = None
+    upsample: bool = False
+    upsample_per_word: int = 1
+    phones: Optional[list] = None
+    network: str = "Q"
+    channels: Optional[str] = None
+    codes: Optional[list] = None       # texts; ['all'] = every code
+    n_per_code: int = 50
+    value: float = 1.0
+    seed: int = 0
+    model: Optional[str] = None
+    csv: bool = True
+    overwrite: bool = False
+    progress: bool = True
+
+
+def check_options(options: ExtractOptions) -> None:
+    """The checks that need neither the model nor the data (ExtractionError)."""
+    if not options.checkpoint:
+        raise ExtractionError("--checkpoint is required")
+    if options.batch_size < 1:
+        raise ExtractionError(f"--batch_size={options.batch_size} must be >= 1")
+    if options.network == "G" and not options.codes:
+        raise ExtractionError("--network=G needs --codes (G's traces come from latent codes, "
+                              "not from --data audio)")
+    if options.codes and options.data:
+        raise ExtractionError("give either --data or --codes, not both")
+
+
+def extract(options: ExtractOptions, on_source=None) -> tuple[dict, str]:
+    """Load the checkpoint, open the source and run the extraction.
+
+    ``on_source(source)`` is called once the source is open (extract.py logs the skipped
+    files). Returns (extract_info, the checkpoint prefix loaded). The output rules are checked
+    (again) by :func:`run_extraction`; check them earlier with common.outputs.check_output
+    when loading is slow.
+    """
+    check_options(options)
+    prefix, config, G, D, Q = load_checkpoint(options.checkpoint, model=options.model)
+    if options.codes:
+        codes = list(options.codes)
+        source = GeneratedSource(G, config, codes, options.n_per_code, options.batch_size,
+                                 value=options.value, seed=options.seed)
+    else:
+        source = open_source(options.data, options.split, options.batch_size, config.slice_len)
+    if on_source is not None:
+        on_source(source)
+    info = run_extraction(
+        {"Q": Q, "D": D, "G": G}[options.network], config, source, options.out,
+        network=options.network, layers=options.layers, normalize=options.normalize,
+        phones=options.phones, upsample=options.upsample,
+        upsample_per_word=options.upsample_per_word, channels=options.channels,
+        overwrite=options.overwrite, checkpoint=options.checkpoint, checkpoint_prefix=prefix,
+        csv=options.csv, progress=options.progress)
+    return info, prefix

@@ -1,0 +1,124 @@
+"""The package layout: imports point one way (docs/CONVENTIONS.md, "Packages").
+
+Read from the source with ``ast`` (nothing is imported), every ``import`` statement counts,
+including those inside functions:
+    common  <-  wavegan  <-  ciwgan
+    common  <-  corpus   <-  ciwgan     (the training loop reads the prepared TFRecords)
+    common, wavegan, ciwgan, corpus  <-  extraction
+    common  <-  analysis            (statistics only: no TensorFlow)
+Scripts, bench/ and tests/ may import any package.
+"""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ALLOWED = {
+    "common": set(),
+    "wavegan": {"common"},
+    "ciwgan": {"common", "wavegan", "corpus"},
+    "corpus": {"common"},
+    "extraction": {"common", "wavegan", "ciwgan", "corpus"},
+    "analysis": {"common"},
+}
+TENSORFLOW = {"tensorflow", "keras", "tensorflow_io"}
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path, root: Path = ROOT) -> set:
+    """Absolute module names imported by a file (relative imports resolved)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    here = module_name(path, root)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ""
+            found.add(prefix)
+            # `from pkg import module` imports a module of the package too.
+            found.update(f"{prefix}.{alias.name}" for alias in node.names)
+    return found
+
+
+def package_files():
+    for package in ALLOWED:
+        yield from sorted((ROOT / package).rglob("*.py"))
+
+
+def local_modules() -> set:
+    return {module_name(p) for p in package_files()}
+
+
+def test_every_package_exists():
+    for package in ALLOWED:
+        assert (ROOT / package / "__init__.py").is_file(), package
+
+
+def test_imports_point_one_way():
+    wrong = []
+    for path in package_files():
+        own = module_name(path).split(".")[0]
+        for name in imports_of(path):
+            top = name.split(".")[0]
+            if top in ALLOWED and top != own and top not in ALLOWED[own]:
+                wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not wrong, "imports that point back up:\n" + "\n".join(sorted(set(wrong)))
+
+
+def test_analysis_has_no_tensorflow():
+    wrong = [f"{p.relative_to(ROOT)} imports {name}"
+             for p in sorted((ROOT / "analysis").rglob("*.py"))
+             for name in imports_of(p) if name.split(".")[0] in TENSORFLOW]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_import_cycles():
+    modules = local_modules()
+    graph = {}
+    for path in package_files():
+        me = module_name(path)
+        graph[me] = {name for name in imports_of(path)
+                     if name in modules and name != me
+                     and not me.startswith(name + ".")}  # a module importing its own package
+    state, cycles = {}, []
+
+    def visit(node, stack):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                cycles.append(" -> ".join(stack[stack.index(nxt):] + [nxt]))
+            elif nxt not in state:
+                visit(nxt, stack)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_the_reader_sees_function_level_and_relative_imports(tmp_path):
+    """The rules above can fail: an import inside a function and a relative one are read."""
+    for pkg in ("wavegan", "ciwgan"):
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+    (tmp_path / "wavegan" / "a.py").write_text("def f():\n    from ciwgan import b\n")
+    (tmp_path / "ciwgan" / "b.py").write_text("from ..wavegan import a\nfrom . import c\n")
+    assert "ciwgan.b" in imports_of(tmp_path / "wavegan" / "a.py", tmp_path)
+    assert imports_of(tmp_path / "ciwgan" / "b.py", tmp_path) >= {"wavegan.a", "ciwgan.c"}
