@@ -18,15 +18,14 @@ refused, or a model too large for mgcv on this machine), 1 a bug or an unexpecte
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 
 from absl import app, flags
 
 from analysis.gamm import AUTO_MGCV_MAX_TOKENS, ENGINES
 from analysis.pipeline import AnalysisOptions, Progress, run_analysis
-from common.cli import EXIT_BUG, absl_flags_parser, fail, run_main
-from common.errors import InputError
+from common.cli import (EXIT_BUG, absl_flags_parser, apply_deprecated_aliases,
+                        check_command_line, define_deprecated_alias, fail, run_main)
 
 # Each flag maps onto the field of AnalysisOptions with its name; its default is the field's.
 DEFAULTS = AnalysisOptions()
@@ -64,48 +63,18 @@ R_MEMORY_ADVICE = ("use --engine=fast for the word GAMM, skip the phone GAMMs "
                    "(--phone_layers=) or the mixed models (--lmm_layers=none), or analyse "
                    "fewer tokens")
 
-# Deprecated booleans that meant the opposite of a flag: {old name: flag it negates}.
-_NEGATIONS: dict = {}
-
-
-def define_deprecated_negation(old: str, new: str) -> None:
-    """Keep the boolean ``--old`` working where it meant 'not --new' (``--no_figures`` for
-    ``--nofigures``): :func:`apply_deprecated_negations` sets ``--new`` to the opposite of
-    ``--old`` with a one-line notice. (``common.cli.define_deprecated_alias`` is for a renamed
-    flag of the same meaning: it copies the value as it is.)"""
-    flags.DEFINE_boolean(old, None, f"deprecated: use --no{new}")
-    _NEGATIONS[old] = new
-
-
-def apply_deprecated_negations() -> None:
-    """Set each flag named by a deprecated negation that was given to the opposite of its
-    value, with one notice each. Both names with opposite meanings are an InputError."""
-    for old, new in _NEGATIONS.items():
-        if not FLAGS[old].present:
-            continue
-        value = not FLAGS[old].value
-        if FLAGS[new].present and FLAGS[new].value != value:
-            raise InputError(f"--{old}={FLAGS[old].value} and --{new}={FLAGS[new].value} "
-                             f"disagree (--{old} is the deprecated form of --no{new})")
-        print(f"{SCRIPT}: note: --{old} is deprecated; use --{'' if value else 'no'}{new}",
-              file=sys.stderr)
-        FLAGS[new].value = value
-        FLAGS[new].present = 1
-
-
-define_deprecated_negation("no_figures", "figures")
+define_deprecated_alias("no_figures", "figures", negate=True)
 
 
 def analysis_options() -> AnalysisOptions:
     """The flags as :class:`analysis.pipeline.AnalysisOptions` (deprecated names applied)."""
-    apply_deprecated_negations()
+    apply_deprecated_aliases(SCRIPT)
     return AnalysisOptions(**{f.name: FLAGS[f.name].value
                               for f in dataclasses.fields(AnalysisOptions)})
 
 
 def _analyze(extra_args: list):
-    if extra_args:
-        raise InputError(f"unexpected arguments {extra_args} (flags are --name=value)")
+    check_command_line(SCRIPT, extra_args)
     t0 = time.perf_counter()
     options = analysis_options()
     try:

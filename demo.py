@@ -26,7 +26,7 @@ import time
 from absl import app, flags
 
 from common.atomic import atomic_write_json
-from common.cli import absl_flags_parser, run_main
+from common.cli import absl_flags_parser, check_command_line, run_main
 from common.errors import InputError, OutputPathError
 from common.outputs import check_not_project
 
@@ -112,8 +112,7 @@ def run_stage(name, args, state, out) -> int:
 
 
 def _demo(extra_args):
-    if extra_args:
-        raise InputError(f"unexpected arguments {extra_args} (flags are --name=value)")
+    check_command_line("demo.py", extra_args)
     for stage in FLAGS.redo:
         if stage not in STAGES:
             raise InputError(f"--redo={stage}: expected some of {', '.join(STAGES)}")

@@ -16,8 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from common.cli import absl_flags_parser, run_main  # noqa: E402
-from common.errors import InputError  # noqa: E402
+from common.cli import absl_flags_parser, check_command_line, run_main  # noqa: E402
 from common.outputs import check_output  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -39,12 +38,7 @@ flags.DEFINE_boolean("overwrite", False, "Replace --out when it holds an earlier
 
 
 def _generate(extra_args: list) -> None:
-    if extra_args:
-        raise InputError(f"unexpected arguments {extra_args} (flags are --name=value)")
-    missing = [f"--{name}" for name in ("checkpoint", "out") if not FLAGS[name].value]
-    if missing:
-        raise InputError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
-                         "required")
+    check_command_line("generate.py", extra_args, required=("checkpoint", "out"))
     inputs = {"--checkpoint": FLAGS.checkpoint}
     # Refuse a dangerous --out before TensorFlow is imported and the models are loaded.
     check_output(FLAGS.out, "generate", inputs, FLAGS.overwrite)

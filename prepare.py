@@ -14,10 +14,9 @@ import logging
 
 from absl import app, flags
 
-from common.cli import (absl_flags_parser, apply_deprecated_aliases, define_deprecated_alias,
+from common.cli import (absl_flags_parser, check_command_line, define_deprecated_alias,
                         run_main)
 from common.constants import DEFAULT_WORDS, SLICE_LEN
-from common.errors import InputError
 
 SCRIPT = "prepare.py"
 
@@ -49,11 +48,7 @@ define_deprecated_alias("out_dir", "out")
 def _prepare(extra_args: list) -> None:
     from corpus.build import prepare_dataset, summary_text
 
-    apply_deprecated_aliases(SCRIPT)
-    if extra_args:
-        raise InputError(f"unexpected arguments {extra_args} (flags are --name=value)")
-    if not FLAGS.out:
-        raise InputError("--out is required")
+    check_command_line(SCRIPT, extra_args, required=("out",))
     words = FLAGS.words
     if FLAGS.folder_dir and not FLAGS["words"].present:
         words = "all"

@@ -63,35 +63,63 @@ class ArgumentParser(argparse.ArgumentParser):
         raise InputError(message)
 
 
-def define_deprecated_alias(old: str, new: str, flag_values=None) -> None:
-    """Keep ``--old`` working for a flag renamed to ``--new`` (same type): it is accepted,
-    copied onto ``--new`` by :func:`apply_deprecated_aliases`, with a one-line notice."""
+def define_deprecated_alias(old: str, new: str, flag_values=None, negate: bool = False) -> None:
+    """Keep ``--old`` working for a flag renamed to ``--new`` (same type): it is accepted and
+    copied onto ``--new`` by :func:`apply_deprecated_aliases`, with a one-line notice.
+    ``negate=True`` is for a boolean ``--old`` that meant 'not --new' (``--no_figures`` for
+    ``--nofigures``): ``--new`` gets the opposite value."""
     from absl import flags
 
     flag_values = flag_values or flags.FLAGS
     target = flag_values[new]
+    if negate and not target.boolean:
+        raise ValueError(f"--{new} is not a boolean: it cannot be negated")
     holder = flags.Flag(target.parser, target.serializer, old, None,
-                        f"deprecated: use --{new}", boolean=target.boolean)
+                        f"deprecated: use --{'no' if negate else ''}{new}",
+                        boolean=target.boolean)
     flags.DEFINE_flag(holder, flag_values)
-    _DEPRECATED.setdefault(id(flag_values), {})[old] = new
+    _DEPRECATED.setdefault(id(flag_values), {})[old] = (new, negate)
 
 
+# id(FlagValues) -> {old name: (new name, negated?)}
 _DEPRECATED: dict = {}
 
 
 def apply_deprecated_aliases(script: str, flag_values=None) -> None:
-    """Copy every deprecated flag that was given onto its new name, printing one notice each.
-    Giving both names with different values is an :class:`InputError`."""
+    """Carry every deprecated flag that was given over to its new name, printing one notice
+    each (once: calling it again does nothing).  Giving both names with different meanings is
+    an :class:`InputError`."""
     from absl import flags
 
     flag_values = flag_values or flags.FLAGS
-    for old, new in _DEPRECATED.get(id(flag_values), {}).items():
+    for old, (new, negate) in _DEPRECATED.get(id(flag_values), {}).items():
         if not flag_values[old].present:
             continue
         value = flag_values[old].value
+        if negate:
+            value = not value
         if flag_values[new].present and flag_values[new].value != value:
-            raise InputError(f"--{old}={value} and --{new}={flag_values[new].value} disagree "
-                             f"(--{old} is the deprecated name of --{new})")
-        print(f"{script}: note: --{old} is deprecated; use --{new}", file=sys.stderr)
+            raise InputError(f"--{old}={flag_values[old].value} and "
+                             f"--{new}={flag_values[new].value} disagree (--{old} is the "
+                             f"deprecated {'negated form' if negate else 'name'} of --{new})")
+        spelled = f"--{'' if value else 'no'}{new}" if negate else f"--{new}"
+        print(f"{script}: note: --{old} is deprecated; use {spelled}", file=sys.stderr)
         flag_values[new].value = value
         flag_values[new].present = 1
+        flag_values[old].present = 0  # carried over once: a second call does nothing
+
+
+def check_command_line(script: str, extra_args, required=(), flag_values=None) -> None:
+    """What every script checks first: deprecated names carried over
+    (:func:`apply_deprecated_aliases`), no positional arguments, the ``required`` flags given.
+    Each problem is an :class:`InputError` (one line, exit 2)."""
+    from absl import flags
+
+    flag_values = flag_values or flags.FLAGS
+    apply_deprecated_aliases(script, flag_values)
+    if extra_args:
+        raise InputError(f"unexpected arguments {list(extra_args)} (flags are --name=value)")
+    missing = [f"--{name}" for name in required if not flag_values[name].value]
+    if missing:
+        raise InputError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                         "required")

@@ -40,10 +40,9 @@ from absl import app, flags
 from scipy import signal
 
 from common.atomic import atomic_write_json
-from common.cli import (absl_flags_parser, apply_deprecated_aliases, define_deprecated_alias,
+from common.cli import (absl_flags_parser, check_command_line, define_deprecated_alias,
                         run_main)
 from common.constants import SAMPLE_RATE
-from common.errors import InputError
 from common.outputs import OutputFolder, check_not_project
 from common.outputs import read_marker as read_output_marker
 from corpus.errors import CorpusError
@@ -315,11 +314,7 @@ def define_flags() -> None:
 
 
 def _generate(extra_args: list) -> None:
-    apply_deprecated_aliases(SCRIPT)
-    if extra_args:
-        raise InputError(f"unexpected arguments {extra_args} (flags are --name=value)")
-    if not FLAGS.out:
-        raise InputError("--out is required")
+    check_command_line(SCRIPT, extra_args, required=("out",))
     m = generate_demo_corpus(FLAGS.out, FLAGS.n_speakers, FLAGS.seed, FLAGS.jobs,
                              FLAGS.overwrite, FLAGS.progress)
     if m["reused"]:
