@@ -50,9 +50,15 @@ flags.DEFINE_enum("gq_semantics", "simultaneous", ["simultaneous", "sequential"]
 flags.DEFINE_boolean("data_normalize", True, "Per-example peak normalisation (the original).")
 flags.DEFINE_enum("normalize", None, ["peak", "none"], "The shared name of --data_normalize: "
                   "peak (= true) or none (= false).")
-flags.DEFINE_enum("distribute", "none", ["none", "mirrored"], "tf.distribute strategy.")
+flags.DEFINE_enum("distribute", "none", ["none", "mirrored", "multiworker"],
+                  "tf.distribute strategy: mirrored (the local GPUs) or multiworker (several "
+                  "machines, each given TF_CONFIG; see docs/training.md).")
 flags.DEFINE_boolean("xla", False, "Compile the updates with XLA (jit_compile).")
-flags.DEFINE_boolean("mixed_precision", False, "bfloat16 compute (GPUs / CPUs with bf16).")
+flags.DEFINE_boolean("mixed_precision", False,
+                     "mixed precision, chosen per device: bfloat16 on NVIDIA GPUs of compute "
+                     "capability >= 8.0 and CPUs with AVX512_BF16/AMX, float16 with "
+                     "dynamic loss scaling on older GPUs (env CIWGAN_MIXED_POLICY forces one); "
+                     "variables and outputs stay float32.")
 flags.DEFINE_boolean("exact_numerics", False, "oneDNN off, one thread: bit-comparable with "
                      "the TF1 reference (slow).")
 flags.DEFINE_integer("keep_checkpoints", 5, "Checkpoints to keep.")
@@ -76,6 +82,9 @@ def _normalize() -> bool:
 
 
 def _train(extra_args: list) -> None:
+    from contextlib import nullcontext
+
+    from ciwgan.cluster import multiworker_role
     from common.errors import InputError
     from common.lock import folder_lock
     from common.outputs import check_not_input, check_not_project
@@ -93,8 +102,11 @@ def _train(extra_args: list) -> None:
     check_not_input(FLAGS.train_dir, {"--data_dir": FLAGS.data_dir,
                                       "--init_from": FLAGS.init_from}, "--train_dir")
     info = read_dataset_info(FLAGS.data_dir)
+    # Several machines: only the chief writes --train_dir, so only the chief takes its lock
+    # (the other workers would otherwise be refused by a shared folder's lock).
+    is_chief = multiworker_role()[0] if FLAGS.distribute == "multiworker" else True
     try:
-        with folder_lock(FLAGS.train_dir, "--train_dir"):
+        with folder_lock(FLAGS.train_dir, "--train_dir") if is_chief else nullcontext():
             _train_holding_lock(info, normalize)
     except OSError as err:  # the disk: a folder that cannot be written, no space left
         raise InputError(f"--train_dir={FLAGS.train_dir}: {err}") from None

@@ -46,8 +46,8 @@ flags.DEFINE_list("env_configs", [],
                   "run these named settings (see ENV_CONFIGS) each in a fresh process and "
                   "print one table")
 flags.DEFINE_boolean("xla", False, "compile each update with XLA (jit_compile), as train.py --xla")
-flags.DEFINE_boolean("mixed_precision", False, "bfloat16 compute (Keras mixed_bfloat16 policy), "
-                     "as train.py --mixed_precision")
+flags.DEFINE_boolean("mixed_precision", False, "mixed precision, the policy train.py "
+                     "--mixed_precision chooses (wavegan.runtime.choose_precision_policy)")
 flags.DEFINE_boolean("json", False, "print one JSON line per configuration (used by "
                      "--env_configs)")
 FLAGS = flags.FLAGS
@@ -279,8 +279,8 @@ def main(argv):
     from wavegan.runtime import describe_devices
     print(describe_devices("bench/train_step.py"), flush=True)
     if FLAGS.mixed_precision:
-        import keras
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        from wavegan.runtime import use_mixed_precision
+        use_mixed_precision("bench/train_step.py")
     if FLAGS.env_configs:
         results = run_env_configs()
     else:

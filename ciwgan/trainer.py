@@ -17,6 +17,12 @@ The original runs G's Adam and the Q/G RMSProp in one ``sess.run`` with no order
 computes both gradients at the same weights, then applies Adam, then RMSProp;
 ``'sequential'`` applies Adam first and recomputes Q's loss with the updated G.
 
+Mixed precision: under Keras' "mixed_float16" policy (G's compute dtype float16) each update
+scales its loss by a :class:`DynamicLossScale` (one for the D update, one for the G+Q update),
+unscales the gradients, and skips the update (optimizer state untouched, the scale halved)
+when any gradient is not finite; after ``growth_interval`` finite steps the scale doubles.
+"mixed_bfloat16" needs no scaling (float32's exponent range).  Variables stay float32.
+
 Exact-reproduction hooks: :meth:`GANTrainer.d_update` and :meth:`GANTrainer.gq_update` take
 explicit ``x``, ``z`` and ``alpha``.
 """
@@ -42,16 +48,53 @@ GQ_SEMANTICS = ("simultaneous", "sequential")
 WGAN_CLIP = 0.01
 
 
+class DynamicLossScale(tf.Module):
+    """The usual dynamic loss scale (as Keras' LossScaleOptimizer): start at ``initial``,
+    halve on non-finite gradients (that update is skipped), double after ``growth_interval``
+    consecutive finite ones."""
+
+    def __init__(self, initial: float = 2.0 ** 15, growth_interval: int = 2000,
+                 name: str = "loss_scale"):
+        super().__init__(name=name)
+        self.scale = tf.Variable(float(initial), dtype=tf.float32, trainable=False,
+                                 name="scale")
+        self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="good_steps")
+        self.growth_interval = int(growth_interval)
+
+    def scaled(self, loss):
+        return loss * tf.cast(self.scale, loss.dtype)
+
+    def unscale(self, grads):
+        """(gradients / scale, all finite?)"""
+        inv = 1.0 / self.scale
+        grads = [None if g is None else g * tf.cast(inv, g.dtype) for g in grads]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g))
+                                for g in grads if g is not None])
+        return grads, finite
+
+    def update(self, finite):
+        """Adjust the scale after a step whose gradients were ``finite`` (a bool tensor)."""
+        grow = tf.logical_and(finite, self.good_steps + 1 >= self.growth_interval)
+        new_scale = tf.where(finite, tf.where(grow, self.scale * 2.0, self.scale),
+                             tf.maximum(self.scale * 0.5, 1.0))
+        self.good_steps.assign(tf.where(tf.logical_and(finite, tf.logical_not(grow)),
+                                        self.good_steps + 1, tf.zeros_like(self.good_steps)))
+        self.scale.assign(new_scale)
+
+
 class GANTrainer(tf.Module):
     """Owns the optimizers, the step counter and the random state of one training run.
 
     G, D, Q: the Keras models (Q None for WaveGAN).  ``loss``: 'wgan-gp' (default), 'wgan'
     (weight clipping), 'lsgan', 'dcgan'.  ``seed`` seeds z, alpha and phase shuffle.
+    ``loss_scaling``: None = on exactly when G computes in float16 (Keras "mixed_float16");
+    True / False force it.
     """
 
     def __init__(self, config: WaveGANConfig, G, D, Q=None, loss: str = "wgan-gp",
                  disc_nupdates: int = 5, seed: int = 0, gq_semantics: str = "simultaneous",
-                 jit_compile: bool = False, strategy=None, name: str = "trainer"):
+                 jit_compile: bool = False, strategy=None, loss_scaling: Optional[bool] = None,
+                 name: str = "trainer"):
         super().__init__(name=name)
         if loss not in losses.GAN_LOSSES:
             raise ValueError(f"loss={loss!r}: expected one of {losses.GAN_LOSSES}")
@@ -68,6 +111,12 @@ class GANTrainer(tf.Module):
         if strategy is not None and (config.batchnorm or gq_semantics != "simultaneous"):
             raise ValueError("--distribute=mirrored supports models without batch norm and the "
                              "simultaneous G+Q update (batch statistics would be per replica)")
+        if loss_scaling is None:
+            loss_scaling = G.compute_dtype == "float16"
+        if loss_scaling and strategy is not None:
+            raise ValueError("float16 loss scaling (mixed_float16) is not supported with "
+                             "--distribute=mirrored: use mixed_bfloat16 (CIWGAN_MIXED_POLICY)")
+        self.loss_scaling = bool(loss_scaling)
         self.rng = tf.random.Generator.from_seed(seed)  # outside any strategy scope
         scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
         with scope:
@@ -87,6 +136,8 @@ class GANTrainer(tf.Module):
         # The original's Q optimizer updates Q's and G's variables.
         self.q_opt = TF1RMSProp(self.q_vars + self.g_vars, 1e-4, name="q_rmsprop") if Q else None
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.d_scale = DynamicLossScale(name="d_loss_scale") if self.loss_scaling else None
+        self.gq_scale = DynamicLossScale(name="gq_loss_scale") if self.loss_scaling else None
 
     # ----------------------------------------------------------------------------------------
     # Sampling
@@ -137,24 +188,42 @@ class GANTrainer(tf.Module):
                     gp_tape.watch(x_hat)
                     d_interp = D(x_hat, training=True, phases=phases[2])
                 # tf.gradients of the [B] logits w.r.t. x_hat sums over the batch, as here.
+                # (Not loss-scaled under float16: an overflow here would make D_loss itself
+                # inf, which stops the training loop; the outer gradients are scaled.)
                 grads = gp_tape.gradient(d_interp, x_hat)
                 gp, slopes = losses.gradient_penalty_from_grads(grads)
                 d_loss += losses.GP_LAMBDA * gp
                 out.update(gradient_penalty=gp, slopes=slopes)
+            if self.d_scale is not None:  # inside the tape
+                scaled_loss = self.d_scale.scaled(d_loss)
         out["D_loss"] = d_loss
         out["G_z_rms"] = tf.reduce_mean(tf.sqrt(tf.reduce_mean(tf.square(g_z), axis=[1, 2])))
         out["x_rms"] = tf.reduce_mean(tf.sqrt(tf.reduce_mean(tf.square(x), axis=[1, 2])))
-        return tape.gradient(d_loss, self.d_vars), out
+        if self.d_scale is None:
+            return tape.gradient(d_loss, self.d_vars), out
+        grads, finite = self.d_scale.unscale(
+            tape.gradient(scaled_loss, self.d_vars))
+        out["D_grads_finite"] = finite
+        return grads, out
 
-    def _apply_d(self, grads):
+    def _apply_d(self, grads, finite=None):
+        """D's update, or (float16 loss scaling, a non-finite gradient) none."""
+        if finite is None:
+            self._apply_d_now(grads)
+            return
+        tf.cond(finite, lambda: self._apply_d_now(grads), tf.no_op)
+        self.d_scale.update(finite)
+
+    def _apply_d_now(self, grads):
         self.d_opt.apply_gradients(grads)
         if self.loss == "wgan":
             for var in self.d_vars:
                 var.assign(tf.clip_by_value(var, -WGAN_CLIP, WGAN_CLIP))
+        return tf.no_op()
 
     def _d_update(self, x, z, alpha):
         grads, out = self._d_grads(x, z, alpha, [self._draw_phases() for _ in range(3)])
-        self._apply_d(grads)
+        self._apply_d(grads, out.pop("D_grads_finite", None))
         return out
 
     def _q_terms(self, z, g_z, phases):
@@ -174,34 +243,72 @@ class GANTrainer(tf.Module):
             if Q is not None:
                 q_loss, q_acc = self._q_terms(z, g_z, phases[1])
                 out.update(Q_loss=q_loss, Q_accuracy=q_acc)
-        g_grads = tape.gradient(g_loss, self.g_vars)
-        q_grads = tape.gradient(q_loss, self.q_vars + self.g_vars) if Q is not None else []
+            sc = self.gq_scale
+            if sc is not None:  # inside the tape
+                scaled_g = sc.scaled(g_loss)
+                scaled_q = sc.scaled(q_loss) if Q is not None else None
+        if sc is None:
+            g_grads = tape.gradient(g_loss, self.g_vars)
+            q_grads = tape.gradient(q_loss, self.q_vars + self.g_vars) if Q is not None else []
+        else:
+            g_grads, g_ok = sc.unscale(tape.gradient(scaled_g, self.g_vars))
+            q_grads, q_ok = (sc.unscale(tape.gradient(scaled_q, self.q_vars + self.g_vars))
+                             if Q is not None else ([], tf.constant(True)))
+            out["GQ_grads_finite"] = tf.logical_and(g_ok, q_ok)
         del tape
         out["G_loss"] = g_loss
         return g_grads, q_grads, out
 
-    def _apply_gq(self, g_grads, q_grads):
+    def _apply_gq(self, g_grads, q_grads, finite=None):
+        """Both updates, or (float16 loss scaling, a non-finite gradient) neither; the step
+        counter counts iterations, skipped or not."""
+        if finite is None:
+            self._apply_gq_now(g_grads, q_grads)
+        else:
+            tf.cond(finite, lambda: self._apply_gq_now(g_grads, q_grads), tf.no_op)
+            self.gq_scale.update(finite)
+        self.step.assign_add(1)
+
+    def _apply_gq_now(self, g_grads, q_grads):
         self.g_opt.apply_gradients(g_grads)
         if self.Q is not None:
             self.q_opt.apply_gradients(q_grads)
-        self.step.assign_add(1)
+        return tf.no_op()
 
     def _gq_update(self, z):
         phases = [self._draw_phases() for _ in range(2)]
         if self.Q is None or self.gq_semantics == "simultaneous":
             g_grads, q_grads, out = self._gq_grads(z, phases)
-            self._apply_gq(g_grads, q_grads)
+            self._apply_gq(g_grads, q_grads, out.pop("GQ_grads_finite", None))
             return out
         # Sequential: G's Adam first, then Q's loss and gradients with the updated G.
+        sc = self.gq_scale
         with tf.GradientTape() as tape:
             g_loss = losses.generator_loss(
                 self.loss, self.D(self.G(z, training=True), training=True, phases=phases[0]))
-        self.g_opt.apply_gradients(tape.gradient(g_loss, self.g_vars))
+            scaled = g_loss if sc is None else sc.scaled(g_loss)
+        if sc is None:
+            self.g_opt.apply_gradients(tape.gradient(g_loss, self.g_vars))
+        else:
+            grads, ok = sc.unscale(tape.gradient(scaled, self.g_vars))
+            tf.cond(ok, lambda: self._apply_opt(self.g_opt, grads), tf.no_op)
+            sc.update(ok)
         with tf.GradientTape() as tape:
             q_loss, q_acc = self._q_terms(z, self.G(z, training=True), phases[1])
-        self.q_opt.apply_gradients(tape.gradient(q_loss, self.q_vars + self.g_vars))
+            scaled = q_loss if sc is None else sc.scaled(q_loss)
+        if sc is None:
+            self.q_opt.apply_gradients(tape.gradient(q_loss, self.q_vars + self.g_vars))
+        else:
+            grads, ok = sc.unscale(tape.gradient(scaled, self.q_vars + self.g_vars))
+            tf.cond(ok, lambda: self._apply_opt(self.q_opt, grads), tf.no_op)
+            sc.update(ok)
         self.step.assign_add(1)
         return {"G_loss": g_loss, "Q_loss": q_loss, "Q_accuracy": q_acc}
+
+    @staticmethod
+    def _apply_opt(opt, grads):
+        opt.apply_gradients(grads)
+        return tf.no_op()
 
     # ----------------------------------------------------------------------------------------
     # The same updates under a tf.distribute strategy (data parallel, mean of gradients)

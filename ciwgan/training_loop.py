@@ -50,6 +50,7 @@ from wavegan.config import WaveGANConfig
 from wavegan.tf1_checkpoint import (checkpoint_problem, checkpoint_step, folder_checkpoints,
                                     load_tf1_checkpoint, newest_readable)
 
+from .cluster import multiworker_role
 from .codes import NO_CODE, code_latents
 from .generation import wav_name
 from .trainer import GANTrainer
@@ -294,22 +295,59 @@ class _StopRequest:
             signal.signal(sig, old)
 
 
-def make_strategy(name: str):
-    """None (default device) or a MirroredStrategy over all local GPUs (or CPUs if none).
+def is_multiworker(strategy) -> bool:
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
-    Several machines: run the same command on each with TF_CONFIG set and
-    ``tf.distribute.MultiWorkerMirroredStrategy`` (see README, "GPUs and several machines").
-    """
+
+def make_strategy(name: str):
+    """None (default device), a MirroredStrategy over all local GPUs (or CPUs if none), or a
+    MultiWorkerMirroredStrategy over the machines TF_CONFIG names (every worker runs the same
+    command; see docs/training.md, "Several machines").  Create it before any other
+    TensorFlow work of the process."""
     if name == "none":
         return None
     if name == "mirrored":
         strategy = tf.distribute.MirroredStrategy()
         log.info("MirroredStrategy over %d replicas", strategy.num_replicas_in_sync)
         return strategy
-    raise TrainingError(f"--distribute={name!r}: expected none or mirrored")
+    if name == "multiworker":
+        _, role = multiworker_role()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(
+            cluster_resolver=tf.distribute.cluster_resolver.TFConfigClusterResolver())
+        log.info("MultiWorkerMirroredStrategy: %s, %d replicas in all", role,
+                 strategy.num_replicas_in_sync)
+        return strategy
+    raise TrainingError(f"--distribute={name!r}: expected none, mirrored or multiworker")
 
 
-def build_run(config: WaveGANConfig, options: TrainOptions, strict: bool = False):
+def any_worker(strategy, flags):
+    """The flags OR-ed over all workers (a collective every worker must call at the same point)
+    so that time- and signal-driven decisions (summaries, saves, stopping) are taken by all of
+    them at the same iteration; the flags as they are without several workers."""
+    if not is_multiworker(strategy):
+        return [bool(f) for f in flags]
+    local = tf.constant([1 if f else 0 for f in flags], tf.int32)
+    per_replica = strategy.experimental_distribute_values_from_function(lambda ctx: local)
+    return [bool(v > 0) for v in strategy.reduce("SUM", per_replica, axis=None).numpy()]
+
+
+def _check_same_step(strategy, step: int) -> None:
+    """Every worker must start from the same checkpoint (the chief's)."""
+    if not is_multiworker(strategy):
+        return
+    local = tf.constant([step], tf.int64)
+    per_replica = strategy.experimental_distribute_values_from_function(lambda ctx: local)
+    steps = strategy.gather(per_replica, axis=0).numpy()
+    if steps.min() != steps.max():
+        raise TrainingError(
+            f"the workers start from different steps ({steps.min()} to {steps.max()}; this one "
+            f"{step}): "
+            "every worker must see the chief's --train_dir (a shared folder) to resume, or "
+            "all must start afresh")
+
+
+def build_run(config: WaveGANConfig, options: TrainOptions, strict: bool = False,
+              strategy=None, is_chief: bool = True, save_dir: Optional[str] = None):
     """Models, trainer, checkpoint and manager; restores the checkpoint to resume from if any
     (:func:`resume_checkpoint`).  ``strict``: every value of that checkpoint must find its
     variable too (used when config.json is missing, so the flags are checked against the
@@ -323,9 +361,15 @@ def build_run(config: WaveGANConfig, options: TrainOptions, strict: bool = False
                          seed=options.seed, gq_semantics=options.gq_semantics,
                          jit_compile=options.xla, strategy=strategy)
     ckpt = model_checkpoint(G, D, Q, trainer=trainer)
-    resume = resume_checkpoint(options.train_dir)
-    manager = tf.train.CheckpointManager(ckpt, options.train_dir,
-                                         max_to_keep=options.keep_checkpoints)
+    if is_chief:
+        resume = resume_checkpoint(options.train_dir)
+        manager = tf.train.CheckpointManager(ckpt, options.train_dir,
+                                             max_to_keep=options.keep_checkpoints)
+    else:
+        # Read only: the chief puts a lost pointer file right.
+        resume = (newest_readable(options.train_dir, OUR_CHECKPOINTS)[0]
+                  if os.path.isdir(options.train_dir) else None)
+        manager = tf.train.CheckpointManager(ckpt, save_dir, max_to_keep=1)
     if resume:
         # TensorFlow's logger quiet while a failed restore is dropped: as its objects are
         # collected it would list every value the restore left unmatched, on top of the
@@ -347,11 +391,11 @@ def build_run(config: WaveGANConfig, options: TrainOptions, strict: bool = False
                    "checkpoint)" if strict else "")
                 + f": {problem}. Resume with the flags of the run that wrote it, or choose a "
                 "new --train_dir.")
-        log.info("resumed from %s (step %d)", resume, int(trainer.step))
+        log.info("resumed from %s (step %d)", resume, int(trainer.step.numpy()))
     elif options.init_from:
         loaded = trainer.load_tf1_state(info["prefix"], strict=False)
         log.info("initialised from TF1 checkpoint %s (%d optimizer values, step %d)",
-                 info["prefix"], loaded, int(trainer.step))
+                 info["prefix"], loaded, int(trainer.step.numpy()))
     return trainer, ckpt, manager
 
 
@@ -384,34 +428,64 @@ def run_training(config: WaveGANConfig, options: TrainOptions, hold_lock: bool =
     from corpus.pipeline import read_dataset_info
 
     info = read_dataset_info(options.data_dir)  # an incomplete dataset fails before any work
-    if not hold_lock:
-        return _train_locked(config, options, info)
+    # --distribute=multiworker: only the chief takes the lock and writes into train_dir.
+    is_chief = multiworker_role()[0] if options.distribute == "multiworker" else True
+    if not hold_lock or not is_chief:
+        return _train_locked(config, options, info, is_chief)
     with folder_lock(options.train_dir, "--train_dir"):
-        return _train_locked(config, options, info)
+        return _train_locked(config, options, info, is_chief)
 
 
-def _train_locked(config: WaveGANConfig, options: TrainOptions, info: dict) -> dict:
+def _train_locked(config: WaveGANConfig, options: TrainOptions, info: dict,
+                  is_chief: bool = True) -> dict:
+    if options.distribute == "multiworker":
+        # The collective runtime must start before any other TensorFlow work.
+        strategy = make_strategy(options.distribute)
+        if is_chief:
+            return _train_strategy(config, options, info, strategy, True, None)
+        import shutil
+        import tempfile
+        # A non-chief worker takes part in every (collective) save, into a worker-local
+        # folder that is deleted at the end.
+        save_dir = tempfile.mkdtemp(prefix="ciwgan-worker-")
+        try:
+            return _train_strategy(config, options, info, strategy, False, save_dir)
+        finally:
+            shutil.rmtree(save_dir, ignore_errors=True)
+    return _train_strategy(config, options, info, None, True, None)
+
+
+def _train_strategy(config: WaveGANConfig, options: TrainOptions, info: dict, strategy,
+                    is_chief: bool, save_dir: Optional[str]) -> dict:
     if options.mixed_precision:
-        import keras
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        from wavegan.runtime import use_mixed_precision; use_mixed_precision("train.py")  # noqa: E702
     saved = saved_config(config, options)
     config = saved or config
-    trainer, ckpt, manager = build_run(config, options, strict=saved is None)
-    start_step = int(trainer.step)
+    trainer, ckpt, manager = build_run(config, options, strict=saved is None, strategy=strategy,
+                                       is_chief=is_chief, save_dir=save_dir)
+    start_step = int(trainer.step.numpy())
+    _check_same_step(trainer.strategy, start_step)
     # A resumed run draws a fresh data order (seeded by the step) instead of replaying it.
     batches = real_batches(options, config, info, seed=options.seed + start_step)
     # The first batch is read before anything is written: a corrupt shard that fills the
     # shuffle buffer stops a new run with an empty folder.
     batches = itertools.chain([next(batches)], batches)
-    record_run(config, options)
-    writer = tf.summary.create_file_writer(options.train_dir)
+    if is_chief:
+        record_run(config, options)
+        writer = tf.summary.create_file_writer(options.train_dir)
+    else:
+        # Summaries and previews are the chief's; the other workers run the same code (the
+        # same random draws) into a writer that writes nothing.
+        writer = tf.summary.create_noop_writer()
     z_preview, preview_labels = preview_latents(config, options.preview_n)
     sample_rate = int(info.get("sample_rate", SAMPLE_RATE))
     print(f"Training {config.model} (dim {config.dim}, {config.num_categ} codes) from step "
-          f"{start_step}. Monitor with: tensorboard --logdir={options.train_dir}", flush=True)
+          f"{start_step}"
+          + (f". Monitor with: tensorboard --logdir={options.train_dir}" if is_chief else
+             f" (a non-chief worker: it writes nothing into {options.train_dir})"), flush=True)
 
     progress = None
-    if options.progress:
+    if options.progress and is_chief:
         from tqdm import tqdm
         progress = tqdm(total=options.max_steps, initial=start_step, unit="it",
                         dynamic_ncols=True)
@@ -423,25 +497,27 @@ def _train_locked(config: WaveGANConfig, options: TrainOptions, info: dict) -> d
 
     def save(step):
         nonlocal saved_step
-        set_aside_untracked(os.path.join(options.train_dir, f"ckpt-{step}"), manager)
-        path = manager.save(checkpoint_number=step)
+        if is_chief:
+            set_aside_untracked(os.path.join(options.train_dir, f"ckpt-{step}"), manager)
+        path = manager.save(checkpoint_number=step)  # on every worker (a collective save)
         saved_step = step
-        with writer.as_default():
-            write_preview(trainer.G, z_preview, preview_labels, step, options.train_dir,
-                          sample_rate)
+        if is_chief:
+            with writer.as_default():
+                write_preview(trainer.G, z_preview, preview_labels, step, options.train_dir,
+                              sample_rate)
         return path
 
     with _StopRequest() as stop, writer.as_default():
-        while options.max_steps is None or int(trainer.step) < options.max_steps:
+        while options.max_steps is None or int(trainer.step.numpy()) < options.max_steps:
             try:
                 xs = [next(batches) for _ in range(options.disc_nupdates)]
             except InputError:
                 # A shard went bad mid-run: keep the iterations done since the last save.
-                if int(trainer.step) > saved_step:
-                    save(int(trainer.step))
+                if int(trainer.step.numpy()) > saved_step:
+                    save(int(trainer.step.numpy()))
                 raise
             values = trainer.train_iteration(xs)
-            step = int(trainer.step)
+            step = int(trainer.step.numpy())
             _finite_or_raise(values, step)
             now = time.time()
             if progress is not None:
@@ -450,27 +526,35 @@ def _train_locked(config: WaveGANConfig, options: TrainOptions, info: dict) -> d
                                      G=f"{float(values['G_loss']):.3f}",
                                      **({"Q": f"{float(values['Q_loss']):.3f}"}
                                         if "Q_loss" in values else {}))
-            if now - last_summary >= options.summary_secs or step == start_step + 1:
+            # Several workers take these decisions together (any worker's clock or signal).
+            summary_due, save_due, stop_due, time_up = any_worker(trainer.strategy, [
+                now - last_summary >= options.summary_secs or step == start_step + 1,
+                now - last_save >= options.save_secs, stop.signal is not None,
+                options.max_seconds is not None and now - t_start >= options.max_seconds])
+            if summary_due:
                 rate = (step - step_rate) / max(now - t_rate, 1e-9)
                 write_summaries(values, xs[-1], trainer, step, rate, sample_rate)
                 last_summary, t_rate, step_rate = now, now, step
-            if now - last_save >= options.save_secs:
+            if save_due:
                 save(step)
                 last_save = time.time()
-            if stop.signal is not None:
-                stopped_by = stop.signal
+            if stop_due:
+                stopped_by = stop.signal  # None on a worker stopped by another one
                 break
-            if options.max_seconds is not None and now - t_start >= options.max_seconds:
+            if time_up:
                 break
-        step = int(trainer.step)
-        if step > start_step or not manager.latest_checkpoint:
+        step = int(trainer.step.numpy())
+        # The same decision on every worker: the step, and the chief's folder state.
+        if any_worker(trainer.strategy, [step > start_step or
+                                         (is_chief and not manager.latest_checkpoint)])[0]:
             path = save(step)
         else:
             path = manager.latest_checkpoint
     if progress is not None:
         progress.close()
     writer.flush()
-    return {"step": int(trainer.step), "checkpoint": path, "stopped_by_signal": stopped_by,
+    return {"step": int(trainer.step.numpy()), "checkpoint": path,
+            "stopped_by_signal": stopped_by,
             "values": {k: float(np.mean(v)) for k, v in values.items()}}
 
 

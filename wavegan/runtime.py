@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import sys
 
+from common.errors import InputError
+
 
 def request_exact_numerics() -> None:
     """Set the environment for the exact path; call before importing TensorFlow."""
@@ -80,3 +82,82 @@ def describe_devices(script: str) -> str:
         text += (f"\n{script}: WARNING: the system has {len(system_gpus)} NVIDIA GPU(s) "
                  f"({system_gpus[0]}) that TensorFlow does not see: {cause}")
     return text
+
+
+# --------------------------------------------------------------------------------------------
+# Mixed precision: which Keras policy --mixed_precision uses on this machine
+# --------------------------------------------------------------------------------------------
+PRECISION_POLICIES = ("mixed_bfloat16", "mixed_float16")
+PRECISION_ENV = "CIWGAN_MIXED_POLICY"
+
+
+class PrecisionPolicyError(InputError):
+    """A forced mixed-precision policy that is not one of PRECISION_POLICIES."""
+
+
+def _cpu_has_bf16() -> bool:
+    """AVX512_BF16 or AMX-BF16 in /proc/cpuinfo (Linux; False where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def choose_precision_policy(force: str | None = None) -> tuple:
+    """(policy, reason) for ``--mixed_precision`` on this machine.
+
+    bfloat16 ("mixed_bfloat16") where the device computes it natively: NVIDIA GPUs of compute
+    capability >= 8.0 (Ampere and later) and CPUs with AVX512_BF16 / AMX.  bfloat16 has
+    float32's 8-bit exponent, so gradients neither underflow nor overflow and no loss scaling
+    is needed.  Older GPUs (compute capability < 8.0: Volta, Turing have float16 tensor cores
+    but no bfloat16) get "mixed_float16": float16's 5-bit exponent underflows small gradients,
+    so the trainer scales each loss dynamically (ciwgan.trainer.DynamicLossScale).  A CPU
+    without native bfloat16 gets "mixed_bfloat16" too (emulated: it runs, but gains nothing).
+
+    ``force`` (or the environment variable CIWGAN_MIXED_POLICY) picks the policy instead.
+    """
+    force = force or os.environ.get(PRECISION_ENV) or None
+    if force is not None:
+        if force not in PRECISION_POLICIES:
+            raise PrecisionPolicyError(f"mixed-precision policy {force!r} "
+                                       f"({PRECISION_ENV}): expected one of {PRECISION_POLICIES}")
+        return force, ("forced by the caller" if os.environ.get(PRECISION_ENV) != force
+                       else f"forced by {PRECISION_ENV}")
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        caps = []
+        for gpu in gpus:
+            try:
+                cap = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+            except (RuntimeError, ValueError):
+                cap = None
+            caps.append(tuple(cap) if cap else None)
+        if caps and all(c is not None and c >= (8, 0) for c in caps):
+            return "mixed_bfloat16", (f"GPU compute capability {caps[0][0]}.{caps[0][1]} >= 8.0 "
+                                      "has native bfloat16; no loss scaling needed")
+        known = [c for c in caps if c is not None]
+        shown = f"{known[0][0]}.{known[0][1]}" if known else "unknown"
+        return "mixed_float16", (f"GPU compute capability {shown} < 8.0 has no native "
+                                 "bfloat16; float16 with dynamic loss scaling")
+    if _cpu_has_bf16():
+        return "mixed_bfloat16", "CPU has AVX512_BF16/AMX; no loss scaling needed"
+    return "mixed_bfloat16", ("CPU without native bfloat16: emulated bfloat16 (runs, no "
+                              "speed-up expected); no loss scaling needed")
+
+
+def use_mixed_precision(script: str, force: str | None = None) -> str:
+    """Choose the policy (:func:`choose_precision_policy`), set it as Keras' global policy,
+    print which and why, and return its name."""
+    import keras
+
+    policy, reason = choose_precision_policy(force)
+    keras.mixed_precision.set_global_policy(policy)
+    print(f"{script}: mixed precision: {policy} ({reason})", flush=True)
+    return policy
