@@ -3,6 +3,12 @@
 Example:
   .venv/bin/python analyze.py --activations=work/acts --out=work/analysis \
       --layer=conv5 --ref_word=ask --k=10 --phones=s,sh --phone_layers=conv1,conv2,conv3,conv4
+  # all of TIMIT (6,229 words): the word GAMM and mixed models on three of them
+  .venv/bin/python analyze.py --activations=work/acts_all --out=work/analysis_all \
+      --engine=fast --words=ask,carry,dark --ref_word=ask --phone_layers=
+
+The activations are read by column through DuckDB (analysis.columns): only the rows each model
+needs are held in memory.
 
 Outputs (written to a hidden folder beside --out, then renamed into place; --out is never the
 activations folder or a folder of this repository, and an existing --out is replaced only when
@@ -12,7 +18,8 @@ it is an earlier analyze.py output and --overwrite is given):
   fit_info.json, figures/*.{png,pdf}, report.md, report.html. See docs/analysis.md.
 
 Exit status: 0 done, 2 bad input (one line on stderr: a flag, file, value, an --out that is
-refused, or a model too large for mgcv on this machine), 1 a bug or an unexpected R error.
+refused, an absent word, or a model too large for this machine's memory), 1 a bug or an
+unexpected R error.
 """
 
 from __future__ import annotations
@@ -20,11 +27,15 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from absl import app, flags
+from common.logs import define_verbose_flag, quiet_logs
 
-from analysis.gamm import AUTO_MGCV_MAX_TOKENS, ENGINES
-from analysis.pipeline import AnalysisOptions, Progress, run_analysis
-from common.cli import (EXIT_BUG, absl_flags_parser, apply_deprecated_aliases,
+quiet_logs()  # before TensorFlow is imported: its log lines hidden unless --verbose
+
+from absl import app, flags  # noqa: E402
+
+from analysis.gamm import AUTO_MGCV_MAX_TOKENS, ENGINES  # noqa: E402
+from analysis.pipeline import AnalysisOptions, Progress, run_analysis  # noqa: E402
+from common.cli import (EXIT_BUG, absl_flags_parser, apply_deprecated_aliases,  # noqa: E402
                         check_command_line, define_deprecated_alias, fail, run_main)
 
 # Each flag maps onto the field of AnalysisOptions with its name; its default is the field's.
@@ -35,12 +46,17 @@ flags.DEFINE_string("out", None, "output folder (created atomically; never the a
                     "folder or a folder of the repository)")
 flags.DEFINE_boolean("overwrite", DEFAULTS.overwrite, "replace --out when it holds an earlier "
                      "analyze.py output (any other existing folder is refused)")
+flags.DEFINE_string("generated", DEFAULTS.generated, "generate.py's output folder (its "
+                    "generated.csv): Q's accuracy on generated audio per code, in the report")
 flags.DEFINE_string("layer", DEFAULTS.layer, "layer of the word GAMM")
 flags.DEFINE_string("ref_word", DEFAULTS.ref_word, "reference level of Word (treatment coding)")
 flags.DEFINE_integer("k", DEFAULTS.k, "basis dimension of every smooth")
 flags.DEFINE_list("phones", DEFAULTS.phones, "two phones to contrast (first = reference)")
 flags.DEFINE_list("phone_layers", DEFAULTS.phone_layers,
                   "layers of the phone GAMMs (empty: skip)")
+flags.DEFINE_string("words", DEFAULTS.words, "words to use: comma-separated words of the word "
+                    "GAMM, the difference curves and the mixed models, or 'all' (--ref_word "
+                    "must be one of them)")
 flags.DEFINE_list("diff", DEFAULTS.diff, "WORD1,WORD2 for the difference curve (default: the "
                   "two words with the largest parametric difference)")
 flags.DEFINE_enum("engine", DEFAULTS.engine, list(ENGINES), "word GAMM engine (auto: mgcv up "
@@ -56,6 +72,26 @@ flags.DEFINE_integer("grid", DEFAULTS.grid, "prediction points along Sample (0: 
 flags.DEFINE_boolean("figures", DEFAULTS.figures, "write the figures (--nofigures skips them)")
 flags.DEFINE_boolean("progress", DEFAULTS.progress, "progress lines on stderr (--noprogress: "
                      "none)")
+flags.DEFINE_string("contrasts", DEFAULTS.contrasts, "phone contrasts for the layer-by-contrast "
+                    "matrix: 'a:b,c:d' (first phone = reference) or 'auto' (empty: none); "
+                    "needs phone_activations with those phones (docs/contrasts.md)")
+flags.DEFINE_integer("min_intervals", DEFAULTS.min_intervals, "intervals each phone of a "
+                     "contrast needs in a layer for its cell to be fitted (and for 'auto')")
+flags.DEFINE_integer("max_contrasts", DEFAULTS.max_contrasts, "--contrasts=auto: at most this "
+                     "many pairs (the best-powered first)")
+flags.DEFINE_list("contrast_layers", DEFAULTS.contrast_layers, "layers of the contrast matrix "
+                  "(default: every layer of the phone table)")
+flags.DEFINE_enum("contrast_engine", DEFAULTS.contrast_engine, list(ENGINES), "engine of the "
+                  "contrast matrix's phone GAMMs (fast: seconds a cell; mgcv: exact, slow)")
+flags.DEFINE_boolean("spectra", DEFAULTS.spectra, "power spectra of the averaged feature maps "
+                     "per word and phone, with band-power tests (docs/contrasts.md)")
+flags.DEFINE_integer("spectra_bands", DEFAULTS.spectra_bands, "equal-width frequency bands "
+                     "per layer for the band-power tests")
+flags.DEFINE_enum("spectra_test", DEFAULTS.spectra_test, ["lmm", "anova"], "band-power test: "
+                  "a mixed model per band (lmm, needs R) or a one-way ANOVA")
+flags.DEFINE_list("spectra_layers", DEFAULTS.spectra_layers, "layers of the spectra (default: "
+                  "all)")
+define_verbose_flag()
 
 SCRIPT = "analyze.py"
 # For an R allocation failure outside the fits that name their own remedy.
@@ -78,7 +114,7 @@ def _analyze(extra_args: list):
     t0 = time.perf_counter()
     options = analysis_options()
     try:
-        run_analysis(options)
+        info = run_analysis(options)
     except Exception as exc:
         if type(exc).__name__ != "RRuntimeError":
             raise
@@ -88,7 +124,19 @@ def _analyze(extra_args: list):
             raise mapped from exc
         return fail(SCRIPT, f"R failed: {exc}", EXIT_BUG)  # R's message is the useful part
     Progress(options.progress)(f"wrote {options.out}", t0)
+    print(summary_line(info, options.out, time.perf_counter() - t0))
     return 0
+
+
+def summary_line(info: dict, out: str, seconds: float) -> str:
+    """The stage's closing line (stdout): what was fitted, where the report is, how long."""
+    w1, w2 = info["diff"]
+    parts = [f"word GAMM at {info['layer']} (engine {info['engine']}, rho {info['rho']:.3f})",
+             f"difference {w1} - {w2}: {len(info['regions'])} significant region(s)"]
+    if info["phone_fits"]:
+        parts.append(f"phone GAMMs at {','.join(info['phone_fits'])}")
+    parts.append(f"report {out}/report.html")
+    return f"wrote {out}: " + "; ".join(parts) + f"; {seconds:.1f} s"
 
 
 def main(argv):

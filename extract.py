@@ -10,14 +10,19 @@ See docs/extraction.md for every flag and output file; the work is done by
 from __future__ import annotations
 
 import dataclasses
-import os
+import signal
+import sys
 
-from absl import app, flags, logging
+from common.logs import define_verbose_flag, quiet_logs
 
-from common.cli import (absl_flags_parser, apply_deprecated_aliases, define_deprecated_alias,
-                        run_main)
-from common.constants import SAMPLE_RATE
-from common.outputs import check_output
+quiet_logs()  # before TensorFlow is imported: its log lines hidden unless --verbose
+
+from absl import app, flags, logging  # noqa: E402
+
+from common.cli import (absl_flags_parser, apply_deprecated_aliases,  # noqa: E402
+                        define_deprecated_alias, run_main)
+from common.constants import SAMPLE_RATE  # noqa: E402
+from common.outputs import check_output  # noqa: E402
 
 SCRIPT = "extract.py"
 FLAGS = flags.FLAGS
@@ -35,7 +40,8 @@ flags.DEFINE_integer("batch_size", 64, "tokens per forward pass")
 flags.DEFINE_list("layers", None, "conv layers to write (default all), e.g. conv1,conv5")
 flags.DEFINE_boolean("upsample", False, "also write upsampled.parquet (traces on the input axis)")
 flags.DEFINE_integer("upsample_per_word", 1, "tokens per word to upsample (0 = all)")
-flags.DEFINE_list("phones", None, "phone labels for phone_activations, e.g. s,sh")
+flags.DEFINE_list("phones", None, "phone labels for phone_activations, e.g. s,sh; 'all': "
+                  "every speech phone of phones.csv (for analyze.py --contrasts=auto)")
 flags.DEFINE_enum("network", "Q", ["Q", "D", "G"], "network to probe (G: the generator's "
                   "own block traces, needs --codes)")
 flags.DEFINE_string("channels", None, "single channels to write, e.g. 'conv5:0,1,2;conv4:7'")
@@ -48,10 +54,13 @@ flags.DEFINE_integer("seed", 0, "numpy seed of the generated noise (--codes)")
 flags.DEFINE_enum("model", None, ["ciwgan", "fiwgan"], "for a TF1 checkpoint with no hint "
                   "beside it: ciwGAN and fiwGAN checkpoints have the same variables (decides "
                   "how Q's outputs are read: argmax code vs bits)")
-flags.DEFINE_boolean("csv", True, "also write .csv copies of the long tables")
+flags.DEFINE_boolean("csv", None, "also write .csv copies of the long tables (--csv / --nocsv; "
+                     "unset: only up to a size, see docs/extraction.md; a one-line notice says "
+                     "when they are left out)")
 flags.DEFINE_boolean("overwrite", False, "replace --out if it holds an earlier extract.py "
                      "output (anything else is never replaced)")
 flags.DEFINE_boolean("progress", True, "show a progress bar")
+define_verbose_flag()
 define_deprecated_alias("generate_codes", "codes")
 define_deprecated_alias("generate_per_code", "n_per_code")
 define_deprecated_alias("generate_value", "value")
@@ -64,7 +73,6 @@ def main(argv):
 
 def extract() -> int:
     """The run behind main(): every bad input raises an InputError (one line, exit 2)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     apply_deprecated_aliases(SCRIPT)
     from extraction.run import ExtractOptions, check_options
     from extraction.run import extract as run_extract
@@ -78,7 +86,13 @@ def extract() -> int:
                  options.overwrite)
     from wavegan.runtime import describe_devices
     print(describe_devices(SCRIPT), flush=True)
-    info, prefix = run_extract(options, on_source=log_skipped_files)
+    # SIGTERM (a scheduler stopping the job) ends the run as Ctrl-C does: the complete batches
+    # stay in the partial folder with a notice, and the same command resumes them.
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        info, prefix = run_extract(options, on_source=log_skipped_files, notify=note)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     c = info["counts"]
     msg = (f"wrote {options.out}: {c['tokens']} tokens, {c['words']} words, "
            f"{c['rows']['activations']} activation rows")
@@ -91,6 +105,15 @@ def extract() -> int:
     msg += f", {info['seconds']['total']:.1f} s"
     print(msg)
     return 0
+
+
+def interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def note(line: str) -> None:
+    """run_extraction's one-line notices (CSV left out for size, resuming, interrupted)."""
+    print(f"{SCRIPT}: note: {line}", file=sys.stderr, flush=True)
 
 
 def log_skipped_files(source) -> None:

@@ -10,9 +10,9 @@ index j is the same noise vector for every code.
 replaces only an earlier generate.py output (docs/training.md).
 """
 
-import os
+from common.logs import define_verbose_flag, quiet_logs
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_logs()  # before TensorFlow is imported: its log lines hidden unless --verbose
 
 from absl import app, flags  # noqa: E402
 
@@ -35,6 +35,7 @@ flags.DEFINE_enum("model", None, ["ciwgan", "fiwgan"], "For TF1 checkpoints with
                   "ciwGAN and fiwGAN checkpoints have the same variables.")
 flags.DEFINE_boolean("overwrite", False, "Replace --out when it holds an earlier generate.py "
                      "output; any other existing folder is refused.")
+define_verbose_flag()
 
 
 def _generate(extra_args: list) -> None:

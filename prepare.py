@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import logging
 
-from absl import app, flags
+from common.logs import define_verbose_flag, quiet_logs
 
-from common.cli import (absl_flags_parser, check_command_line, define_deprecated_alias,
-                        run_main)
-from common.constants import DEFAULT_WORDS, SLICE_LEN
+quiet_logs()  # before TensorFlow is imported: its log lines hidden unless --verbose
+
+from absl import app, flags  # noqa: E402
+
+from common.cli import (absl_flags_parser, check_command_line,  # noqa: E402
+                        define_deprecated_alias, run_main)
+from common.constants import DEFAULT_WORDS, SLICE_LEN  # noqa: E402
 
 SCRIPT = "prepare.py"
 
@@ -42,6 +46,7 @@ flags.DEFINE_bool("write_wavs", False, "Also write each token's padded clip as "
 flags.DEFINE_bool("overwrite", False, "Replace an earlier prepare.py output in --out "
                   "(atomically); any other existing folder is refused.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
+define_verbose_flag()
 define_deprecated_alias("out_dir", "out")
 
 

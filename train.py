@@ -8,16 +8,22 @@ Flags mirror the original train_ciwgan.py / train_fiwgan.py (--train_dir, --data
 (= --data_normalize true|false).  Re-running the same command
 resumes from the newest readable checkpoint in --train_dir; one process at a time holds the
 folder.  Bad input (a flag, the dataset, a checkpoint, a folder in use): one line on stderr and
-exit status 2.  Monitor with tensorboard --logdir.
+exit status 2.  Monitor with the venv's TensorBoard (the command is printed at the start).
+--max_steps stops at a step, --max_seconds is a time cap; --deterministic (with the same --seed
+and --max_steps) gives the same weights on machines of one kind (docs/training.md).
+TensorFlow's log lines are hidden unless --verbose.
 """
 
 import os
 import sys
 
-# The exact-numerics switch must act before TensorFlow is imported.
+from common.logs import define_verbose_flag, quiet_logs
+
+# Both act before TensorFlow is imported: the log setup (--verbose) and the exact-numerics
+# switch.
+quiet_logs()
 if any(a in ("--exact_numerics", "--exact_numerics=true") for a in sys.argv):
     os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
@@ -41,9 +47,14 @@ flags.DEFINE_integer("train_batch_size", 64, "Batch size.")
 flags.DEFINE_integer("train_save_secs", 300, "Seconds between checkpoints.")
 flags.DEFINE_integer("train_summary_secs", 120, "Seconds between TensorBoard summaries.")
 flags.DEFINE_integer("max_steps", None, "Stop after this many G updates (default: never).")
-flags.DEFINE_float("max_seconds", None, "Stop (with a checkpoint) after this many seconds of "
-                   "training in this invocation.")
-flags.DEFINE_integer("seed", 0, "Seed of z, alpha, phase shuffle and the data order.")
+flags.DEFINE_float("max_seconds", None, "Time cap: stop (with a checkpoint) after this many "
+                   "seconds of training in this invocation, even before --max_steps.")
+flags.DEFINE_integer("seed", 0, "Seed of the initial weights, z, alpha, phase shuffle and the "
+                     "data order.")
+flags.DEFINE_boolean("deterministic", False, "TensorFlow's deterministic kernels "
+                     "(tf.config.experimental.enable_op_determinism): the same --seed and "
+                     "--max_steps give the same weights on machines of one kind "
+                     "(docs/training.md).")
 flags.DEFINE_string("init_from", None, "Start from a TF1 checkpoint of the original code.")
 flags.DEFINE_enum("gq_semantics", "simultaneous", ["simultaneous", "sequential"],
                   "Order of G's Adam and the Q/G RMSProp update (see README).")
@@ -63,6 +74,7 @@ flags.DEFINE_boolean("exact_numerics", False, "oneDNN off, one thread: bit-compa
                      "the TF1 reference (slow).")
 flags.DEFINE_integer("keep_checkpoints", 5, "Checkpoints to keep.")
 flags.DEFINE_boolean("progress", True, "Show a progress bar.")
+define_verbose_flag()
 # The shared vocabulary of the other commands, as plain aliases of the original names.
 flags.DEFINE_alias("data", "data_dir")
 flags.DEFINE_alias("batch_size", "train_batch_size")
@@ -116,7 +128,7 @@ def _train_holding_lock(info: dict, normalize: bool) -> None:
     if FLAGS.exact_numerics:
         from wavegan.runtime import request_exact_numerics
         request_exact_numerics()
-    from ciwgan.training_loop import TrainOptions, run_training
+    from ciwgan.training_loop import TrainOptions, run_training, training_summary
     from common.constants import SLICE_LEN
     from wavegan.config import WaveGANConfig
     from wavegan.runtime import describe_devices
@@ -132,7 +144,8 @@ def _train_holding_lock(info: dict, normalize: bool) -> None:
         gq_semantics=FLAGS.gq_semantics, init_from=FLAGS.init_from,
         normalize=normalize, xla=FLAGS.xla,
         mixed_precision=FLAGS.mixed_precision, distribute=FLAGS.distribute,
-        keep_checkpoints=FLAGS.keep_checkpoints, progress=FLAGS.progress)
+        keep_checkpoints=FLAGS.keep_checkpoints, progress=FLAGS.progress,
+        deterministic=FLAGS.deterministic)
     num_categ = FLAGS.num_categ or {"ciwgan": 10, "fiwgan": 3}.get(FLAGS.model, 10)
     config = WaveGANConfig(
         model=FLAGS.model, num_categ=num_categ, latent_dim=FLAGS.wavegan_latent_dim,
@@ -153,7 +166,7 @@ def _train_holding_lock(info: dict, normalize: bool) -> None:
         logging.info("--init_from: configuration from %s: %s", init_prefix, config)
         options.init_from = init_prefix
     result = run_training(config, options, hold_lock=False)
-    print(f"step {result['step']}: checkpoint {result['checkpoint']}")
+    print(training_summary(result), flush=True)
 
 
 def main(argv):

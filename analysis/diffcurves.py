@@ -15,6 +15,7 @@ reported with their first and last x.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -145,3 +146,54 @@ def difference_curve(fit, level1: str, level2: str, x: Sequence[float], level: f
     out.attrs["regions"] = significant_regions(x, out["lower"], out["upper"])
     out.attrs["comparison"] = f"{level1} - {level2}"
     return out
+
+
+def contrast_regions(fits, level1: str, level2: str, x: Sequence[float],
+                     level: float = 0.95) -> dict:
+    """{name: regions} of ``level1 - level2`` for several fits of the same contrast (e.g. the
+    phone GAMMs per layer over norm_time): :func:`difference_curve`'s ``attrs['regions']``."""
+    return {name: difference_curve(fit, level1, level2, x, level).attrs["regions"]
+            for name, fit in fits.items()}
+
+
+@dataclass(frozen=True)
+class LayerTime:
+    """Where a layer's Sample indices lie in the input, in ms:
+    ``ms(sample) = offset_ms + sample * ms_per_sample`` (the centre of the input span the
+    index covers; extract.py: ``time = (centre0 + sample * jump) / sample_rate``)."""
+    offset_ms: float
+    ms_per_sample: float
+
+    @classmethod
+    def from_layer_info(cls, info: dict, sample_rate: float) -> Optional["LayerTime"]:
+        """From a ``layers`` entry of extract_info.json (``jump``, ``centre0``: input
+        samples); None when either is missing."""
+        try:
+            jump, centre0 = float(info["jump"]), float(info["centre0"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        return cls(1000.0 * centre0 / sample_rate, 1000.0 * jump / sample_rate)
+
+    @classmethod
+    def from_times(cls, samples: Sequence[float], seconds: Sequence[float]
+                   ) -> Optional["LayerTime"]:
+        """Least-squares line through (sample, time in s) pairs of one layer (the activations'
+        ``time`` column); None with fewer than two distinct samples."""
+        s = np.asarray(samples, dtype=float)
+        t = np.asarray(seconds, dtype=float)
+        ok = np.isfinite(s) & np.isfinite(t)
+        s, t = s[ok], t[ok]
+        if len(np.unique(s)) < 2:
+            return None
+        slope, intercept = np.polyfit(s, t, 1)
+        return cls(1000.0 * float(intercept), 1000.0 * float(slope))
+
+    def ms(self, sample):
+        """Time in ms of Sample value(s) (scalar or array)."""
+        return self.offset_ms + np.asarray(sample, dtype=float) * self.ms_per_sample \
+            if np.ndim(sample) else self.offset_ms + float(sample) * self.ms_per_sample
+
+    def sample(self, ms):
+        """Inverse of :meth:`ms`."""
+        return (np.asarray(ms, dtype=float) - self.offset_ms) / self.ms_per_sample \
+            if np.ndim(ms) else (float(ms) - self.offset_ms) / self.ms_per_sample

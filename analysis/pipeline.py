@@ -8,6 +8,10 @@ and renamed into place at the end. Outputs:
   table1.{csv,md,tex}, gamm_data.csv + table1_refit.R, phone_contrast.{csv,md,tex},
   predictions.csv, difference.csv, difference_regions.csv, phone_predictions.csv, lmm.csv,
   fit_info.json, figures/*.{png,pdf}, report.md, report.html. See docs/analysis.md.
+
+The activations are read by column (:mod:`analysis.columns`, DuckDB): a per-token summary for
+the mixed models and the size checks, then only the word GAMM's layer and words
+(``AnalysisOptions.words``); every check that can refuse the run comes before the first fit.
 """
 
 from __future__ import annotations
@@ -19,19 +23,14 @@ import sys
 import time
 from typing import Optional
 
+from analysis.columns import (CSV_NA_VALUES, LABEL_COLUMNS, open_table,  # noqa: F401
+                              read_csv_labels)
 from common.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
 from common.constants import SAMPLE_RATE
 from common.errors import OutputPathError
 from common.outputs import OutputFolder
 
 STAGE = "analyze"
-# Columns of the activations tables that hold labels: read from CSV as text, with no NA
-# conversion (a word spelled "NA", "null" or "nan" is a word).
-LABEL_COLUMNS = ("word", "speaker", "layer", "phone")
-# What pandas reads as missing by default, kept for the numeric columns.
-CSV_NA_VALUES = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
-                 "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan",
-                 "null"]
 
 
 @dataclasses.dataclass
@@ -47,6 +46,7 @@ class AnalysisOptions:
     phone_layers: list = dataclasses.field(default_factory=lambda: ["conv1", "conv2", "conv3", "conv4"])
     diff: list = dataclasses.field(default_factory=list)
     engine: str = "auto"
+    generated: Optional[str] = None
     rho_method: str = "global"
     lmm_layers: list = dataclasses.field(default_factory=list)
     nthreads: int = 2
@@ -54,6 +54,22 @@ class AnalysisOptions:
     figures: bool = True
     overwrite: bool = False
     progress: bool = True
+    # Words of the word GAMM, the difference curves and the mixed models: a list, or a
+    # comma-separated string as analyze.py's --words gives it; empty or 'all': every word.
+    words: object = "all"
+    # The layer-by-contrast diagnostic (analysis.contrasts, docs/contrasts.md): 'a:b,c:d' or
+    # 'auto' ('' = off), cells needing min_intervals intervals per phone, 'auto' capped at
+    # max_contrasts pairs, on contrast_layers (empty: every layer of the phone table).
+    contrasts: str = ""
+    min_intervals: int = 10
+    max_contrasts: int = 10
+    contrast_layers: list = dataclasses.field(default_factory=list)
+    contrast_engine: str = "fast"
+    # Spectra of the averaged feature maps (analysis.spectra): off by default.
+    spectra: bool = False
+    spectra_bands: int = 4
+    spectra_test: str = "lmm"
+    spectra_layers: list = dataclasses.field(default_factory=list)
 
 
 class Progress:
@@ -70,19 +86,9 @@ class Progress:
         print(f"[analyze] {text}", file=sys.stderr, flush=True)
 
 
-def read_csv_labels(path: str, **kwargs):
-    """A CSV of the activations folder with its :data:`LABEL_COLUMNS` read as text, exactly
-    as written (no NA conversion, no numbers: token labels like '007' stay as they are)."""
-    import pandas as pd
-    columns = list(pd.read_csv(path, nrows=0, **kwargs).columns)
-    labels = [c for c in columns if c in LABEL_COLUMNS]
-    return pd.read_csv(path, dtype={c: str for c in labels}, keep_default_na=False,
-                       na_values={c: CSV_NA_VALUES for c in columns if c not in labels},
-                       **kwargs)
-
-
 def read_table(folder: str, name: str, required: bool = True):
-    """<folder>/<name>.parquet, else .csv; None when absent and not required."""
+    """<folder>/<name>.parquet, else .csv, whole into pandas; None when absent and not
+    required. (run_analysis reads the large tables by column instead: analysis.columns.)"""
     import pandas as pd
     from analysis.gamm.data import AnalysisInputError
     for ext, reader in (("parquet", pd.read_parquet), ("csv", read_csv_labels)):
@@ -107,19 +113,6 @@ def _read_optional(path: str, reader):
         return reader(path)
     except Exception as exc:
         raise AnalysisInputError(f"cannot read {path}: {exc}") from exc
-
-
-def _read_confusion(path: str):
-    """confusion.csv: word labels as text (index), counts as numbers. A file whose rows do not
-    parse as one count per code and word (e.g. a label with a bare carriage return written
-    unquoted) is refused rather than drawn."""
-    import pandas as pd
-    table = pd.read_csv(path, index_col=0, dtype=str, keep_default_na=False)
-    counts = table.apply(pd.to_numeric, errors="coerce")
-    if counts.isna().to_numpy().any() or not counts.index.is_unique:
-        raise ValueError("expected one row of counts per word (a label with an unquoted line "
-                         "break or a missing count?)")
-    return counts
 
 
 def _read_json(path: str):
@@ -148,11 +141,118 @@ def choose_diff_words(fit, requested) -> tuple:
     return (hi, lo)
 
 
+def requested_words(words) -> Optional[list]:
+    """``AnalysisOptions.words`` as a list of words, or None for every word ('all', empty)."""
+    if words is None:
+        return None
+    items = words.split(",") if isinstance(words, str) else list(words)
+    items = [str(w) for w in items if str(w) != ""]
+    if not items or items == ["all"]:
+        return None
+    return list(dict.fromkeys(items))  # in the order given, each once
+
+
+@dataclasses.dataclass
+class ModelInputs:
+    """What the fits need from the activations folder, read by column (analysis.columns):
+    ``rows``: the word GAMM's rows (its layer and words); ``summary``: one row per (layer,
+    token) with the token's mean (the mixed models); ``phones``: the phone table's rows of
+    the requested phones (None when not needed or absent); ``words``: the selected words
+    (None: all); ``engine``: the word GAMM's engine; ``lmm_layers``: the mixed models'
+    layers (['none']: none); ``contrasts``: the contrast matrix's (reference, phone) pairs
+    (``phones`` then holds their rows too); ``spectra_rows``: the activations rows of the
+    spectra's layers (None: no spectra)."""
+    rows: object
+    summary: object
+    phones: object
+    words: Optional[list]
+    engine: str
+    lmm_layers: list
+    contrasts: list = dataclasses.field(default_factory=list)
+    spectra_rows: object = None
+
+
+def read_model_inputs(args: AnalysisOptions, progress: "Progress") -> ModelInputs:
+    """Read what the fits need and refuse, before any fit and before the word GAMM's rows are
+    read, a request that cannot be fitted: an absent word, a reference word outside --words,
+    a model too large for this machine's memory (word GAMM, mixed models, phone GAMMs)."""
+    from analysis.gamm import check_word_model_size
+    from analysis.gamm.data import AnalysisInputError, prepare_token_summary
+    from analysis.lmm import check_lmm_memory
+    words = requested_words(args.words)
+    if words is not None and str(args.ref_word) not in words:
+        raise AnalysisInputError(f"--ref_word={args.ref_word} is not among --words="
+                                 f"{','.join(words)}: add it (it is the reference level)")
+    t0 = time.perf_counter()
+    with open_table(args.activations, "activations", threads=args.nthreads) as table:
+        summary = table.token_summary(words=words)
+        if words is not None:
+            absent = [w for w in words if w not in set(summary["word"].astype(str))]
+            if absent:
+                raise AnalysisInputError(
+                    f"--words: {', '.join(repr(w) for w in absent)} not in {table.name}")
+        progress(f"read {len(summary):,} (layer, token) means from {table.name}", t0)
+        d, levels = prepare_token_summary(summary, args.layer, args.ref_word, words)
+        engine = check_word_model_size(args.engine, len(d), len(levels), args.k, args.layer)
+        lmm_layers = (list(args.lmm_layers)
+                      or sorted(summary["layer"].astype(str).unique().tolist()))
+        if lmm_layers != ["none"]:
+            for lay in lmm_layers:
+                dl, lv = prepare_token_summary(summary, lay, args.ref_word, words)
+                check_lmm_memory(len(dl), len(lv), lay)
+        phone_layers = [p for p in args.phone_layers if p]
+        phone_tab, pairs = None, []
+        if phone_layers or args.contrasts:
+            phone_tab, pairs = read_phone_rows(args, phone_layers)
+            check_model_sizes(args, phone_tab)
+        spectra_rows = None
+        if args.spectra:
+            t0 = time.perf_counter()
+            spectra_rows = table.rows({"layer": list(args.spectra_layers) or None,
+                                       "word": words})
+            progress(f"read {len(spectra_rows):,} rows for the spectra", t0)
+        t0 = time.perf_counter()
+        columns = [c for c in ("token_id", "word", "speaker", "layer", "sample", "time",
+                               "value")
+                   if c in table.columns]
+        rows = table.rows({"layer": [args.layer], "word": words}, columns)
+        progress(f"read {len(rows):,} rows of {args.layer}", t0)
+    return ModelInputs(rows=rows, summary=summary, phones=phone_tab, words=words,
+                       engine=engine, lmm_layers=lmm_layers, contrasts=pairs,
+                       spectra_rows=spectra_rows)
+
+
+def read_phone_rows(args: AnalysisOptions, phone_layers: list) -> tuple:
+    """(phone_activations rows, contrast pairs): the rows of the phones the phone GAMMs
+    (``args.phones`` when ``phone_layers``) and the contrast matrix (``args.contrasts``; every
+    phone for 'auto') need, read by column; the pairs parsed and checked against those rows
+    before any fit. (None, []) without a phone table and without --contrasts."""
+    from analysis.contrasts import ContrastInputError, parse_contrasts
+    wanted = set(str(p) for p in args.phones) if phone_layers else set()
+    auto = str(args.contrasts).strip().lower() == "auto"
+    if args.contrasts and not auto:
+        wanted |= {p for pair in parse_contrasts(args.contrasts) for p in pair}
+    with contextlib.ExitStack() as stack:
+        ptable = open_table(args.activations, "phone_activations", threads=args.nthreads,
+                            required=False)
+        if ptable is None:
+            if args.contrasts:
+                raise ContrastInputError(f"--contrasts needs {args.activations}/"
+                                         "phone_activations (extract.py --phones=...)")
+            return None, []
+        stack.enter_context(ptable)
+        rows = ptable.rows({"phone": None if auto else sorted(wanted)})
+    pairs = parse_contrasts(args.contrasts, rows, args.min_intervals, args.max_contrasts) \
+        if args.contrasts else []
+    return rows, pairs
+
+
 def run_analysis(args: AnalysisOptions) -> dict:
     """The whole analysis into args.out (see module docstring). Returns the fit_info dict."""
     import pandas as pd
     from analysis.gamm.data import AnalysisInputError
     from analysis.rbridge import get_r
+    from analysis.report import read_confusion
 
     src = args.activations
     if not src or not os.path.isdir(src):
@@ -160,22 +260,38 @@ def run_analysis(args: AnalysisOptions) -> dict:
     # Checked before anything is read or fitted: a refused --out costs nothing.
     output = OutputFolder(args.out, STAGE, inputs={"--activations": src},
                           overwrite=args.overwrite)
-    acts = read_table(src, "activations")
-    phone_tab = read_table(src, "phone_activations", required=False)
+    inputs = read_model_inputs(args, Progress(args.progress))
     up = _read_optional(os.path.join(src, "upsampled.parquet"), pd.read_parquet) \
         if args.figures else None
-    confusion = _read_optional(os.path.join(src, "confusion.csv"), _read_confusion)
+    confusion = read_confusion(os.path.join(src, "confusion.csv"))
     classification = _read_optional(os.path.join(src, "classification.json"), _read_json)
     sample_rate = activations_sample_rate(src)
-    check_model_sizes(args, phone_tab)
     get_r(("mgcv",))  # fail early and clearly when R/mgcv/rpy2 are missing
     with contextlib.ExitStack() as stack:
         try:
             tmp = stack.enter_context(output)
         except OSError as exc:
             raise OutputPathError(f"--out={args.out}: cannot create it ({exc})") from exc
-        return _analyse(args, acts, phone_tab, up, confusion, classification, sample_rate,
-                        tmp)
+        return _analyse(args, inputs, up, confusion, classification, sample_rate, tmp)
+
+
+def fixed_part(fit):
+    """The GammFit restricted to its non-random coefficients, for population-level curves.
+
+    The predictions and difference curves exclude the by-token smooths (their lpmatrix
+    columns are zeroed), so x' Vp x uses only the fixed block of Vp: the same numbers from
+    coef [P_A] and Vp [P_A, P_A] instead of coef [p] and Vp [p, p] with p = P_A + tokens x k
+    (18,930 at 1,890 tokens: each prediction would otherwise sum 16 x 18,930^2 products)."""
+    import numpy as np
+    keep = ~fit.random_columns()
+    if keep.all():
+        return fit
+    idx = np.flatnonzero(keep)
+    full = fit.lpmatrix
+    return dataclasses.replace(
+        fit, coef=np.asarray(fit.coef)[idx], Vp=np.asarray(fit.Vp)[np.ix_(idx, idx)],
+        coef_names=[fit.coef_names[i] for i in idx],
+        lpmatrix=lambda newdata: full(newdata)[:, idx])
 
 
 def activations_sample_rate(folder: str) -> int:
@@ -206,23 +322,26 @@ def check_model_sizes(args: AnalysisOptions, phone_tab) -> None:
         check_phone_model_size(phone_tab, lay, tuple(args.phones), k=args.k)
 
 
-def _analyse(args, acts, phone_tab, up, confusion, classification, sample_rate, tmp) -> dict:
+def _analyse(args, inputs: ModelInputs, up, confusion, classification, sample_rate,
+             tmp) -> dict:
     """Fits, tables, figures and report written into the temporary folder ``tmp``."""
     import numpy as np
     import pandas as pd
     from analysis import diffcurves, tables
     from analysis.gamm import AnalysisInputError, fit_phone_gamm, fit_word_gamm
     from analysis.gamm.rcode import model_data_table, r_script
-    from analysis.report import ReportInputs, write_report
+    from analysis.report import ReportInputs, read_layer_time, write_report
     from analysis.tables import visible
     progress = Progress(args.progress)
     timings, notes, figures = {}, [], {}
-    n_tok = acts[acts["layer"].astype(str) == args.layer]["token_id"].nunique()
+    acts, phone_tab, words = inputs.rows, inputs.phones, inputs.words
+    n_tok = acts["token_id"].nunique()
     progress(f"fitting word GAMM: layer {visible(args.layer)}, {n_tok} tokens, k={args.k}, "
-             f"engine {args.engine}")
+             f"engine {inputs.engine}")
     t0 = time.perf_counter()
     fit = fit_word_gamm(acts, args.layer, args.ref_word, k=args.k, ar1=True,
-                        nthreads=args.nthreads, engine=args.engine, rho_method=args.rho_method)
+                        nthreads=args.nthreads, engine=inputs.engine,
+                        rho_method=args.rho_method, words=words, full_vp=False)
     timings["word"] = time.perf_counter() - t0
     progress(f"word GAMM done with engine {fit.engine}, rho={fit.rho:.3f}", t0)
     tables.write_tables({args.layer: fit}, os.path.join(tmp, "table1"), "layer",
@@ -232,28 +351,30 @@ def _analyse(args, acts, phone_tab, up, confusion, classification, sample_rate, 
         atomic_write_text(os.path.join(tmp, "table1_refit.R"),
                           r_script(fit, "gamm_data.csv", nthreads=args.nthreads))
     xs = np.sort(fit.data["Sample"].unique()) if fit.data is not None else \
-        np.sort(acts[acts["layer"] == args.layer]["sample"].unique()).astype(float)
+        np.sort(acts["sample"].unique()).astype(float)
     n_grid = args.grid or 4 * (len(xs) - 1) + 1
     grid = np.linspace(xs.min(), xs.max(), n_grid)
+    t0 = time.perf_counter()
+    curves = fixed_part(fit)
     try:
-        preds = diffcurves.predict_levels(fit, fit.levels, grid)
+        preds = diffcurves.predict_levels(curves, fit.levels, grid)
     except AnalysisInputError:  # the fast engine predicts only at the fitted Sample values
         grid = xs.astype(float)
-        preds = diffcurves.predict_levels(fit, fit.levels, grid)
+        preds = diffcurves.predict_levels(curves, fit.levels, grid)
         notes.append(f"engine {fit.engine}: predictions at the {len(grid)} fitted Sample "
                      "values only")
     atomic_write_csv(preds, os.path.join(tmp, "predictions.csv"))
     w1, w2 = choose_diff_words(fit, list(args.diff))
-    diff = diffcurves.difference_curve(fit, w1, w2, grid)
+    diff = diffcurves.difference_curve(curves, w1, w2, grid)
     regions = diff.attrs["regions"]
     diff.insert(0, "comparison", f"{w1} - {w2}")
     atomic_write_csv(diff, os.path.join(tmp, "difference.csv"))
     atomic_write_csv(diffcurves.regions_table(regions),
                      os.path.join(tmp, "difference_regions.csv"))
     progress(f"difference {visible(w1)} - {visible(w2)}: {len(regions)} significant "
-             "region(s)")
+             "region(s)", t0)
 
-    phone_fits = {}
+    phone_fits, phone_regions = {}, None
     phone_layers = [p for p in args.phone_layers if p]
     if phone_layers and phone_tab is None:
         notes.append("no phone_activations table: phone contrast skipped")
@@ -274,20 +395,29 @@ def _analyse(args, acts, phone_tab, up, confusion, classification, sample_rate, 
                         for lay, pf in phone_fits.items()], ignore_index=True)
         pp = pp[["layer"] + [c for c in pp.columns if c != "layer"]]
         atomic_write_csv(pp, os.path.join(tmp, "phone_predictions.csv"))
+        phone_regions = diffcurves.contrast_regions(phone_fits, args.phones[1], args.phones[0],
+                                                    tgrid)
 
     lmm_tab, lmm_backend = None, ""
-    lmm_layers = list(args.lmm_layers) or sorted(acts["layer"].astype(str).unique())
+    lmm_layers = inputs.lmm_layers
     if lmm_layers != ["none"]:
-        from analysis.lmm import compare_layers
+        from analysis.lmm import compare_layers_summary
         t0 = time.perf_counter()
         progress(f"mixed models of token means at {visible(','.join(lmm_layers))}")
-        lmm_tab = compare_layers(acts, lmm_layers, args.ref_word)
+        lmm_tab = compare_layers_summary(inputs.summary, lmm_layers, args.ref_word, words)
         lmm_backend = "lme4 + lmerTest through rpy2 (Satterthwaite df)"
         notes.extend(lmm_tab.attrs.get("notes", []))
         atomic_write_csv(lmm_tab, os.path.join(tmp, "lmm.csv"))
         timings["lmm"] = time.perf_counter() - t0
         progress("mixed models done", t0)
 
+    sections = []
+    if inputs.contrasts:
+        sections.append(contrast_section(args, inputs, tmp, progress, timings, notes))
+    if inputs.spectra_rows is not None:
+        sections.append(spectra_section(args, inputs, tmp, progress, timings))
+
+    layer_time = read_layer_time(args.activations, args.layer, rows=acts)
     if args.figures:
         from analysis import figures as F
         t0 = time.perf_counter()
@@ -295,32 +425,81 @@ def _analyse(args, acts, phone_tab, up, confusion, classification, sample_rate, 
         if up is not None:
             F.fig_waveforms(up, fdir, sample_rate=sample_rate)
             figures["fig2"] = "figures/fig2_waveforms.png"
-        F.fig_word_curves(fit.data, preds, fdir, layer=args.layer)
+        F.fig_word_curves(fit.data, preds, fdir, layer=args.layer, layer_time=layer_time)
         figures["fig3"] = "figures/fig3_word_curves.png"
         if phone_fits:
-            F.fig_phone_contrast(pp, fdir)
+            F.fig_phone_contrast(pp, fdir, regions=phone_regions)
             figures["fig4"] = "figures/fig4_phone_contrast.png"
-        F.fig_difference(preds, diff, w1, w2, fdir, regions=regions)
+        F.fig_difference(preds, diff, w1, w2, fdir, regions=regions, layer=args.layer,
+                         layer_time=layer_time)
         figures["fig5"] = "figures/fig5_difference.png"
         if confusion is not None:
-            F.fig_confusion(confusion, fdir)
+            F.fig_confusion(confusion, fdir, mapping=(classification or {}).get("mapping"))
             figures["confusion"] = "figures/confusion.png"
         timings["figures"] = time.perf_counter() - t0
         progress("figures written", t0)
 
     notes.extend(fit.notes)
     info = {"activations": os.path.abspath(args.activations), "layer": args.layer,
-            "ref_word": args.ref_word, "k": args.k, "engine": fit.engine,
+            "ref_word": args.ref_word, "words": words or "all", "k": args.k,
+            "engine": fit.engine,
             "formula": fit.formula, "r_call": fit.r_call, "rho": fit.rho,
             "rho_method": fit.rho_method, "diff": [w1, w2], "regions": regions,
             "phone_fits": {lay: {"formula": pf.formula, "k": pf.k, "rho": pf.rho,
                                  "r_call": pf.r_call} for lay, pf in phone_fits.items()},
             "timings_s": timings, "notes": notes}
+    t0 = time.perf_counter()
     atomic_write_json(os.path.join(tmp, "fit_info.json"), info, sort_keys=False)
     write_report(tmp, ReportInputs(
         activations=args.activations, layer=args.layer, ref_word=args.ref_word, word_fit=fit,
         diff_words=(w1, w2), diff_regions=regions, phone_fits=phone_fits,
         phones=tuple(args.phones), lmm=lmm_tab, lmm_backend=lmm_backend,
         classification=classification, figures=figures, timings=timings, notes=notes,
-        command=" ".join(["analyze.py"] + sys.argv[1:])))
+        command=" ".join(["analyze.py"] + sys.argv[1:]), confusion=confusion,
+        engine_requested=args.engine, phone_regions=phone_regions, layer_time=layer_time,
+        phone_table=phone_tab, generated=args.generated, sections=sections))
+    progress("report written", t0)
     return info
+
+
+def contrast_section(args: AnalysisOptions, inputs: ModelInputs, tmp: str, progress,
+                     timings: dict, notes: list) -> str:
+    """The contrast matrix (analysis.contrasts) into ``tmp``: contrast_matrix.csv/.md and its
+    heat map; returns the report section."""
+    from analysis import contrasts
+    t0 = time.perf_counter()
+    progress(f"contrast matrix: {len(inputs.contrasts)} contrast(s), engine "
+             f"{args.contrast_engine}")
+    matrix = contrasts.contrast_matrix(
+        inputs.phones, inputs.contrasts, layers=list(args.contrast_layers) or None, k=args.k,
+        engine=args.contrast_engine, min_intervals=args.min_intervals, nthreads=args.nthreads,
+        rho_method=args.rho_method, progress=progress)
+    contrasts.write_contrast_outputs(matrix, tmp, figures=args.figures)
+    notes.extend(matrix.attrs.get("notes", []))
+    timings["contrast matrix"] = time.perf_counter() - t0
+    progress("contrast matrix done", t0)
+    return contrasts.contrast_report_section(
+        matrix, figure="figures/contrast_matrix.png" if args.figures else None)
+
+
+def spectra_section(args: AnalysisOptions, inputs: ModelInputs, tmp: str, progress,
+                    timings: dict) -> str:
+    """Spectra of the averaged feature maps (analysis.spectra) into ``tmp``; returns the
+    report section."""
+    from analysis import spectra
+    t0 = time.perf_counter()
+    progress(f"spectra: {args.spectra_bands} bands per layer, test {args.spectra_test}")
+    info = _read_optional(os.path.join(args.activations, "extract_info.json"), _read_json)
+    # per-phone spectra for the phones of --phones only (with --contrasts=auto the phone rows
+    # may hold every phone: dozens of curves would make the figure unreadable)
+    phones = inputs.phones
+    if phones is not None:
+        phones = phones[phones["phone"].astype(str).isin([str(p) for p in args.phones])]
+    res = spectra.run_spectra(inputs.spectra_rows, tmp, info=info, phone_table=phones,
+                              layers=list(args.spectra_layers) or None,
+                              n_bands=args.spectra_bands, test=args.spectra_test,
+                              figures=args.figures)
+    timings["spectra"] = time.perf_counter() - t0
+    progress("spectra done", t0)
+    with open(res["paths"]["md"], encoding="utf-8") as f:
+        return f.read()

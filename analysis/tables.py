@@ -197,3 +197,56 @@ def write_tables(fits: Mapping[str, object], prefix: str, label: str = "layer",
     atomic_write_text(paths["md"], markdown_table(table, label, title))
     atomic_write_text(paths["tex"], latex_table(table, label, title))
     return paths
+
+
+# ------------------------------------------------------------------------ estimates with CIs
+
+def ci_bounds(estimate: float, se: float, df: float = math.inf, level: float = 0.95) -> tuple:
+    """(lower, upper) = estimate -/+ q * se with q the two-sided ``level`` quantile of Student's
+    t with ``df`` degrees of freedom (the normal quantile when df is infinite or missing)."""
+    from scipy.stats import norm, t
+    tail = 1.0 - (1.0 - level) / 2.0
+    if df is None or not math.isfinite(float(df)):
+        q = float(norm.ppf(tail))
+    else:
+        q = float(t.ppf(tail, float(df)))
+    return estimate - q * se, estimate + q * se
+
+
+def lmm_word_estimates(lmm: pd.DataFrame, levels, level: float = 0.95) -> pd.DataFrame:
+    """Per-word estimates of :func:`analysis.lmm.compare_layers`' table with CIs.
+
+    lmm: long table (layer, term, Estimate, Std. Error, df, Pr(>|t|), ...); levels: the words,
+    reference first (a word's term is 'Word<word>', looked up, never parsed). Returns one row
+    per (layer, non-reference word present): layer, word, estimate (difference from the
+    reference), se, df, lower, upper (Estimate -/+ t_{(1+level)/2, df} SE), p; and per layer
+    one row for the reference word itself (word = reference, estimate = its mean, the
+    Intercept) flagged ``reference`` True.
+    """
+    rows = []
+    levels = [str(v) for v in levels]
+    for lay, g in lmm.groupby("layer", sort=False):
+        by_term = g.set_index(g["term"].astype(str))
+        for i, w in enumerate(levels):
+            term = "(Intercept)" if i == 0 else f"Word{w}"
+            if term not in by_term.index:
+                continue
+            r = by_term.loc[term]
+            est, se, df = float(r["Estimate"]), float(r["Std. Error"]), float(r["df"])
+            lo, hi = ci_bounds(est, se, df, level)
+            rows.append({"layer": str(lay), "word": w, "reference": i == 0, "estimate": est,
+                         "se": se, "df": df, "lower": lo, "upper": hi,
+                         "p": float(r["Pr(>|t|)"])})
+    return pd.DataFrame(rows, columns=["layer", "word", "reference", "estimate", "se", "df",
+                                       "lower", "upper", "p"])
+
+
+def format_ci(lower: float, upper: float, digits: int = 3) -> str:
+    """'lower to upper' with :func:`format_number`."""
+    return f"{format_number(lower, digits)} to {format_number(upper, digits)}"
+
+
+def p_phrase(p: float) -> str:
+    """'p < 0.0001' or 'p = 0.0123' (:func:`format_p`) for prose."""
+    text = format_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 # ------------------------------------------------------------------------------------------
 # FLOP counting (pure functions of a WaveGANConfig)
@@ -147,3 +147,47 @@ def matmul_rates(n: int = 4096, rounds: int = 3, seed: int = 0) -> Dict[str, flo
     times = interleaved_min({"numpy": lambda: a @ b,
                              "tf": lambda: tf.matmul(ta, tb).numpy()}, rounds)
     return {name: 2 * n ** 3 / min(t) / 1e9 for name, t in times.items()}
+
+
+# ------------------------------------------------------------------------------------------
+# Child processes measured by wall time and their own peak RSS (the benchmarks' one runner)
+# ------------------------------------------------------------------------------------------
+
+
+def run_measured(cmd: List[str], cwd: str, log_path: Optional[str] = None,
+                 timeout: Optional[float] = None, env: Optional[Dict[str, str]] = None
+                 ) -> Dict[str, object]:
+    """Run ``cmd`` from ``cwd`` with ``cwd`` first on PYTHONPATH, stdout and stderr into
+    ``log_path`` (a temporary file when None); kill it after ``timeout`` seconds.
+
+    Returns {'rc', 'wall_s', 'peak_rss_mb', 'output'}: the peak RSS is the child's own
+    ru_maxrss from os.wait4 (KiB on Linux), not the maximum over earlier children that
+    RUSAGE_CHILDREN would give, so several measured runs in one process do not mix."""
+    import os
+    import subprocess
+    import tempfile
+
+    child_env = dict(os.environ if env is None else env)
+    child_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in [cwd, child_env.get("PYTHONPATH", "")] if p)
+    log = open(log_path, "w+") if log_path else tempfile.TemporaryFile(mode="w+")
+    with log:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=child_env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        deadline = None if timeout is None else t0 + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, 0 if deadline is None else os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.2)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        log.seek(0)
+        output = log.read()
+    return {"rc": proc.returncode, "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024.0,
+            "output": output}

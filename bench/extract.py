@@ -28,7 +28,8 @@ flags.DEFINE_integer("tokens", 1067, "number of tokens")
 flags.DEFINE_integer("dim", 64, "model width (64 in the paper)")
 flags.DEFINE_integer("batch_size", 64, "tokens per forward pass")
 flags.DEFINE_integer("num_categ", 8, "Q outputs")
-flags.DEFINE_boolean("csv", True, "also write the .csv tables (as extract.py does by default)")
+flags.DEFINE_boolean("csv", True, "also write the .csv tables (extract.py's default writes them "
+                     "up to extraction.run.CSV_AUTO_MAX_ROWS rows, e.g. 1,067 tokens)")
 flags.DEFINE_string("out", None, "activations folder (default: a temporary folder, removed)")
 FLAGS = flags.FLAGS
 

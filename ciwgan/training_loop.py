@@ -44,6 +44,7 @@ from common.atomic import atomic_write_json, atomic_write_text
 from common.constants import SAMPLE_RATE
 from common.errors import InputError, one_line
 from common.lock import folder_lock
+from common.logs import tensorboard_hint
 
 from wavegan.checkpoints import CONFIG_NAME, build_models, model_checkpoint
 from wavegan.config import WaveGANConfig
@@ -51,7 +52,7 @@ from wavegan.tf1_checkpoint import (checkpoint_problem, checkpoint_step, folder_
                                     load_tf1_checkpoint, newest_readable)
 
 from .cluster import multiworker_role
-from .codes import NO_CODE, code_latents
+from .codes import NO_CODE, code_latents, sample_training_z
 from .generation import wav_name
 from .trainer import GANTrainer
 
@@ -87,6 +88,9 @@ class TrainOptions:
     keep_checkpoints: int = 5
     preview_n: int = 1
     progress: bool = True
+    # TensorFlow's deterministic kernels (tf.config.experimental.enable_op_determinism): the
+    # same seed and steps give the same weights on machines of one kind (docs/training.md).
+    deterministic: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,6 +357,8 @@ def build_run(config: WaveGANConfig, options: TrainOptions, strict: bool = False
     variable too (used when config.json is missing, so the flags are checked against the
     checkpoint).  A checkpoint that does not fit is a :class:`TrainingError`."""
     strategy = make_strategy(options.distribute)
+    # Before the models: their initial weights are drawn from Keras' seeded generator.
+    seed_everything(options.seed, options.deterministic)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         G, D, Q = build_models(config)
         if options.init_from:
@@ -455,6 +461,99 @@ def _train_locked(config: WaveGANConfig, options: TrainOptions, info: dict,
     return _train_strategy(config, options, info, None, True, None)
 
 
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed what a run draws outside the trainer's own generator: Keras' global seed (Python's
+    ``random``, numpy, TensorFlow's global seed and Keras' generator, which draws the initial
+    weights).  ``deterministic``: TensorFlow's deterministic kernels too
+    (``tf.config.experimental.enable_op_determinism``, for the whole process; an op with no
+    deterministic kernel then raises instead of running)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+# Q's accuracy on generated audio in the summary: the mean over this many last G/Q updates
+# (one update sees one batch, 16-64 clips: too few for a stable number).
+Q_ACCURACY_WINDOW = 50
+
+
+def training_eta(step: int, max_steps: Optional[int], rate: Optional[float], elapsed: float,
+                 max_seconds: Optional[float]):
+    """``(seconds left, limit)``: when the run stops, by the step limit at ``rate`` iterations
+    per second or by the time cap ``max_seconds`` (``elapsed`` spent), whichever comes first;
+    ``limit`` is 'steps' or 'time'.  ``(None, None)`` when neither is known yet."""
+    left = []
+    if max_steps is not None and rate:
+        left.append((max(0, max_steps - step) / rate, "steps"))
+    if max_seconds is not None:
+        left.append((max(0.0, max_seconds - elapsed), "time"))
+    return min(left) if left else (None, None)
+
+
+def training_bar(start_step: int, max_steps: Optional[int], max_seconds: Optional[float],
+                 file=None):
+    """The training progress bar (tqdm): iterations done out of ``max_steps``, with an ETA that
+    the time cap ``max_seconds`` shortens when it comes first; with only ``max_seconds`` the
+    total is the number of iterations expected by then at the current rate (``~N``)."""
+    from tqdm import tqdm
+
+    class TrainingBar(tqdm):
+        @property
+        def format_dict(self):
+            d = super().format_dict
+            done = d["n"] - d["initial"]
+            rate = d["rate"] or (done / d["elapsed"] if done and d["elapsed"] > 0 else None)
+            eta, limit = training_eta(d["n"], max_steps, rate, d["elapsed"], max_seconds)
+            goal = "?" if max_steps is None else str(max_steps)
+            if max_steps is None and eta is not None and rate:
+                # Only the time cap: the bar fills with the time spent.
+                d["total"] = d["n"] + int(round(eta * rate))
+                goal = f"~{d['total']}"
+            d["goal"] = goal
+            d["eta"] = ("?" if eta is None else tqdm.format_interval(eta)
+                        + (" time cap" if limit == "time" and max_steps is not None else ""))
+            return d
+
+    return TrainingBar(total=max_steps, initial=start_step, unit="it", dynamic_ncols=True,
+                       file=file, bar_format="{l_bar}{bar}| {n_fmt}/{goal} "
+                       "[{elapsed}<{eta}, {rate_fmt}{postfix}]")
+
+
+def training_summary(result: dict) -> str:
+    """The lines printed at the end of a run (``result`` as :func:`run_training` returns it)."""
+    seconds = result["seconds"]
+    done = result["step"] - result["start_step"]
+    why = result["stopped_by"]
+    if why == "max_steps":
+        why = f"reached --max_steps={result['max_steps']}"
+    elif why == "max_seconds":
+        why = f"time cap --max_seconds={result['max_seconds']:g} reached" + (
+            f" before --max_steps={result['max_steps']}"
+            if result.get("max_steps") is not None else "")
+    elif why == "signal":
+        why = f"signal {result.get('stopped_by_signal')}"
+    lines = [f"trained {done} iterations (step {result['start_step']} -> {result['step']}) in "
+             f"{_clock(seconds)}, {done / seconds if seconds > 0 else 0.0:.2f} it/s; "
+             f"stopped: {why}"]
+    losses = [f"{key[:-5]} {result['last'][key]:.4g}" for key in ("D_loss", "G_loss", "Q_loss")
+              if key in result["last"]]
+    if losses:
+        lines.append("last losses: " + ", ".join(losses))
+    if result.get("q_accuracy") is not None:
+        lines.append(f"Q accuracy on generated audio: {result['q_accuracy']:.2f} (mean of the "
+                     f"last {result['q_accuracy_updates']} G/Q updates)")
+    lines.append(f"checkpoint: {result['checkpoint']}")
+    return "\n".join(lines)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return (f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600
+            else f"{seconds // 60}:{seconds % 60:02d}")
+
+
 def _train_strategy(config: WaveGANConfig, options: TrainOptions, info: dict, strategy,
                     is_chief: bool, save_dir: Optional[str]) -> dict:
     if options.mixed_precision:
@@ -478,21 +577,24 @@ def _train_strategy(config: WaveGANConfig, options: TrainOptions, info: dict, st
         # same random draws) into a writer that writes nothing.
         writer = tf.summary.create_noop_writer()
     z_preview, preview_labels = preview_latents(config, options.preview_n)
+    # The summaries' G_z audio comes from its own generator: drawing it from the trainer's
+    # would make the training noise depend on when (by the clock) summaries are written.
+    summary_rng = tf.random.Generator.from_seed(options.seed + 1_000_003)
     sample_rate = int(info.get("sample_rate", SAMPLE_RATE))
     print(f"Training {config.model} (dim {config.dim}, {config.num_categ} codes) from step "
           f"{start_step}"
-          + (f". Monitor with: tensorboard --logdir={options.train_dir}" if is_chief else
+          + (f". Monitor with: {tensorboard_hint(options.train_dir)}" if is_chief else
              f" (a non-chief worker: it writes nothing into {options.train_dir})"), flush=True)
 
     progress = None
     if options.progress and is_chief:
-        from tqdm import tqdm
-        progress = tqdm(total=options.max_steps, initial=start_step, unit="it",
-                        dynamic_ncols=True)
+        progress = training_bar(start_step, options.max_steps, options.max_seconds)
     t_start = last_save = last_summary = time.time()
     t_rate, step_rate = time.time(), start_step
     values = {}
+    q_accuracy = []
     stopped_by = None
+    why = None
     saved_step = start_step
 
     def save(step):
@@ -519,13 +621,15 @@ def _train_strategy(config: WaveGANConfig, options: TrainOptions, info: dict, st
             values = trainer.train_iteration(xs)
             step = int(trainer.step.numpy())
             _finite_or_raise(values, step)
+            if "Q_accuracy" in values:
+                q_accuracy = (q_accuracy + [float(values["Q_accuracy"])])[-Q_ACCURACY_WINDOW:]
             now = time.time()
             if progress is not None:
-                progress.update(1)
                 progress.set_postfix(D=f"{float(values['D_loss']):.3f}",
                                      G=f"{float(values['G_loss']):.3f}",
                                      **({"Q": f"{float(values['Q_loss']):.3f}"}
-                                        if "Q_loss" in values else {}))
+                                        if "Q_loss" in values else {}), refresh=False)
+                progress.update(1)
             # Several workers take these decisions together (any worker's clock or signal).
             summary_due, save_due, stop_due, time_up = any_worker(trainer.strategy, [
                 now - last_summary >= options.summary_secs or step == start_step + 1,
@@ -533,16 +637,20 @@ def _train_strategy(config: WaveGANConfig, options: TrainOptions, info: dict, st
                 options.max_seconds is not None and now - t_start >= options.max_seconds])
             if summary_due:
                 rate = (step - step_rate) / max(now - t_rate, 1e-9)
-                write_summaries(values, xs[-1], trainer, step, rate, sample_rate)
+                write_summaries(values, xs[-1], trainer, step, rate, sample_rate, summary_rng)
                 last_summary, t_rate, step_rate = now, now, step
             if save_due:
                 save(step)
                 last_save = time.time()
             if stop_due:
                 stopped_by = stop.signal  # None on a worker stopped by another one
+                why = "signal" if stopped_by is not None else "another worker"
                 break
             if time_up:
+                why = "max_seconds"
                 break
+        else:
+            why = "max_steps"
         step = int(trainer.step.numpy())
         # The same decision on every worker: the step, and the chief's folder state.
         if any_worker(trainer.strategy, [step > start_step or
@@ -550,17 +658,26 @@ def _train_strategy(config: WaveGANConfig, options: TrainOptions, info: dict, st
             path = save(step)
         else:
             path = manager.latest_checkpoint
+    seconds = time.time() - t_start
     if progress is not None:
         progress.close()
     writer.flush()
+    last = {k: float(np.mean(v)) for k, v in values.items()}
     return {"step": int(trainer.step.numpy()), "checkpoint": path,
-            "stopped_by_signal": stopped_by,
-            "values": {k: float(np.mean(v)) for k, v in values.items()}}
+            "stopped_by_signal": stopped_by, "stopped_by": why,
+            "start_step": start_step, "seconds": seconds,
+            "max_steps": options.max_steps, "max_seconds": options.max_seconds,
+            "last": {k: last[k] for k in ("D_loss", "G_loss", "Q_loss") if k in last},
+            "q_accuracy": float(np.mean(q_accuracy)) if q_accuracy else None,
+            "q_accuracy_updates": len(q_accuracy),
+            "values": last}
 
 
 def write_summaries(values: dict, x, trainer: GANTrainer, step: int, steps_per_sec: float,
-                    sample_rate: int = SAMPLE_RATE):
-    """Scalars, histograms and audio of one iteration (the original's summaries and more)."""
+                    sample_rate: int = SAMPLE_RATE, rng: Optional[tf.random.Generator] = None):
+    """Scalars, histograms and audio of one iteration (the original's summaries and more).
+    ``rng`` draws the G_z audio's latents (default: a fresh unseeded generator); never the
+    trainer's, whose draws are the training run's."""
     scalar_keys = ("G_loss", "D_loss", "Q_loss", "gradient_penalty", "Q_accuracy", "x_rms",
                    "G_z_rms")
     for key in scalar_keys:
@@ -577,7 +694,8 @@ def write_summaries(values: dict, x, trainer: GANTrainer, step: int, steps_per_s
     tf.summary.scalar("steps_per_sec", steps_per_sec, step=step)
     x = tf.convert_to_tensor(x)
     tf.summary.audio("x", x[:4, :, tf.newaxis], sample_rate, step=step, max_outputs=4)
-    z = trainer.sample_z(min(4, int(x.shape[0])))
+    rng = rng if rng is not None else tf.random.Generator.from_non_deterministic_state()
+    z = sample_training_z(trainer.config, min(4, int(x.shape[0])), rng)
     g_z = trainer.G(z, training=False)
     tf.summary.audio("G_z", g_z, sample_rate, step=step, max_outputs=4)
     for var in trainer.G.trainable_variables[:2] + trainer.D.trainable_variables[:2]:

@@ -11,6 +11,7 @@ complete dataset or the new complete one.
 
 from __future__ import annotations
 
+import collections.abc
 import datetime
 import logging
 import os
@@ -28,6 +29,7 @@ from common.outputs import OutputFolder
 from corpus.errors import CorpusError, NoUsableDataError
 from corpus.report import Report
 from corpus.slicing import assign_splits, pad_samples, safe_name, shard_paths
+from corpus.spool import ClipSpool, spool_dir_for
 
 logger = logging.getLogger("corpus")
 
@@ -80,14 +82,40 @@ def _write_tables(folder: str, tokens: list, ids: np.ndarray, splits: np.ndarray
 
 
 def _write_wavs(folder: str, tokens: list, ids: np.ndarray, splits: np.ndarray,
-                progress: bool = True) -> None:
+                spool: ClipSpool, progress: bool = True) -> None:
     """Each padded clip as float WAV wavs/<split>/<word>/<token_id>_<speaker>_<utt>.wav."""
     for i, t, sp in tqdm(list(zip(ids, tokens, splits)), desc="writing WAVs", unit="tok",
                          disable=not progress):
         d = os.path.join(folder, "wavs", sp, safe_name(t.word))
         os.makedirs(d, exist_ok=True)
         name = f"{int(i):06d}_{safe_name(t.speaker)}_{safe_name(t.utterance)}.wav"
-        sf.write(os.path.join(d, name), t.clip, SAMPLE_RATE, subtype="FLOAT")
+        sf.write(os.path.join(d, name), spool.clip(t), SAMPLE_RATE, subtype="FLOAT")
+
+
+class _ShardRows(collections.abc.Sequence):
+    """The rows tfrecords.write_shards writes for one split, built one at a time: the clip is
+    read back from the spool when its row is asked for (one clip in memory, not all)."""
+
+    def __init__(self, tokens: list, idx: np.ndarray, ids: np.ndarray, word_index: dict,
+                 spool: ClipSpool):
+        self.tokens, self.idx, self.ids = tokens, idx, ids
+        self.word_index, self.spool = word_index, spool
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def __getitem__(self, j: int) -> dict:
+        i = int(self.idx[j])
+        t = self.tokens[i]
+        return {"clip": self.spool.clip(t), "token_id": int(self.ids[i]), "word": t.word,
+                "word_index": self.word_index[t.word], "speaker": t.speaker}
+
+
+def _tokens_per_word(table: pd.DataFrame, vocab: list, split_names: list) -> dict:
+    """{split: {word: n tokens}} over every word of ``vocab`` (0 when absent), one grouping
+    (not one scan of the table per word: thousands of words on a full corpus)."""
+    counts = table.groupby(["split", "word"]).size()
+    return {sp: {w: int(counts.get((sp, w), 0)) for w in vocab} for sp in split_names}
 
 
 def _select_words(requested: Optional[list], seen, tokens: list, report: Report,
@@ -132,12 +160,28 @@ def prepare_dataset(out_dir: str, timit_dir: Optional[str] = None,
                           inputs={"--timit_dir": timit_dir, "--folder_dir": folder_dir},
                           overwrite=overwrite, flag="--out")
     report = Report()
+    # Clips wait on disk, not in memory, between reading and writing (corpus/spool.py).
+    with ClipSpool(dir=spool_dir_for(out_dir)) as spool:
+        info = _prepare(output, spool, timit_dir, folder_dir, requested, pad, pad_ms,
+                        slice_len, split, test_fraction, seed, write_wavs, shard_size,
+                        progress, report)
+    info["seconds"] = round(time.time() - t0, 2)
+    info["report"] = report
+    return info
+
+
+def _prepare(output: OutputFolder, spool: ClipSpool, timit_dir: Optional[str],
+             folder_dir: Optional[str], requested: Optional[list], pad: int, pad_ms: float,
+             slice_len: int, split: str, test_fraction: float, seed: int, write_wavs: bool,
+             shard_size: int, progress: bool, report: Report) -> dict:
+    """prepare_dataset after its checks: read the tokens (clips into ``spool``), split, write
+    the folder through ``output``; returns the dataset.json dict."""
     try:
         if timit_dir is not None:
             from corpus.timit import read_timit
             source = f"timit:{os.path.abspath(timit_dir)}"
             tokens, seen, n_in = read_timit(timit_dir, requested, pad, slice_len, report,
-                                            SAMPLE_RATE, progress)
+                                            SAMPLE_RATE, progress, spool=spool)
             if n_in == 0:
                 raise NoUsableDataError(f"--timit_dir={timit_dir}: no TRAIN|TEST/DR*/<speaker>/"
                                         "<utt>.WAV files found")
@@ -145,7 +189,7 @@ def prepare_dataset(out_dir: str, timit_dir: Optional[str] = None,
             from corpus.folder import read_folder
             source = f"folder:{os.path.abspath(folder_dir)}"
             tokens, seen, n_in = read_folder(folder_dir, requested, pad, slice_len, report,
-                                             SAMPLE_RATE, progress)
+                                             SAMPLE_RATE, progress, spool=spool)
             if n_in == 0:
                 raise NoUsableDataError(f"--folder_dir={folder_dir}: no <word>/<file>.wav|.flac "
                                         "files found")
@@ -179,14 +223,13 @@ def prepare_dataset(out_dir: str, timit_dir: Optional[str] = None,
             idx = np.flatnonzero(splits == sp)
             shards[sp] = shard_paths(sp, len(idx), shard_size)
             counts[sp] = int(len(idx))
-            rows = [{"clip": tokens[i].clip, "token_id": int(ids[i]), "word": tokens[i].word,
-                     "word_index": word_index[tokens[i].word], "speaker": tokens[i].speaker}
-                    for i in idx]
-            tfrecords.write_shards(tmp, shards[sp], rows, slice_len, bar)
+            tfrecords.write_shards(tmp, shards[sp],
+                                   _ShardRows(tokens, idx, ids, word_index, spool),
+                                   slice_len, bar)
         bar.close()
         _write_tables(tmp, tokens, ids, splits)
         if write_wavs:
-            _write_wavs(tmp, tokens, ids, splits, progress)
+            _write_wavs(tmp, tokens, ids, splits, spool, progress)
         info = {
             "format_version": FORMAT_VERSION, "sample_rate": SAMPLE_RATE,
             "slice_len": int(slice_len), "words": vocab, "splits": counts, "shards": shards,
@@ -198,25 +241,34 @@ def prepare_dataset(out_dir: str, timit_dir: Optional[str] = None,
             "seed": int(seed), "warnings": dict(sorted(report.warnings.items())),
             "missing_words": [] if requested is None else
             [w for w in requested if w not in word_index],
-            "tokens_per_word": {sp: {w: int(((table["split"] == sp) & (table["word"] == w))
-                                            .sum()) for w in vocab} for sp in split_names},
+            "tokens_per_word": _tokens_per_word(table, vocab, split_names),
             "n_speakers": {sp: int(table.loc[table["split"] == sp, "speaker"].nunique())
                            for sp in split_names},
             "has_phones": any(t.phones for t in tokens),
         }
         atomic_write_json(os.path.join(tmp, "dataset.json"), info, sort_keys=False)
-    info["seconds"] = round(time.time() - t0, 2)
-    info["report"] = report
     return info
 
 
+MAX_LISTED_WORDS = 20   # above this the summary gives counts, not every word (--words=all)
+
+
 def summary_text(info: dict) -> str:
-    """Multi-line human summary of a prepare run."""
-    lines = [f"dataset: {info['splits']} tokens, words {info['words']}, "
+    """Multi-line human summary of a prepare run (every word listed up to MAX_LISTED_WORDS;
+    beyond, the number of words and the spread of tokens per word)."""
+    words = info["words"]
+    listed = f"words {words}" if len(words) <= MAX_LISTED_WORDS else \
+        f"{len(words)} words ({', '.join(words[:3])}, ..., {words[-1]})"
+    lines = [f"dataset: {info['splits']} tokens, {listed}, "
              f"slice_len {info['slice_len']}, pad {info['pad_ms']} ms"]
     for sp, per in info.get("tokens_per_word", {}).items():
-        lines.append(f"  {sp}: " + ", ".join(f"{w}={n}" for w, n in per.items())
-                     + f" ({info['n_speakers'][sp]} speakers)")
+        if len(per) <= MAX_LISTED_WORDS:
+            text = ", ".join(f"{w}={n}" for w, n in per.items())
+        else:
+            n = np.array(list(per.values()))
+            text = (f"{int(n.sum())} tokens of {int(np.count_nonzero(n))} words, per word "
+                    f"min {int(n.min())}, median {float(np.median(n)):g}, max {int(n.max())}")
+        lines.append(f"  {sp}: {text} ({info['n_speakers'][sp]} speakers)")
     rep = info.get("report")
     if rep is not None:
         lines.extend("  " + s for s in rep.summary_lines())

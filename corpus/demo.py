@@ -21,6 +21,10 @@ demo corpus with the same settings is reused; another one is replaced only with 
 any other existing folder is refused.
 
     python -m corpus.demo --out=work/demo_timit --n_speakers=64
+
+``--voice=synthetic`` writes a corpus of TIMIT's size instead (630 speakers x 10 sentences of
+pseudo-words from a 6,229-word vocabulary, ``--n_speakers=630``) with the fast numpy voice of
+:mod:`corpus.synth`; festival would take tens of minutes for its 6,300 sentences.
 """
 
 from __future__ import annotations
@@ -43,9 +47,12 @@ from common.atomic import atomic_write_json
 from common.cli import (absl_flags_parser, check_command_line, define_deprecated_alias,
                         run_main)
 from common.constants import SAMPLE_RATE
+from common.logs import define_verbose_flag, quiet_logs
 from common.outputs import OutputFolder, check_not_project
 from common.outputs import read_marker as read_output_marker
 from corpus.errors import CorpusError
+from corpus import synth
+from corpus.synth import base36
 
 SCRIPT = "corpus.demo"
 FLAGS = flags.FLAGS
@@ -63,6 +70,8 @@ VOICES = (("kal_diphone", "M", "KAL", "diphone"),
 RADIO_PHONES = ("aa ae ah ao aw ax axr ay b ch d dh dx eh el em en er ey f g hh hv ih iy jh k l "
                 "m n nx ng ow oy p r s sh t th uh uw v w y z zh").split()
 RADIO_TO_TIMIT = {p: p for p in RADIO_PHONES}
+VOICE_NAMES = ("festival", "synthetic")
+SYNTHETIC_FLAGS = ("n_sentences", "vocab_size", "words_per_sentence")
 
 
 class DemoError(CorpusError):
@@ -88,16 +97,6 @@ class DemoSpeaker:
     noise_seed: int
 
 
-def _base36(k: int) -> str:
-    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    s = ""
-    while True:
-        s = digits[k % 36] + s
-        k //= 36
-        if k == 0:
-            return s
-
-
 def speaker_plan(n_speakers: int, seed: int = 0) -> list:
     """The speakers of a demo corpus: voice i % 3, id <sex><voice code><base-36 k>, k = i // 3,
     dialect region DR(i % 8 + 1), TEST when k % 4 == 3 (about a quarter, like TIMIT).
@@ -111,7 +110,7 @@ def speaker_plan(n_speakers: int, seed: int = 0) -> list:
         rng = np.random.default_rng([int(seed), i])
         f0_lo, f0_hi = (85.0, 150.0) if sex == "M" else (160.0, 230.0)
         out.append(DemoSpeaker(
-            speaker=f"{sex}{code}{_base36(k)}", voice=voice, kind=kind, sex=sex,
+            speaker=f"{sex}{code}{base36(k)}", voice=voice, kind=kind, sex=sex,
             dialect_region=f"DR{i % 8 + 1}", split="TEST" if k % 4 == 3 else "TRAIN",
             duration_stretch=round(float(rng.uniform(0.85, 1.2)), 3),
             hts_rate=round(float(rng.uniform(0.85, 1.15)), 3),
@@ -244,8 +243,23 @@ def synthesize_speaker(spk: DemoSpeaker, root: str) -> dict:
     return dataclasses.asdict(spk)
 
 
-def _settings(n_speakers: int, seed: int) -> dict:
-    return {"demo_version": DEMO_VERSION, "n_speakers": int(n_speakers), "seed": int(seed)}
+def _settings(n_speakers: int, seed: int, voice: str = "festival", n_sentences: int = 2,
+              vocab_size: int = 0, words_per_sentence: int = 0) -> dict:
+    """The settings a corpus is reused by. The festival corpus keeps its original keys (its
+    demo_corpus.json is unchanged); the synthetic one adds its voice and sizes."""
+    out = {"demo_version": DEMO_VERSION, "n_speakers": int(n_speakers), "seed": int(seed)}
+    if voice == "synthetic":
+        out.update({"voice": "synthetic", "synth_version": synth.SYNTH_VERSION,
+                    "n_sentences": int(n_sentences), "vocab_size": int(vocab_size),
+                    "words_per_sentence": int(words_per_sentence)})
+    return out
+
+
+def _same_settings(existing: dict, settings: dict) -> bool:
+    """Whether a corpus's demo_corpus.json was written with ``settings`` (a corpus without a
+    'voice' key is a festival one)."""
+    return existing.get("voice", "festival") == settings.get("voice", "festival") and all(
+        existing.get(k) == v for k, v in settings.items())
 
 
 def read_complete_corpus(out_dir: str):
@@ -262,21 +276,35 @@ def read_complete_corpus(out_dir: str):
 
 
 def generate_demo_corpus(out_dir: str, n_speakers: int = DEFAULT_N_SPEAKERS, seed: int = 0,
-                         jobs: int = 0, overwrite: bool = False, progress: bool = True) -> dict:
+                         jobs: int = 0, overwrite: bool = False, progress: bool = True,
+                         voice: str = "festival", n_sentences: int = synth.DEFAULT_N_SENTENCES,
+                         vocab_size: int = synth.DEFAULT_VOCAB_SIZE,
+                         words_per_sentence: int = synth.DEFAULT_WORDS_PER_SENTENCE) -> dict:
     """Generate (or reuse) the demo corpus in ``out_dir``; returns its demo_corpus.json dict.
 
-    Deterministic for (n_speakers, seed). A complete corpus with the same settings is reused
+    Deterministic for its settings. A complete corpus with the same settings is reused
     without work ('reused': True). A demo corpus with other settings is replaced only with
     ``overwrite``; any other existing folder is refused (OutputPathError).  Built in a temporary
-    sibling and renamed into place.  ``jobs``: parallel festival processes (0 = number of CPUs).
+    sibling and renamed into place.  ``jobs``: parallel festival processes or synthetic-voice
+    threads (0 = number of CPUs).  ``voice``: 'festival' (SA1 + SA2 per speaker; the other
+    arguments are not used) or 'synthetic' (:mod:`corpus.synth`: ``n_sentences`` per speaker
+    of ``words_per_sentence`` pseudo-words from a ``vocab_size``-word vocabulary).
     """
+    if voice not in VOICE_NAMES:
+        raise DemoError(f"--voice={voice}: expected one of {', '.join(VOICE_NAMES)}")
+    if n_speakers < 1:
+        raise DemoError(f"--n_speakers={n_speakers}: must be >= 1")
+    if voice == "synthetic":
+        synth.check_settings(n_sentences, vocab_size, words_per_sentence, DemoError)
+        return _generate_synthetic(out_dir, n_speakers, seed, jobs, overwrite, progress,
+                                   n_sentences, vocab_size, words_per_sentence)
     from tqdm import tqdm
 
     settings = _settings(n_speakers, seed)
     # Reuse writes nothing, but a repository folder is refused all the same.
     check_not_project(out_dir, "--out")
     existing = read_complete_corpus(out_dir)
-    if existing is not None and all(existing.get(k) == v for k, v in settings.items()):
+    if existing is not None and _same_settings(existing, settings):
         return {**existing, "reused": True}
     plan = speaker_plan(n_speakers, seed)
     output = OutputFolder(out_dir, STAGE, overwrite=overwrite, flag="--out")
@@ -297,6 +325,42 @@ def generate_demo_corpus(out_dir: str, n_speakers: int = DEFAULT_N_SPEAKERS, see
     return {**info, "reused": False}
 
 
+def _generate_synthetic(out_dir: str, n_speakers: int, seed: int, jobs: int, overwrite: bool,
+                        progress: bool, n_sentences: int, vocab_size: int,
+                        words_per_sentence: int) -> dict:
+    """generate_demo_corpus for voice='synthetic' (same reuse and output rules)."""
+    from tqdm import tqdm
+
+    settings = _settings(n_speakers, seed, "synthetic", n_sentences, vocab_size,
+                         words_per_sentence)
+    check_not_project(out_dir, "--out")
+    existing = read_complete_corpus(out_dir)
+    if existing is not None and _same_settings(existing, settings):
+        return {**existing, "reused": True}
+    output = OutputFolder(out_dir, STAGE, overwrite=overwrite, flag="--out")
+    plan = synth.synth_speaker_plan(n_speakers, seed)
+    vocab = synth.vocabulary(vocab_size, seed)
+    stream = synth.word_stream(n_speakers * n_sentences * words_per_sentence, vocab_size, seed)
+    t0 = time.time()
+    with output as tmp:
+        jobs = jobs or os.cpu_count() or 1
+        # numpy/scipy filtering releases the GIL for most of a speaker's work
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(synth.synthesize_speaker, spk, i, tmp, vocab, stream,
+                                   n_sentences, words_per_sentence, seed)
+                       for i, spk in enumerate(plan)]
+            for fut in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
+                            desc="synthetic speakers", unit="spk", disable=not progress):
+                fut.result()
+        used = np.bincount(stream, minlength=vocab_size)
+        info = {**settings, "speakers": [dataclasses.asdict(s) for s in plan],
+                "n_tokens": int(stream.shape[0]), "n_words_used": int(np.count_nonzero(used)),
+                "vocabulary": {w: " ".join(p) for w, p in vocab},
+                "seconds": round(time.time() - t0, 1)}
+        atomic_write_json(os.path.join(tmp, INFO_NAME), info, indent=1, sort_keys=False)
+    return {**info, "reused": False}
+
+
 def define_flags() -> None:
     """The command line's flags (the shared vocabulary: --out, --overwrite, --progress, --seed).
     Defined only when the module runs as a script, so importing it adds no flag to absl's
@@ -305,20 +369,45 @@ def define_flags() -> None:
                         "folder of the repository).")
     flags.DEFINE_integer("n_speakers", DEFAULT_N_SPEAKERS, "Synthetic speakers (each says SA1 "
                          "and SA2: one token of every target word).")
-    flags.DEFINE_integer("seed", 0, "Seed of the speakers' voices, rates, pitch and noise.")
-    flags.DEFINE_integer("jobs", 0, "Parallel festival runs (0 = number of CPUs).")
+    flags.DEFINE_integer("seed", 0, "Seed of the speakers' voices, rates, pitch and noise "
+                         "(and of the synthetic voice's vocabulary and sentences).")
+    flags.DEFINE_integer("jobs", 0, "Parallel festival runs or synthetic-voice threads "
+                         "(0 = number of CPUs).")
+    flags.DEFINE_enum("voice", "festival", list(VOICE_NAMES), "festival: SA1 and SA2 spoken "
+                      "by festival (the default demo corpus); synthetic: a fast numpy "
+                      "formant/noise synthesiser saying --n_sentences sentences of "
+                      "--words_per_sentence pseudo-words from a --vocab_size-word vocabulary "
+                      "per speaker (TIMIT's size: --n_speakers=630).")
+    flags.DEFINE_integer("n_sentences", synth.DEFAULT_N_SENTENCES, "Sentences per speaker "
+                         "(--voice=synthetic only).")
+    flags.DEFINE_integer("vocab_size", synth.DEFAULT_VOCAB_SIZE, "Distinct pseudo-words "
+                         "(--voice=synthetic only; every one occurs when the corpus has at "
+                         "least as many word slots).")
+    flags.DEFINE_integer("words_per_sentence", synth.DEFAULT_WORDS_PER_SENTENCE, "Words per "
+                         "sentence (--voice=synthetic only).")
     flags.DEFINE_bool("overwrite", False, "Replace an earlier demo corpus with other settings "
                       "in --out; any other existing folder is refused.")
     flags.DEFINE_bool("progress", True, "Show a progress bar.")
+    define_verbose_flag()
     define_deprecated_alias("out_dir", "out")
 
 
 def _generate(extra_args: list) -> None:
     check_command_line(SCRIPT, extra_args, required=("out",))
+    if FLAGS.voice != "synthetic":
+        for name in SYNTHETIC_FLAGS:
+            if FLAGS[name].present:
+                raise DemoError(f"--{name} applies to --voice=synthetic only")
     m = generate_demo_corpus(FLAGS.out, FLAGS.n_speakers, FLAGS.seed, FLAGS.jobs,
-                             FLAGS.overwrite, FLAGS.progress)
+                             FLAGS.overwrite, FLAGS.progress, voice=FLAGS.voice,
+                             n_sentences=FLAGS.n_sentences, vocab_size=FLAGS.vocab_size,
+                             words_per_sentence=FLAGS.words_per_sentence)
     if m["reused"]:
         print(f"{FLAGS.out}: complete demo corpus with these settings exists; reused")
+    elif FLAGS.voice == "synthetic":
+        print(f"wrote {FLAGS.out}: {m['n_speakers']} speakers x {m['n_sentences']} sentences, "
+              f"{m['n_tokens']} word tokens of {m['n_words_used']} distinct words, in "
+              f"{m['seconds']} s")
     else:
         print(f"wrote {FLAGS.out}: {m['n_speakers']} speakers x 2 sentences in "
               f"{m['seconds']} s")
@@ -329,5 +418,6 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
+    quiet_logs()
     define_flags()
     app.run(main, flags_parser=absl_flags_parser(SCRIPT))

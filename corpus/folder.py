@@ -90,11 +90,13 @@ def read_word_file(path: str, slice_len: int, pad: int = 0,
 
 
 def read_folder(folder_dir: str, words: Optional[Iterable[str]], pad: int, slice_len: int,
-                report: Report, sample_rate: int = SAMPLE_RATE, progress: bool = True) -> tuple:
+                report: Report, sample_rate: int = SAMPLE_RATE, progress: bool = True,
+                spool=None) -> tuple:
     """prepare.py's tokens of a folder corpus (``words`` None = every word).
 
     Returns (tokens, seen_words: Counter of files per word, n_files). Speaker and utterance of
-    a token are the file stem.
+    a token are the file stem. With ``spool`` (a :class:`corpus.spool.ClipSpool`) each clip
+    goes to it as soon as it is read.
     """
     if not os.path.exists(folder_dir):
         raise FileNotFoundError(f"--folder_dir={folder_dir}: no such folder")
@@ -113,9 +115,10 @@ def read_folder(folder_dir: str, words: Optional[Iterable[str]], pad: int, slice
             report.skip(e.reason, e.message)
             continue
         stem = os.path.basename(path).rsplit(".", 1)[0]
-        tokens.append(Token(word=word, speaker=stem, sex="", dialect_region="", utterance=stem,
-                            source_path=path, start_sample=0, end_sample=n_src,
-                            source_sample_rate=sr, pad_before=pad,
-                            clip=slice_token(audio, 0, audio.shape[0], pad), phones=[],
-                            timit_split=""))
+        token = Token(word=word, speaker=stem, sex="", dialect_region="", utterance=stem,
+                      source_path=path, start_sample=0, end_sample=n_src,
+                      source_sample_rate=sr, pad_before=pad,
+                      clip=slice_token(audio, 0, audio.shape[0], pad), phones=[],
+                      timit_split="")
+        tokens.append(token if spool is None else spool.put(token))
     return tokens, seen, len(files)

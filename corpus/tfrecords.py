@@ -92,20 +92,24 @@ def encode_example_proto(audio: np.ndarray, token_id: int, word: str, word_index
     return tf.train.Example(features=tf.train.Features(feature=feat)).SerializeToString()
 
 
-def write_shards(folder: str, shard_rel_paths: list, rows: list, slice_len: int,
+def write_shards(folder: str, shard_rel_paths: list, rows, slice_len: int,
                  progress=None) -> None:
     """Write ``rows`` (dicts with clip, token_id, word, word_index, speaker) into the shards,
     consecutive blocks of ceil(len(rows) / n_shards) rows each, in the given order.
 
+    ``rows``: a sequence (len and integer indexing); it is indexed one row at a time, so a
+    lazy sequence that reads each clip when asked keeps one clip in memory.
     Every shard is written atomically (:func:`common.atomic.atomic_path`): a reader never
     sees a shard without its last record.
     """
     n_shards = len(shard_rel_paths)
-    per = max(1, -(-len(rows) // n_shards))
+    n_rows = len(rows)
+    per = max(1, -(-n_rows // n_shards))
     delay = float(os.environ.get(_SLOW_ENV, "0") or 0)
     for i, rel in enumerate(shard_rel_paths):
         with atomic_path(os.path.join(folder, rel)) as tmp, tf.io.TFRecordWriter(tmp) as w:
-            for r in rows[i * per:(i + 1) * per]:
+            for j in range(i * per, min((i + 1) * per, n_rows)):
+                r = rows[j]
                 w.write(encode_example(fit_to_length(r["clip"], slice_len), r["token_id"],
                                        r["word"], r["word_index"], r["speaker"],
                                        r["clip"].shape[0]))

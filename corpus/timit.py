@@ -309,12 +309,15 @@ def _utterance_phones(utt: Utterance, n_src: int, report: Report) -> list:
 
 
 def read_timit(timit_dir: str, words: Optional[Iterable[str]], pad: int, slice_len: int,
-               report: Report, sample_rate: int = SAMPLE_RATE, progress: bool = True) -> tuple:
+               report: Report, sample_rate: int = SAMPLE_RATE, progress: bool = True,
+               spool=None) -> tuple:
     """All tokens of the selected words (None = all) in a TIMIT-layout tree.
 
     Returns (tokens: list[Token] in path/line order, seen_words: Counter of every word label
-    found in any .WRD line, n_utterances: int). Raises FileNotFoundError/NotADirectoryError
-    for a bad root.
+    found in any .WRD line, n_utterances: int). With ``spool`` (a
+    :class:`corpus.spool.ClipSpool`) each clip goes to it as soon as its utterance is read,
+    so memory holds one utterance's audio, not the corpus's. Raises
+    FileNotFoundError/NotADirectoryError for a bad root.
     """
     if not os.path.exists(timit_dir):
         raise FileNotFoundError(f"--timit_dir={timit_dir}: no such folder")
@@ -325,5 +328,6 @@ def read_timit(timit_dir: str, words: Optional[Iterable[str]], pad: int, slice_l
     seen: collections.Counter = collections.Counter()
     tokens = []
     for utt in tqdm(utts, desc="reading TIMIT", unit="utt", disable=not progress):
-        tokens.extend(utterance_tokens(utt, sel, pad, slice_len, report, seen, sample_rate))
+        got = utterance_tokens(utt, sel, pad, slice_len, report, seen, sample_rate)
+        tokens.extend(got if spool is None else [spool.put(t) for t in got])
     return tokens, seen, len(utts)

@@ -79,23 +79,43 @@ def chance_level(words: Sequence[Hashable]) -> float:
 
 
 def permutation_chance(words: Sequence[Hashable], codes: Sequence[Hashable], n_perm: int = 200,
-                       seed: int = 0) -> dict:
+                       seed: int = 0, observed: float | None = None) -> dict:
     """Hungarian accuracy expected when codes are unrelated to words.
 
     Shuffles the codes against the words ``n_perm`` times (numpy seed ``seed``), keeping both
     marginals, and recomputes the Hungarian accuracy each time. The Hungarian mapping is fitted on
     the same data, so with few tokens per word this baseline lies above ``chance_level``.
 
-    Returns ``{'mean': ..., 'p95': ..., 'n_perm': n_perm, 'seed': seed}``.
+    Returns ``{'mean': ..., 'p95': ..., 'n_perm': n_perm, 'seed': seed}`` and, when the
+    ``observed`` accuracy is given, its one-sided permutation p-value
+    ``p = (1 + #{shuffles with accuracy >= observed}) / (n_perm + 1)`` (the +1 counts the
+    observed assignment as one of the permutations, so p is never 0; Phipson & Smyth 2010).
     """
-    words = list(words)
-    codes = np.asarray(list(codes), dtype=object)
+    # Counted with np.bincount on integer codes of the labels, factorised once: the same
+    # tables as confusion_table (rows and columns in another order, which leaves the best
+    # matching's total unchanged) at a few ms per shuffle instead of a pandas crosstab's
+    # seconds at TIMIT's size (54,378 tokens, 6,229 words). Permuting the integer codes draws
+    # the same permutations as permuting the labels (same length, same generator).
+    word_idx, word_labels = pd.factorize(pd.Series(list(words), dtype=object))
+    code_idx, code_labels = pd.factorize(pd.Series(list(codes), dtype=object))
+    n_words, n_codes = len(word_labels), len(code_labels)
+    if len(word_idx) != len(code_idx):
+        raise ValueError(f"permutation_chance: {len(word_idx)} words but {len(code_idx)} codes")
+    if len(word_idx) == 0:
+        raise ValueError("permutation_chance: no tokens")
     rng = np.random.default_rng(seed)
     accs = np.empty(n_perm)
     for i in range(n_perm):
-        accs[i] = hungarian_accuracy(confusion_table(words, list(rng.permutation(codes))))[0]
-    return {"mean": float(accs.mean()), "p95": float(np.quantile(accs, 0.95)),
-            "n_perm": int(n_perm), "seed": int(seed)}
+        counts = np.bincount(word_idx * n_codes + rng.permutation(code_idx),
+                             minlength=n_words * n_codes).reshape(n_words, n_codes)
+        rows, cols = linear_sum_assignment(counts, maximize=True)
+        accs[i] = counts[rows, cols].sum() / len(word_idx)
+    out = {"mean": float(accs.mean()), "p95": float(np.quantile(accs, 0.95)),
+           "n_perm": int(n_perm), "seed": int(seed)}
+    if observed is not None:
+        # 1e-12: an accuracy equal to the observed one up to float rounding counts as >=
+        out["p"] = float((1 + np.sum(accs >= observed - 1e-12)) / (n_perm + 1))
+    return out
 
 
 def classification_summary(words: Sequence[Hashable], codes: Sequence[Hashable],
@@ -111,7 +131,8 @@ def classification_summary(words: Sequence[Hashable], codes: Sequence[Hashable],
         "accuracy": acc,
         "mapping": {str(w): _jsonable(c) for w, c in mapping.items()},
         "chance": chance_level(words),
-        "permutation_chance": permutation_chance(words, codes, n_perm=n_perm, seed=seed),
+        "permutation_chance": permutation_chance(words, codes, n_perm=n_perm, seed=seed,
+                                                 observed=acc),
     }
     return table, summary
 

@@ -106,6 +106,18 @@ def check_phones(source, phones: Sequence[str]) -> pd.DataFrame:
     return table
 
 
+def all_speech_phones(source) -> list:
+    """``--phones=all``: every label of the dataset's phones.csv except the non-speech ones
+    (:data:`common.constants.NON_SPEECH_PHONES`), sorted."""
+    from common.constants import NON_SPEECH_PHONES
+    if source.phones is None or "phone" not in source.phones.columns:
+        check_phones(source, [])  # the one error message for a dataset without phones
+    labels = sorted(set(source.phones["phone"].astype(str)) - set(NON_SPEECH_PHONES))
+    if not labels:
+        raise ExtractionError(f"--phones=all: {source.data_dir}/phones.csv has no speech phone")
+    return labels
+
+
 def phone_intervals(phones: pd.DataFrame, token_id: int, wanted: Sequence[str]):
     """(phone, phone_index, start, end) of the wanted phones of one token, by start time;
     phone_index counts the occurrences of that phone within the token from 0."""
@@ -160,6 +172,8 @@ def make_plan(model, config, source, *, network="Q", layers=None, normalize="pea
     except ValueError as e:
         raise ExtractionError(str(e)) from None
     phones = [p for p in (phones or []) if p]
+    if phones == ["all"]:
+        phones = all_speech_phones(source)
     phones_by_token = {}
     if phones:
         table = check_phones(source, phones)

@@ -13,11 +13,15 @@ tokens, on the output-audio time axis, and no network outputs are written:
     q_outputs.csv, confusion.csv, classification.json (Q) or d_outputs.csv (D)
     extract_info.json
 
-One forward pass per batch (:mod:`extraction.forward`); rows are appended per batch to the
-writers (:mod:`extraction.writers`), so memory stays bounded by one batch. The folder is
-written under the project's safe-output rule (``common.outputs.OutputFolder``, stage
-``extract``): never into an input or the repository, an existing folder replaced only when it is
-an earlier extract output and ``overwrite`` is given, built as a hidden sibling and renamed.
+One forward pass per batch (:mod:`extraction.forward`); each complete batch's rows, and its
+per-token results (ids, labels, logits), are written as part files, then counted in a journal
+(:mod:`extraction.resume`), so memory stays bounded by one batch and an interrupted run goes on
+from its first incomplete batch. At the end the parts are merged into single tables, streamed
+(:mod:`extraction.writers`), and the per-token results read back by column for q_outputs,
+confusion and classification. The folder is written under the project's safe-output rule
+(``common.outputs``, stage ``extract``): never into an input or the repository, an existing
+folder replaced only when it is an earlier extract output and ``overwrite`` is given, built as
+the hidden sibling ``.<name>.partial`` and renamed.
 
 Tokens whose audio has NaN/inf samples are never fed to the network, and tokens whose network
 outputs come out NaN/inf are left out of every table (so never counted as a code): both are
@@ -30,14 +34,17 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
+import json
+import logging
 import os
 import time
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
+import pyarrow as pa
 
 from common.atomic import atomic_write_csv
-from common.outputs import OutputFolder
+from common.outputs import check_output
 from extraction import classification as cl
 from extraction import schema
 from extraction.errors import ExtractionError
@@ -45,9 +52,21 @@ from extraction.forward import finite_rows, make_forward, make_generator_forward
 from extraction.geometry import GLayerAxis
 from extraction.plan import Plan, make_plan
 from extraction.sources import GeneratedSource, TokenBatch, open_source
-from extraction.writers import TableWriter, write_json
+from extraction.writers import merge_parts, write_json
+
+logger = logging.getLogger(__name__)
 
 MAX_LISTED_SKIPS = 200
+
+# --csv left unset ('auto'): the .csv copies of the long tables are written only when the run
+# writes at most this many rows of activations + channel_activations (tokens x values per
+# token, known before the run). 10 M rows is ~1,800 tokens with the paper's five layers
+# (5,456 values per token), about 450 MB of CSV; the paper's small experiment (1,067 tokens,
+# 5.8 M rows) still gets them, its TIMIT-wide one (54,378 tokens, 297 M rows) does not.
+CSV_AUTO_MAX_ROWS = 10_000_000
+# Bytes per activations.csv row, measured (docs/extraction.md, Speed: 262 MiB for 5.82 M rows),
+# only for the size the notice quotes.
+CSV_BYTES_PER_ROW = 47
 
 
 class SkippedTokens:
@@ -55,13 +74,15 @@ class SkippedTokens:
 
     Each is counted by reason and named in the log through :class:`corpus.report.Report` (the
     same counting and logging prepare.py uses for the files it skips) and listed, up to
-    :data:`MAX_LISTED_SKIPS`, for extract_info.json.
+    :data:`MAX_LISTED_SKIPS`, for extract_info.json. ``counts`` / ``tokens`` start from those
+    of the complete batches of an interrupted run.
     """
 
-    def __init__(self):
+    def __init__(self, counts: Optional[dict] = None, tokens: Optional[list] = None):
         from corpus.report import Report
         self.report = Report(max_logged=MAX_LISTED_SKIPS)
-        self.tokens: list = []
+        self.report.skipped.update(counts or {})
+        self.tokens: list = list(tokens or [])
 
     @property
     def counts(self) -> collections.Counter:
@@ -73,6 +94,9 @@ class SkippedTokens:
             tid, word, speaker = int(batch.token_id[i]), batch.word[i], batch.speaker[i]
             self.report.skip(reason, f"token_id {tid} (word {word!r}, speaker {speaker!r}): "
                                      f"{why}")
+            # Report keeps every message; past the logged ones only the count matters, so
+            # memory stays bounded however many tokens are skipped (its cap test is on len).
+            del self.report.messages[MAX_LISTED_SKIPS + 1:]
             if len(self.tokens) < MAX_LISTED_SKIPS:
                 self.tokens.append({"token_id": tid, "word": word, "speaker": speaker,
                                     "reason": reason})
@@ -96,79 +120,140 @@ def load_checkpoint(path: str, model: Optional[str] = None):
     return prefix, config, G, D, Q
 
 
-def open_writers(tmp: str, plan: Plan, csv: bool) -> dict:
-    """One TableWriter per long table the plan asks for (upsampled: Parquet only)."""
-    wanted = ["activations"] + (["phone_activations"] if plan.phones else []) + \
+def long_tables(plan: Plan) -> list:
+    """The long tables (file stems) the plan asks for, in the order they are listed."""
+    return ["activations"] + (["phone_activations"] if plan.phones else []) + \
         (["upsampled"] if plan.upsample else []) + \
         (["channel_activations"] if plan.channels else [])
-    return {stem: TableWriter(tmp, stem, schema.LONG_TABLES[stem],
-                              csv=csv and stem != "upsampled") for stem in wanted}
 
 
-def extract_batches(model, config, source, plan: Plan, writers: dict, progress: bool = True
-                    ) -> dict:
-    """The streaming loop: one forward pass per batch, rows appended to the writers.
+def values_per_token(plan: Plan) -> int:
+    """Rows of activations + channel_activations per token (what --csv=auto weighs)."""
+    return sum(a.length for a in plan.axes.values()) + \
+        sum(len(idx) * plan.all_axes[n].length for n, idx in plan.channels.items())
+
+
+def decide_csv(csv: Optional[bool], plan: Plan, n_tokens: int) -> tuple[bool, Optional[str]]:
+    """(write the .csv copies?, a one-line notice when 'auto' (None) said no because of size).
+
+    True/False are the user's choice; None writes them when n_tokens x values_per_token <=
+    :data:`CSV_AUTO_MAX_ROWS`.
+    """
+    if csv is not None:
+        return bool(csv), None
+    per = values_per_token(plan)
+    rows = int(n_tokens) * per
+    if rows <= CSV_AUTO_MAX_ROWS:
+        return True, None
+    size = rows * CSV_BYTES_PER_ROW
+    return False, (f"no .csv copies of the long tables: {n_tokens:,} tokens x {per:,} values = "
+                   f"{rows:,} rows, more than the {CSV_AUTO_MAX_ROWS:,} up to which they are "
+                   f"written by default (about {size / 1e9:.1f} GB of CSV); Parquet only, pass "
+                   "--csv to write them anyway")
+
+
+def new_counters(state: dict) -> None:
+    """The run's counters in the journal (``state``), kept across interruptions."""
+    for key, empty in (("tokens", 0), ("skipped", {}), ("skipped_tokens", []),
+                       ("n_phone_empty", 0), ("upsampled", {}), ("t_forward", 0.0)):
+        state.setdefault(key, empty)
+
+
+def extract_batches(model, config, source, plan: Plan, job, progress: bool = True) -> None:
+    """The streaming loop: one forward pass per batch, from the first batch the journal does
+    not count (``job``: :class:`extraction.resume.ResumableOutput`); each batch's rows and its
+    per-token results are committed as part files, then the journal.
 
     Tokens with NaN/inf audio are dropped before the forward pass (reason ``non_finite``), tokens
     whose traces or logits come out NaN/inf after it (``non_finite_output``): neither reaches a
-    table, the confusion table or the accuracy.
-
-    Returns {'ids' int64 [N], 'words', 'speakers', 'logits' [N, K] or [N], 'n_phone_empty',
-    'upsampled', 't_forward', 'skipped' (SkippedTokens)} (only these small per-token results
-    are kept in memory).
+    table, the confusion table or the accuracy. Nothing per token stays in memory: the loop
+    holds one batch, and the journal's counters (bounded by the vocabulary and
+    :data:`MAX_LISTED_SKIPS`).
     """
     from tqdm import tqdm
 
-    if plan.network == "G":
-        return extract_generator_batches(model, config, source, plan, writers, progress)
-    forward = make_forward(model, config.slice_len, plan.layers, plan.channels)
-    ids, words, speakers, logits = [], [], [], []
-    upsampled = collections.Counter()
-    n_phone_empty, t_forward = 0, 0.0
-    sr = plan.sample_rate
-    skipped = SkippedTokens()
+    state = job.state
+    new_counters(state)
+    start = int(state["batches_done"])
+    skipped = SkippedTokens(state["skipped"], state["skipped_tokens"])
+    upsampled = collections.Counter(state["upsampled"])
     n_batches = -(-source.n_tokens // source.batch_size)
-    for batch in tqdm(source.batches(), total=n_batches, unit="batch",
-                      desc=f"extract {plan.network}", disable=not progress):
-        # Before the forward pass: with batch norm a NaN token would spoil its whole batch.
-        batch = skipped.drop(batch, ~finite_rows(batch.audio), "non_finite",
-                             "audio has NaN/inf samples; not fed to the network")
-        if not len(batch.token_id):
-            continue
-        x = model_input(batch.audio, plan.normalize)
-        batch, res, keep, seconds = forward_finite(
-            forward, x, batch, skipped,
-            f"{plan.network}'s traces or logits are NaN/inf; left out of every table")
-        t_forward += seconds
-        x = x[keep]
-        if not len(batch.token_id):
-            continue
-        means = {n: res[n] for n in plan.layers}
-        writers["activations"].write(schema.activation_rows(batch, means, plan.axes, sr))
-        if plan.phones:
-            table, n_empty = schema.phone_rows(batch, means, plan.axes, plan.phones_by_token)
-            writers["phone_activations"].write(table)
-            n_phone_empty += n_empty
-        if plan.channels:
-            writers["channel_activations"].write(schema.channel_rows(
-                batch, {n: (idx, res["ch:" + n]) for n, idx in plan.channels.items()},
-                plan.all_axes, sr))
-        if plan.upsample:
-            for b, (tid, w) in enumerate(zip(batch.token_id, batch.word)):
-                if plan.upsample_per_word and upsampled[w] >= plan.upsample_per_word:
-                    continue
-                upsampled[w] += 1
-                writers["upsampled"].write(schema.upsampled_rows(
-                    int(tid), w, x[b], {n: means[n][b] for n in plan.layers}, plan.axes,
-                    config.slice_len))
-        ids.append(np.asarray(batch.token_id, np.int64))
-        words += list(batch.word)
-        speakers += list(batch.speaker)
-        logits.append(np.asarray(res["logits"]))
-    check_some_tokens(ids, skipped)
-    return {"ids": np.concatenate(ids), "words": words, "speakers": speakers,
-            "logits": np.concatenate(logits), "n_phone_empty": n_phone_empty,
-            "upsampled": upsampled, "t_forward": t_forward, "skipped": skipped}
+    if plan.network == "G":
+        forward = make_generator_forward(model, config.latent_dim, plan.layers)
+        batches = source.latent_batches(start) if start else source.latent_batches()
+    else:
+        forward = make_forward(model, config.slice_len, plan.layers, plan.channels)
+        # (a source that cannot skip, with no ``start`` argument, still serves a fresh run)
+        batches = ((b, None) for b in (source.batches(start) if start else source.batches()))
+    bar = tqdm(batches, total=n_batches, initial=start, unit="batch",
+               desc=f"extract {plan.network}", disable=not progress)
+    for index, (batch, z) in enumerate(bar, start):
+        if plan.network == "G":
+            tables = generator_batch_tables(forward, batch, z, plan, skipped, state)
+        else:
+            tables = batch_tables(forward, batch, plan, config, skipped, upsampled, state)
+        state["skipped"] = dict(skipped.counts)
+        state["skipped_tokens"] = skipped.tokens
+        state["upsampled"] = dict(upsampled)
+        job.commit(index, tables)
+
+
+def batch_tables(forward, batch: TokenBatch, plan: Plan, config, skipped: SkippedTokens,
+                 upsampled: collections.Counter, state: dict) -> dict:
+    """One Q/D batch: {stem: pyarrow table or None} of the long tables and the tokens side
+    table (empty when every token of the batch was skipped); updates the counters."""
+    sr = plan.sample_rate
+    # Before the forward pass: with batch norm a NaN token would spoil its whole batch.
+    batch = skipped.drop(batch, ~finite_rows(batch.audio), "non_finite",
+                         "audio has NaN/inf samples; not fed to the network")
+    if not len(batch.token_id):
+        return {}
+    x = model_input(batch.audio, plan.normalize)
+    batch, res, keep, seconds = forward_finite(
+        forward, x, batch, skipped,
+        f"{plan.network}'s traces or logits are NaN/inf; left out of every table")
+    state["t_forward"] += seconds
+    x = x[keep]
+    if not len(batch.token_id):
+        return {}
+    means = {n: res[n] for n in plan.layers}
+    tables = {"activations": schema.activation_rows(batch, means, plan.axes, sr)}
+    if plan.phones:
+        tables["phone_activations"], n_empty = schema.phone_rows(batch, means, plan.axes,
+                                                                 plan.phones_by_token)
+        state["n_phone_empty"] += n_empty
+    if plan.channels:
+        tables["channel_activations"] = schema.channel_rows(
+            batch, {n: (idx, res["ch:" + n]) for n, idx in plan.channels.items()},
+            plan.all_axes, sr)
+    if plan.upsample:
+        rows = []
+        for b, (tid, w) in enumerate(zip(batch.token_id, batch.word)):
+            if plan.upsample_per_word and upsampled[w] >= plan.upsample_per_word:
+                continue
+            upsampled[w] += 1
+            rows.append(schema.upsampled_rows(
+                int(tid), w, x[b], {n: means[n][b] for n in plan.layers}, plan.axes,
+                config.slice_len))
+        tables["upsampled"] = pa.concat_tables(rows) if rows else None
+    tables["tokens"] = schema.token_rows(batch, res["logits"])
+    state["tokens"] += len(batch.token_id)
+    return tables
+
+
+def generator_batch_tables(forward, batch: TokenBatch, z: np.ndarray, plan: Plan,
+                           skipped: SkippedTokens, state: dict) -> dict:
+    """``--network=G``: one ``G.layer_outputs`` pass of a batch of latents z [B, latent_dim];
+    {'activations', 'tokens'} (no logits)."""
+    batch, res, _, seconds = forward_finite(
+        forward, z, batch, skipped, "G's traces are NaN/inf; left out of the table")
+    state["t_forward"] += seconds
+    if not len(batch.token_id):
+        return {}
+    means = {n: res[n] for n in plan.layers}
+    state["tokens"] += len(batch.token_id)
+    return {"activations": schema.activation_rows(batch, means, plan.axes, plan.sample_rate),
+            "tokens": schema.token_rows(batch, None)}
 
 
 def forward_finite(forward, inputs: np.ndarray, batch: TokenBatch, skipped: SkippedTokens,
@@ -189,9 +274,9 @@ def forward_finite(forward, inputs: np.ndarray, batch: TokenBatch, skipped: Skip
     return batch, res, keep, seconds
 
 
-def check_some_tokens(ids: list, skipped: SkippedTokens) -> None:
+def check_some_tokens(n_tokens: int, skipped: SkippedTokens) -> None:
     """ExtractionError when no token is left to write (none read, or every one skipped)."""
-    if ids:
+    if n_tokens:
         return
     if skipped.counts:
         raise ExtractionError(f"every token read was skipped ({dict(skipped.counts)}, e.g. "
@@ -199,36 +284,20 @@ def check_some_tokens(ids: list, skipped: SkippedTokens) -> None:
     raise ExtractionError("no tokens were read (empty selection)")
 
 
-def extract_generator_batches(G, config, source, plan: Plan, writers: dict,
-                              progress: bool = True) -> dict:
-    """``--network=G``: one ``G.layer_outputs`` pass per batch of the source's latents, channel
-    means of the planned blocks appended to ``writers['activations']``.
+def collect_results(folder: str, plan: Plan, state: dict) -> dict:
+    """The per-token results of every complete batch, read back from the tokens parts by
+    column (ids int64 [N], words, speakers, logits [N, K] or None for G) and the counters."""
+    from extraction.writers import iter_parts
 
-    Returns the same keys as :func:`extract_batches` with ``logits`` = None.
-    """
-    from tqdm import tqdm
-
-    forward = make_generator_forward(G, config.latent_dim, plan.layers)
-    ids, words, speakers, t_forward = [], [], [], 0.0
-    skipped = SkippedTokens()
-    n_batches = -(-source.n_tokens // source.batch_size)
-    for batch, z in tqdm(source.latent_batches(), total=n_batches, unit="batch",
-                         desc="extract G", disable=not progress):
-        batch, res, _, seconds = forward_finite(
-            forward, z, batch, skipped, "G's traces are NaN/inf; left out of the table")
-        t_forward += seconds
-        if not len(batch.token_id):
-            continue
-        means = {n: res[n] for n in plan.layers}
-        writers["activations"].write(schema.activation_rows(batch, means, plan.axes,
-                                                            plan.sample_rate))
-        ids.append(np.asarray(batch.token_id, np.int64))
-        words += list(batch.word)
-        speakers += list(batch.speaker)
-    check_some_tokens(ids, skipped)
-    return {"ids": np.concatenate(ids), "words": words, "speakers": speakers, "logits": None,
-            "n_phone_empty": 0, "upsampled": collections.Counter(), "t_forward": t_forward,
-            "skipped": skipped}
+    skipped = SkippedTokens(state["skipped"], state["skipped_tokens"])
+    check_some_tokens(int(state["tokens"]), skipped)
+    parts = list(iter_parts(folder, "tokens", int(state["batches_done"])))
+    ids, words, speakers, logits = schema.read_token_columns(pa.concat_tables(parts))
+    return {"ids": ids, "words": words, "speakers": speakers,
+            "logits": None if plan.network == "G" else logits,
+            "n_phone_empty": int(state["n_phone_empty"]),
+            "upsampled": collections.Counter(state["upsampled"]),
+            "t_forward": float(state["t_forward"]), "skipped": skipped}
 
 
 def write_network_outputs(tmp: str, res: dict, config, network: str, n_perm: int) -> dict:
@@ -299,12 +368,32 @@ def build_info(*, checkpoint, config, source, plan: Plan, res: dict, writers: di
     return info
 
 
+def run_fingerprint(model, config, source, plan: Plan, csv: bool, n_perm: int,
+                    checkpoint: str, checkpoint_prefix: Optional[str]) -> dict:
+    """Everything the finished folder depends on (extraction.resume compares it before going on
+    with an interrupted run): the checkpoint and the network's weights, the input, the
+    batches (with batch norm their composition matters) and every setting of the plan."""
+    from extraction.resume import weights_digest
+
+    def absolute(path):
+        return os.path.abspath(path) if path else path
+
+    return {"checkpoint": absolute(checkpoint), "checkpoint_prefix": absolute(checkpoint_prefix),
+            "model": config.to_dict(), "weights": weights_digest(model),
+            "network": plan.network, "source": source.fingerprint(),
+            "batch_size": int(source.batch_size), "layers": plan.layers,
+            "normalize": plan.normalize, "phones": plan.phones, "upsample": plan.upsample,
+            "upsample_per_word": plan.upsample_per_word, "channels": plan.channels,
+            "csv": bool(csv), "n_perm": int(n_perm)}
+
+
 def run_extraction(model, config, source, out: str, *, network: str = "Q",
                    layers=None, normalize: str = "peak", phones: Optional[Sequence[str]] = None,
                    upsample: bool = False, upsample_per_word: int = 1,
                    channels: Optional[str] = None, overwrite: bool = False,
                    checkpoint: str = "", checkpoint_prefix: Optional[str] = None,
-                   csv: bool = True, progress: bool = True, n_perm: int = 200) -> dict:
+                   csv: Optional[bool] = None, progress: bool = True, n_perm: int = 200,
+                   notify: Optional[Callable[[str], None]] = None) -> dict:
     """Extract, classify and write the activations folder ``out``; returns extract_info.
 
     Args:
@@ -318,28 +407,52 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
       phones: phone labels for phone_activations (dataset sources only).
       upsample / upsample_per_word: write upsampled.parquet for that many tokens per word
         (0 = all). channels: '--channels' text, e.g. 'conv5:0,1,2'.
-      overwrite: replace ``out`` when it holds an earlier extract output (never anything else).
+      overwrite: replace ``out`` when it holds an earlier extract output (never anything else),
+        and start again over an interrupted run of other settings.
       checkpoint: the checkpoint as given (recorded; also an input ``out`` must keep apart from).
       checkpoint_prefix: the prefix actually loaded (recorded with its step).
-      csv: also write .csv copies of the long tables. n_perm: permutations for the
+      csv: also write .csv copies of the long tables: True, False, or None = only up to
+        :data:`CSV_AUTO_MAX_ROWS` rows (:func:`decide_csv`). n_perm: permutations for the
         permutation chance level.
+      notify: receives one-line notices (CSV skipped for size, resuming, interrupted);
+        default: logged at INFO.
     ``out`` must not be, contain or lie inside the data folder, the checkpoint or the
-    repository (:class:`common.errors.OutputPathError`). Nothing is left at ``out`` (nor a
-    temporary folder) if anything fails, and an earlier output there stays as it was.
+    repository (:class:`common.errors.OutputPathError`). The folder is built in
+    ``.<name>.partial`` beside ``out`` (:mod:`extraction.resume`): a run interrupted after
+    complete batches leaves it there and the same call goes on from the first incomplete batch,
+    giving the same folder as an uninterrupted run; a run that fails on bad input, or before
+    any batch is complete, leaves nothing, and an earlier output at ``out`` stays as it was
+    until the new one replaces it.
     """
+    from extraction.resume import ResumableOutput
+
     t_start = time.perf_counter()
-    output = OutputFolder(out, "extract", overwrite=overwrite,
-                          inputs={"--data": source.data_dir, "--checkpoint": checkpoint or None})
+    notify = notify or logger.info
+    inputs = {"--data": source.data_dir, "--checkpoint": checkpoint or None}
+    # The output rules first, before the plan reads anything (ResumableOutput checks again).
+    check_output(out, "extract", inputs, overwrite)
     plan = make_plan(model, config, source, network=network, layers=layers,
                      normalize=normalize, phones=phones, upsample=upsample,
                      upsample_per_word=upsample_per_word, channels=channels)
-    with output as tmp:
-        writers = open_writers(tmp, plan, csv)
-        try:
-            res = extract_batches(model, config, source, plan, writers, progress)
-        finally:
-            for w in writers.values():
-                w.close()
+    csv, note = decide_csv(csv, plan, source.n_tokens)
+    if note:
+        notify(note)
+    fingerprint = run_fingerprint(model, config, source, plan, csv, n_perm, checkpoint,
+                                  checkpoint_prefix)
+    n_batches = -(-source.n_tokens // source.batch_size)
+    with ResumableOutput(out, inputs, overwrite, fingerprint, n_batches, notify) as job:
+        tmp = job.partial
+        if job.finished:
+            job.install_finished()
+            with open(os.path.join(job.out, "extract_info.json"), encoding="utf-8") as f:
+                return json.load(f)
+        new_counters(job.state)
+        extract_batches(model, config, source, plan, job, progress)
+        res = collect_results(tmp, plan, job.state)
+        writers = {stem: merge_parts(tmp, stem, schema.LONG_TABLES[stem],
+                                     int(job.state["batches_done"]),
+                                     csv=csv and stem != "upsampled")
+                   for stem in long_tables(plan)}
         net_out = write_network_outputs(tmp, res, config, plan.network, n_perm)
         seconds = {"total": round(time.perf_counter() - t_start, 3),
                    "forward": round(res["t_forward"], 3)}
@@ -347,6 +460,7 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
                           res=res, writers=writers, net_out=net_out, seconds=seconds,
                           checkpoint_prefix=checkpoint_prefix)
         write_json(os.path.join(tmp, "extract_info.json"), info)
+        job.finish()
     return info
 
 
@@ -375,7 +489,7 @@ class ExtractOptions:
     value: float = 1.0
     seed: int = 0
     model: Optional[str] = None
-    csv: bool = True
+    csv: Optional[bool] = None         # None: 'auto' (run_extraction's CSV_AUTO_MAX_ROWS)
     overwrite: bool = False
     progress: bool = True
 
@@ -393,13 +507,14 @@ def check_options(options: ExtractOptions) -> None:
         raise ExtractionError("give either --data or --codes, not both")
 
 
-def extract(options: ExtractOptions, on_source=None) -> tuple[dict, str]:
+def extract(options: ExtractOptions, on_source=None, notify=None) -> tuple[dict, str]:
     """Load the checkpoint, open the source and run the extraction.
 
     ``on_source(source)`` is called once the source is open (extract.py logs the skipped
-    files). Returns (extract_info, the checkpoint prefix loaded). The output rules are checked
-    (again) by :func:`run_extraction`; check them earlier with common.outputs.check_output
-    when loading is slow.
+    files); ``notify`` receives run_extraction's one-line notices. Returns (extract_info, the
+    checkpoint prefix loaded). The output rules are checked (again) by
+    :func:`run_extraction`; check them earlier with common.outputs.check_output when loading
+    is slow.
     """
     check_options(options)
     prefix, config, G, D, Q = load_checkpoint(options.checkpoint, model=options.model)
@@ -417,5 +532,5 @@ def extract(options: ExtractOptions, on_source=None) -> tuple[dict, str]:
         phones=options.phones, upsample=options.upsample,
         upsample_per_word=options.upsample_per_word, channels=options.channels,
         overwrite=options.overwrite, checkpoint=options.checkpoint, checkpoint_prefix=prefix,
-        csv=options.csv, progress=options.progress)
+        csv=options.csv, progress=options.progress, notify=notify)
     return info, prefix

@@ -18,6 +18,12 @@ write it as float32 text, see :class:`extraction.writers.TableWriter`):
     channel_activations   token_id, word, speaker, layer, channel, sample, time, value
                           single channels (``--channels``) instead of the mean
 
+Per-token side table of the run (``parts/tokens-*.parquet`` in the partial folder only, read
+back by column at the end to build the CSVs below; never in the finished folder):
+
+    tokens                token_id, word, speaker, logit_0.. (float32 as the network gives
+                          them: Q [B, K], D [B, 1]; none for G)
+
 Per-token network outputs (one CSV each, built at the end of the run):
 
     q_outputs             token_id, word, speaker, code, logit_0.., prob_0.. (fiwGAN: + bits)
@@ -58,6 +64,27 @@ CHANNEL_SCHEMA = pa.schema([
 # The long tables by file stem (the writers open one per table a run asks for).
 LONG_TABLES = {"activations": ACTIVATION_SCHEMA, "phone_activations": PHONE_SCHEMA,
                "upsampled": UPSAMPLED_SCHEMA, "channel_activations": CHANNEL_SCHEMA}
+
+
+def token_rows(batch, logits: Optional[np.ndarray]) -> pa.Table:
+    """The tokens side table of one batch: ids, labels and the logits [B, K] (or [B]; None for
+    G) as float32 columns logit_0.. (float32 is what the network computes: nothing is lost)."""
+    cols = {"token_id": pa.array(np.asarray(batch.token_id, np.int64)),
+            "word": pa.array(list(batch.word), pa.string()),
+            "speaker": pa.array(list(batch.speaker), pa.string())}
+    if logits is not None:
+        logits = np.asarray(logits, np.float32).reshape(len(batch.token_id), -1)
+        for k in range(logits.shape[1]):
+            cols[f"logit_{k}"] = pa.array(logits[:, k])
+    return pa.table(cols)
+
+
+def read_token_columns(table: pa.Table) -> tuple[np.ndarray, list, list, Optional[np.ndarray]]:
+    """(ids int64 [N], words, speakers, logits float32 [N, K] or None) of the tokens table."""
+    k = sorted((int(c[len("logit_"):]) for c in table.column_names if c.startswith("logit_")))
+    logits = np.stack([table.column(f"logit_{i}").to_numpy() for i in k], axis=1) if k else None
+    return (table.column("token_id").to_numpy().astype(np.int64),
+            table.column("word").to_pylist(), table.column("speaker").to_pylist(), logits)
 
 
 def _take(values: list, index: np.ndarray) -> pa.Array:

@@ -2,8 +2,14 @@
 
     kind, data_dir, n_tokens, batch_size, slice_len, sample_rate, phones (DataFrame or None),
     skipped (Counter of input files skipped, by reason), skipped_files ([{file, reason}]),
-    batches() -> TokenBatch per batch, in token order (raw amplitude; normalising is the run's
-    job), token_id = position in the source unless the data names them.
+    batches(start=0) -> TokenBatch per batch, in token order, from batch ``start`` on (raw
+    amplitude; normalising is the run's job), token_id = position in the source unless the
+    data names them; fingerprint() -> a small JSON-able dict that changes when the tokens the
+    source would give change (what a resumed extraction checks, :mod:`extraction.resume`).
+
+Batches are aligned on ``batch_size`` from the first token, so ``batches(start=M)`` gives
+exactly the batches an uninterrupted ``batches()`` gives after its first M (the same tokens in
+the same batches: with batch norm the traces depend on the batch composition).
 
 - :class:`DatasetSource`: a split of a prepared dataset (docs/CONVENTIONS.md).
 - :class:`WavFolderSource`: a folder of audio files, read by :mod:`corpus.folder` exactly as
@@ -27,6 +33,7 @@ import pandas as pd
 
 from common.constants import SAMPLE_RATE
 from extraction.errors import ExtractionError
+from extraction.resume import digest, file_stats, weights_digest
 
 
 @dataclasses.dataclass
@@ -86,11 +93,31 @@ class DatasetSource:
                                        keep_default_na=False)
         return self._phones
 
-    def batches(self) -> Iterator[TokenBatch]:
-        """Batches in stored order, raw amplitudes (normalisation is the driver's job)."""
+    def fingerprint(self) -> dict:
+        """dataset.json and phones.csv by content, the split's shards by size and mtime."""
+        files = [os.path.join(self.data_dir, n) for n in ("dataset.json", "phones.csv")]
+        contents = []
+        for p in files:
+            try:
+                with open(p, "rb") as f:
+                    contents.append(f.read())
+            except OSError:
+                contents.append(b"")
+        return {"kind": self.kind, "data": os.path.abspath(self.data_dir), "split": self.split,
+                "n_tokens": self.n_tokens, "files": digest(*contents),
+                "shards": file_stats(os.path.join(self.data_dir, p)
+                                     for p in self.info["shards"][self.split])}
+
+    def batches(self, start: int = 0) -> Iterator[TokenBatch]:
+        """Batches in stored order from batch ``start`` on, raw amplitudes (normalisation is
+        the driver's job)."""
         from corpus.pipeline import iterate_checked, make_dataset
         ds = make_dataset(self.data_dir, self.split, batch_size=self.batch_size, shuffle=False,
                           repeat=False, normalize=False, drop_remainder=False)
+        if start:
+            # The records of the skipped batches are still read (TFRecords have no index), but
+            # nothing of them reaches Python.
+            ds = ds.skip(int(start))
         # A truncated or corrupt shard fails inside tf.data; iterate_checked turns that into a
         # DatasetIncompleteError naming the shard (exit 2) instead of a raw DataLossError.
         for b in iterate_checked(ds.as_numpy_iterator(), self.data_dir, self.split):
@@ -144,9 +171,15 @@ class WavFolderSource:
                                   f"usable (skipped: {dict(self.skipped)}; e.g. "
                                   f"{self.skipped_files[0]})")
 
-    def batches(self) -> Iterator[TokenBatch]:
+    def fingerprint(self) -> dict:
+        return {"kind": self.kind, "data": os.path.abspath(self.data_dir),
+                "n_tokens": self.n_tokens, "files": file_stats(self.files),
+                "words": digest("\n".join(self.words)),
+                "sample_rate": self.sample_rate}
+
+    def batches(self, start: int = 0) -> Iterator[TokenBatch]:
         from corpus.folder import SkippedFile, read_word_file
-        for lo in range(0, len(self.files), self.batch_size):
+        for lo in range(int(start) * self.batch_size, len(self.files), self.batch_size):
             chunk = self.files[lo:lo + self.batch_size]
             audio = np.zeros((len(chunk), self.slice_len), np.float32)
             for i, path in enumerate(chunk):
@@ -200,17 +233,24 @@ class GeneratedSource:
         self.skipped = collections.Counter()
         self.skipped_files = []
 
-    def latent_batches(self) -> Iterator[tuple[TokenBatch, np.ndarray]]:
-        """(TokenBatch with empty audio [B, 0], z float32 [B, latent_dim]) per batch."""
-        for lo in range(0, self.n_tokens, self.batch_size):
+    def fingerprint(self) -> dict:
+        """z and the labels by content, and G's weights (they make the audio)."""
+        return {"kind": self.kind, "n_tokens": self.n_tokens,
+                "latents": digest(np.asarray(self.z, np.float32), "\n".join(self.labels)),
+                "generator": weights_digest(self.G)}
+
+    def latent_batches(self, start: int = 0) -> Iterator[tuple[TokenBatch, np.ndarray]]:
+        """(TokenBatch with empty audio [B, 0], z float32 [B, latent_dim]) per batch, from
+        batch ``start`` on."""
+        for lo in range(int(start) * self.batch_size, self.n_tokens, self.batch_size):
             hi = min(lo + self.batch_size, self.n_tokens)
             yield (TokenBatch(audio=np.zeros((hi - lo, 0), np.float32),
                               token_id=np.arange(lo, hi, dtype=np.int64),
                               word=self.labels[lo:hi], speaker=["generated"] * (hi - lo)),
                    self.z[lo:hi])
 
-    def batches(self) -> Iterator[TokenBatch]:
-        for batch, z in self.latent_batches():
+    def batches(self, start: int = 0) -> Iterator[TokenBatch]:
+        for batch, z in self.latent_batches(start):
             audio = np.asarray(self.G(z, training=False))
             batch.audio = audio.reshape(len(z), -1)[:, :self.slice_len].astype(np.float32)
             yield batch
@@ -241,8 +281,13 @@ class ArraySource:
         self.skipped = collections.Counter()
         self.skipped_files = []
 
-    def batches(self) -> Iterator[TokenBatch]:
-        for lo in range(0, self.n_tokens, self.batch_size):
+    def fingerprint(self) -> dict:
+        return {"kind": self.kind, "n_tokens": self.n_tokens,
+                "arrays": digest(self.audio, "\n".join(self.words), "\n".join(self.speakers)),
+                "sample_rate": self.sample_rate}
+
+    def batches(self, start: int = 0) -> Iterator[TokenBatch]:
+        for lo in range(int(start) * self.batch_size, self.n_tokens, self.batch_size):
             hi = min(lo + self.batch_size, self.n_tokens)
             yield TokenBatch(audio=self.audio[lo:hi],
                              token_id=np.arange(lo, hi, dtype=np.int64),

@@ -1,23 +1,28 @@
-"""Writers of the activations folder: long tables streamed batch by batch, JSON at the end.
+"""Writers of the activations folder: per-batch parts, their streamed merge, JSON.
 
-Memory stays bounded by one batch: each batch's rows (a pyarrow table, columns in
-:mod:`extraction.schema`) are appended to a Parquet file and, optionally, its CSV copy. The
-files are written inside the run's temporary output folder, which is renamed into place only
-when everything is written (common.outputs.OutputFolder), so they need no atomic rename of
-their own.
+Each complete batch's rows of each table (a pyarrow table, columns in
+:mod:`extraction.schema`) are written as a part file of their own, atomically
+(:func:`write_part`, into ``parts/`` of the run's partial folder, :mod:`extraction.resume`),
+so that an interrupted run keeps every complete batch. At the end :func:`merge_parts` copies
+the parts, row group by row group (one batch at a time in memory), into the single Parquet
+file and its optional CSV copy (:class:`TableWriter`). The final files are written inside the
+partial folder, which is renamed into place only when everything is written, so they need no
+atomic rename of their own.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from common.atomic import atomic_write_json
+from common.atomic import atomic_path, atomic_write_json
+
+PARTS_DIR = "parts"
 
 
 class TableWriter:
@@ -49,6 +54,49 @@ class TableWriter:
         self._pq.close()
         if self._csv is not None:
             self._csv.close()
+
+
+def part_path(folder: str, stem: str, index: int) -> str:
+    """``<folder>/parts/<stem>-<index, 6 digits>.parquet``: batch ``index``'s rows of ``stem``."""
+    return os.path.join(folder, PARTS_DIR, f"{stem}-{index:06d}.parquet")
+
+
+def write_part(folder: str, stem: str, index: int, table: Optional[pa.Table]) -> int:
+    """Write one batch's rows of one table as its own Parquet file, atomically (a killed run
+    leaves the whole file or none); no file for no rows. Returns the number of rows."""
+    if table is None or table.num_rows == 0:
+        return 0
+    path = part_path(folder, stem, index)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with atomic_path(path, suffix=".tmp") as tmp:
+        # one row group: the merge copies row groups, so the final file has one per batch
+        pq.write_table(table, tmp, compression="zstd", row_group_size=max(table.num_rows, 1))
+    return table.num_rows
+
+
+def iter_parts(folder: str, stem: str, n_batches: int) -> Iterator[pa.Table]:
+    """The row groups of the parts of batches 0..n_batches-1 of ``stem``, in batch order
+    (batches without rows have no part)."""
+    for index in range(n_batches):
+        path = part_path(folder, stem, index)
+        if not os.path.exists(path):
+            continue
+        f = pq.ParquetFile(path)
+        for g in range(f.num_row_groups):
+            yield f.read_row_group(g)
+
+
+def merge_parts(folder: str, stem: str, schema: pa.Schema, n_batches: int,
+                csv: bool) -> "TableWriter":
+    """``<folder>/<stem>.parquet`` (and ``.csv``) from the parts of batches 0..n_batches-1,
+    streamed (memory: one row group). Returns the closed writer (``rows``, ``paths``)."""
+    writer = TableWriter(folder, stem, schema, csv=csv)
+    try:
+        for table in iter_parts(folder, stem, n_batches):
+            writer.write(table)
+    finally:
+        writer.close()
+    return writer
 
 
 def write_json(path: str, obj) -> None:

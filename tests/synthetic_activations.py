@@ -285,3 +285,88 @@ def make_synthetic_activations(n_tokens: int = 200, n_samples: int = 16, seed: i
         "time": np.tile(x, n_tokens),
         "value": value.reshape(-1),
     })
+
+
+# --------------------------------------------------------------------------- the paper's scale
+
+# (name, stride, length) of the Q network's conv layers at the paper's geometry (16384-sample
+# input, stride 4 each): 4,096 + 1,024 + 256 + 64 + 16 = 5,456 rows per token.
+PAPER_LAYER_SIZES = (("conv1", 4, 4096), ("conv2", 16, 1024), ("conv3", 64, 256),
+                     ("conv4", 256, 64), ("conv5", 1024, 16))
+# Tokens per SA1/SA2 word in all of TIMIT: every one of the 630 speakers reads both sentences.
+TIMIT_SA_TOKENS = 630
+
+
+def scale_token_words(n_tokens: int, n_words: int, focus_words: Sequence[str] = PAPER_WORDS[:3],
+                      focus_tokens: int = TIMIT_SA_TOKENS, seed: int = 0) -> np.ndarray:
+    """Word of each of ``n_tokens`` tokens [n_tokens] (object array), TIMIT-like: each focus word
+    gets ``focus_tokens`` tokens (fewer when n_tokens is small: at most a quarter of the tokens
+    between them), the other tokens go in turn to ``n_words - len(focus_words)`` filler words
+    'w0000', 'w0001', ...; the order is shuffled (seeded), as tokens of a word are spread over
+    an extraction's batches."""
+    focus = [str(w) for w in focus_words]
+    per_focus = int(min(focus_tokens, n_tokens // (4 * len(focus))))
+    n_fill = n_words - len(focus)
+    if per_focus < 2 or n_fill < 1 or n_tokens - per_focus * len(focus) < n_fill:
+        raise ValueError(f"{n_tokens} tokens cannot hold {len(focus)} focus words and "
+                         f"{n_words - len(focus)} filler words")
+    fillers = np.array([f"w{i:04d}" for i in range(n_fill)], dtype=object)
+    rest = n_tokens - per_focus * len(focus)
+    words = np.concatenate([np.repeat(np.array(focus, dtype=object), per_focus),
+                            fillers[np.arange(rest) % n_fill]])
+    return words[np.random.default_rng(seed).permutation(n_tokens)]
+
+
+def write_scale_activations(path: str, token_words: np.ndarray,
+                            layers: Sequence[Tuple[str, int, int]] = PAPER_LAYER_SIZES,
+                            level: Optional[Dict[str, float]] = None, chunk_tokens: int = 64,
+                            n_speakers: int = 630, noise_sd: float = 0.3, phi: float = 0.5,
+                            token_sd: float = 0.3, sample_rate: int = SAMPLE_RATE,
+                            seed: int = 0) -> int:
+    """Write an activations.parquet as extract.py writes it (extraction.schema's columns and
+    types, zstd, one row group per batch of ``chunk_tokens`` tokens, rows ordered token,
+    layer, sample), generated batch by batch so memory stays bounded
+    (chunk_tokens x rows per token). Returns the number of rows.
+
+    value = sin(2 pi s / length) + level[word] + token intercept + AR1 noise (every layer), the
+    token intercept N(0, token_sd), ``level`` default {} (every word equal); speakers
+    'spk<i % n_speakers>'.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from extraction.schema import ACTIVATION_SCHEMA
+    level = dict(level or {})
+    rng = np.random.default_rng(seed)
+    n_tok = len(token_words)
+    per_tok = sum(length for _, _, length in layers)
+    # One token's layer / sample / time columns [per_tok], repeated for every token.
+    lay_idx = np.concatenate([np.full(ln, i, np.int32) for i, (_, _, ln) in enumerate(layers)])
+    samples = np.concatenate([np.arange(ln, dtype=np.int64) for _, _, ln in layers])
+    times = np.concatenate([(np.arange(ln) * st + st / 2.0) / sample_rate
+                            for _, st, ln in layers])
+    base = np.concatenate([np.sin(2 * np.pi * np.arange(ln) / ln) for _, _, ln in layers])
+    layer_dict = pa.array([name for name, _, _ in layers], pa.string())
+    rows = 0
+    with pq.ParquetWriter(path, ACTIVATION_SCHEMA, compression="zstd") as writer:
+        for a in range(0, n_tok, chunk_tokens):
+            ids = np.arange(a, min(n_tok, a + chunk_tokens))
+            B = len(ids)
+            words = token_words[ids]
+            shift = np.array([level.get(str(w), 0.0) for w in words])
+            noise = np.concatenate(
+                [ar1_series(rng.normal(0.0, noise_sd, (B, ln)), phi) for _, _, ln in layers],
+                axis=1)  # [B, per_tok]
+            value = base[None, :] + (shift + rng.normal(0.0, token_sd, B))[:, None] + noise
+            tok_rows = np.repeat(np.arange(B), per_tok)
+            table = pa.table({
+                "token_id": pa.array(np.repeat(ids.astype(np.int64), per_tok)),
+                "word": pa.array(list(words), pa.string()).take(pa.array(tok_rows)),
+                "speaker": pa.array([f"spk{i % n_speakers}" for i in ids],
+                                    pa.string()).take(pa.array(tok_rows)),
+                "layer": layer_dict.take(pa.array(np.tile(lay_idx, B))),
+                "sample": pa.array(np.tile(samples, B)),
+                "time": pa.array(np.tile(times, B)),
+                "value": pa.array(value.reshape(-1))}, schema=ACTIVATION_SCHEMA)
+            writer.write_table(table)
+            rows += table.num_rows
+    return rows

@@ -52,6 +52,9 @@ def test_end_to_end_with_figures(syn, tmp_path):
     res = _run([f"--activations={syn[0]}", f"--out={out}", "--phone_layers=conv2,conv4"])
     assert res.returncode == 0, res.stderr[-3000:]
     assert "word GAMM done" in res.stderr and "s)" in res.stderr  # progress with elapsed time
+    summary = res.stdout.strip().splitlines()[-1]  # the closing line names the report
+    assert summary.startswith(f"wrote {out}: word GAMM at conv5 (engine ") and \
+        f"report {out}/report.html" in summary
     for name in ("table1.csv", "table1.md", "table1.tex", "phone_contrast.csv",
                  "phone_contrast.md", "phone_contrast.tex", "predictions.csv", "difference.csv",
                  "difference_regions.csv", "phone_predictions.csv", "lmm.csv", "fit_info.json",
@@ -187,7 +190,10 @@ def test_noprogress_prints_only_the_error(syn, tmp_path):
     args = [f"--activations={syn[0]}", f"--out={tmp_path / 'o'}", "--ref_word=zebra",
             "--nofigures", "--phone_layers=", "--lmm_layers=none"]
     res = _run(args)
-    assert res.returncode == 2 and "[analyze] fitting word GAMM" in res.stderr
+    # the reference word is checked on the per-token summary, before any fit: the progress
+    # line of that read comes first
+    assert res.returncode == 2 and "[analyze] read " in res.stderr
+    assert "fitting word GAMM" not in res.stderr
     res = _run(args + ["--noprogress"])
     assert res.returncode == 2
     assert [line for line in res.stderr.splitlines() if line.strip()] == [

@@ -55,3 +55,33 @@ def test_format_p():
     assert format_p(3e-5) == "< 0.0001"
     assert format_p(0.04567) == "0.0457"
     assert format_p(float("nan")) == ""
+
+
+def test_ci_bounds_normal_and_t():
+    from analysis.tables import ci_bounds
+    # normal and Student t quantiles as printed in statistical tables
+    assert ci_bounds(1.0, 0.5) == pytest.approx((1.0 - 1.959964 * 0.5, 1.0 + 1.959964 * 0.5))
+    assert ci_bounds(0.0, 1.0, df=5) == pytest.approx((-2.570582, 2.570582), abs=1e-6)
+    assert ci_bounds(0.0, 1.0, df=10, level=0.9) == pytest.approx((-1.812461, 1.812461),
+                                                                 abs=1e-6)
+
+
+def test_lmm_word_estimates_looks_words_up_by_term():
+    from analysis.tables import format_ci, lmm_word_estimates, p_phrase
+    lmm = pd.DataFrame({"layer": ["conv1"] * 3 + ["conv2"] * 2,
+                        "term": ["(Intercept)", "Wordb:c", "Wordd", "(Intercept)", "Wordd"],
+                        "Estimate": [0.5, 1.0, -2.0, 0.1, 0.3],
+                        "Std. Error": [0.1, 0.2, 0.4, 0.1, 0.1],
+                        "df": [4.0, 4.0, 4.0, 20.0, 20.0],
+                        "Pr(>|t|)": [0.01, 0.02, 0.03, 0.4, 0.01]})
+    est = lmm_word_estimates(lmm, ["a", "b:c", "d"])
+    assert list(est["word"]) == ["a", "b:c", "d", "a", "d"]
+    assert list(est["reference"]) == [True, False, False, True, False]
+    row = est[(est["layer"] == "conv1") & (est["word"] == "b:c")].iloc[0]
+    t4 = 2.776445  # t(0.975, 4)
+    assert (row["lower"], row["upper"]) == pytest.approx((1.0 - t4 * 0.2, 1.0 + t4 * 0.2))
+    row = est[(est["layer"] == "conv2") & (est["word"] == "d")].iloc[0]
+    t20 = 2.085963  # t(0.975, 20)
+    assert (row["lower"], row["upper"]) == pytest.approx((0.3 - t20 * 0.1, 0.3 + t20 * 0.1))
+    assert format_ci(-0.5, 1.25) == "-0.500 to 1.250"
+    assert p_phrase(0.5) == "p = 0.5000" and p_phrase(1e-6) == "p < 0.0001"

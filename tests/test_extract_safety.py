@@ -33,6 +33,7 @@ from extraction.run import run_extraction  # noqa: E402
 from extraction.sources import ArraySource, open_source  # noqa: E402
 from test_extraction_run import write_dataset  # noqa: E402
 from wavegan.tf1_checkpoint import save_tf1_checkpoint  # noqa: E402
+from extraction_helpers import tiny_ciwgan_models, word_like_audio  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 L = 16384
@@ -43,21 +44,13 @@ SHARD = "test-00000-of-00001.tfrecord"
 
 @pytest.fixture(scope="module")
 def models():
-    tf.keras.utils.set_random_seed(5)
-    config = wavegan.WaveGANConfig(model="ciwgan", num_categ=3, dim=2)
-    G, D, Q = wavegan.build_models(config)
-    return config, G, D, Q
+    return tiny_ciwgan_models(5)
 
 
 @pytest.fixture(scope="module")
 def audio():
     """5 word-like tokens: noise under a sine envelope in the first 8000 samples."""
-    rng = np.random.default_rng(1)
-    env = np.sin(np.linspace(0, np.pi, 8000)) ** 2
-    x = np.zeros((5, L), np.float32)
-    for i in range(5):
-        x[i, :8000] = 0.2 * (i + 1) * env * rng.standard_normal(8000)
-    return x
+    return word_like_audio(5, seed=1)
 
 
 @pytest.fixture()

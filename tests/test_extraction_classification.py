@@ -87,7 +87,12 @@ def test_chance_levels():
     pc = summary["permutation_chance"]
     # shuffled codes: expectation close to 1/4 plus the small optimistic bias of the fitted map
     assert 0.25 <= pc["mean"] < 0.4 and pc["p95"] < 0.45
-    assert pc == cl.permutation_chance(words, codes, n_perm=50, seed=1)   # deterministic
+    assert pc == cl.permutation_chance(words, codes, n_perm=50, seed=1, observed=1.0)
+    # no shuffle reaches 1.0: p = (1 + 0) / (50 + 1), the smallest p 50 shuffles can give
+    assert pc["p"] == pytest.approx(1 / 51)
+    # an observed accuracy at the baseline's floor: every shuffle reaches it, p = 51 / 51
+    assert cl.permutation_chance(words, codes, n_perm=50, seed=1, observed=0.0)["p"] == 1.0
+    assert "p" not in cl.permutation_chance(words, codes, n_perm=50, seed=1)
 
 
 def test_empty_inputs_raise():

@@ -21,6 +21,7 @@ from extraction.errors import ExtractionError  # noqa: E402
 from extraction.run import run_extraction  # noqa: E402
 from extraction.schema import ACTIVATION_SCHEMA  # noqa: E402
 from extraction.sources import ArraySource, GeneratedSource  # noqa: E402
+from extraction_helpers import tiny_ciwgan_models  # noqa: E402
 
 L = 16384
 SEED = 3
@@ -33,10 +34,7 @@ ACT_DTYPES = {"token_id": "int64", "word": "object", "speaker": "object", "layer
 
 @pytest.fixture(scope="module")
 def models():
-    tf.keras.utils.set_random_seed(11)
-    config = wavegan.WaveGANConfig(model="ciwgan", num_categ=3, dim=2)
-    G, D, Q = wavegan.build_models(config)
-    return config, G, D, Q
+    return tiny_ciwgan_models(11)
 
 
 def reference_z(config, codes, n_per_code, seed, value=1.0):

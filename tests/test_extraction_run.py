@@ -306,22 +306,32 @@ def test_bad_input(tmp_path, tiny, dataset):
     assert not (tmp_path / "a").exists()                    # failed runs left nothing behind
 
 
-def test_failure_leaves_no_output(tmp_path, tiny, dataset):
+@pytest.mark.parametrize("at, error, kept", [(0, OSError("disk gone"), False),
+                                              (1, ExtractionError("bad data"), False),
+                                              (1, OSError("disk gone"), True)])
+def test_failure_leaves_no_output(tmp_path, tiny, dataset, at, error, kept):
+    """A failure leaves no output; only the complete batches of a run that failed for another
+    reason than bad input are kept, in the partial folder, for a resumed run
+    (tests/test_extraction_resume.py)."""
     config, Q, *_ = tiny
 
     source = open_source(dataset, "test", 2, L)
     orig_batches = source.batches
 
-    def batches():
-        for i, b in enumerate(orig_batches()):
-            if i == 1:
-                raise OSError("disk gone")
+    def batches(start=0):
+        for i, b in enumerate(orig_batches(start)):
+            if i == at:
+                raise error
             yield b
 
     source.batches = batches
-    with pytest.raises(OSError, match="disk gone"):
+    with pytest.raises(type(error), match=str(error)):
         run_extraction(Q, config, source, str(tmp_path / "act"), progress=False)
-    assert os.listdir(tmp_path) == ["data"]                  # no output, no temporary folder
+    left = sorted(os.listdir(tmp_path))
+    assert left == sorted(["data", ".act.partial"] if kept else ["data"])
+    if kept:
+        assert sorted(os.listdir(tmp_path / ".act.partial" / "parts")) == [
+            "activations-000000.parquet", "tokens-000000.parquet"]
 
 
 def test_generated_source(tmp_path, tiny):
@@ -362,3 +372,22 @@ def test_array_source(tmp_path, tiny):
     np.testing.assert_allclose(act.value.to_numpy().reshape(5, 64), ref, atol=1e-6)
     with pytest.raises(ExtractionError, match="must be \\[N, slice_len\\] with N = 2"):
         ArraySource(audio, words[:2])
+
+
+def test_phones_all_is_every_speech_phone(tmp_path, tiny):
+    """--phones=all: every label of phones.csv but the non-speech ones (h#, pau, epi), in one
+    pass; recorded in extract_info.json as the resolved list."""
+    _, _, audio, words, speakers = tiny
+    phones = [(0, "h#", 0, 900), (0, "s", 1000, 3000), (1, "pau", 0, 500),
+              (1, "iy", 600, 4000), (2, "sh", 0, 2000), (3, "epi", 10, 400)]
+    folder = str(tmp_path / "data")
+    write_dataset(folder, audio, words, speakers, phones, extra_splits={"train": 0})
+    out = tmp_path / "act"
+    info = run(tiny, folder, out, phones=["all"], layers=["conv3"])
+    assert info["phones"] == ["iy", "s", "sh"]
+    ph = pd.read_parquet(out / "phone_activations.parquet")
+    assert set(ph["phone"]) == {"iy", "s", "sh"}
+    bare = str(tmp_path / "nophones")
+    write_dataset(bare, audio, words, speakers, None, extra_splits={"train": 0})
+    with pytest.raises(ExtractionError, match="--phones needs phone boundaries"):
+        run(tiny, bare, tmp_path / "b", phones=["all"])

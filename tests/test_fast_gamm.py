@@ -112,6 +112,8 @@ def test_statistics_and_solution_match_dense_algebra(rho):
     phi = fst.scale_estimate(fit)
     Hinv = np.linalg.inv(H)
     assert np.allclose(fst.posterior_cov(fit), phi * Hinv)
+    # the fixed part alone (what analyze.py keeps): the [P_A, P_A] block of the same inverse
+    assert np.allclose(fst.posterior_cov(fit, full=False), phi * Hinv[:PA, :PA])
     F = Hinv @ XX
     edf_A, edf1_A, edf_fs, _ = fst.edf_parts(fit)
     assert np.allclose(edf_A, np.diag(F)[:PA])
@@ -136,8 +138,14 @@ def test_reml_optimum_has_zero_gradient():
 
 
 def test_chisq_sum_probabilities():
-    for q, df in [(0.5, 1), (3.0, 1), (10.0, 4)]:
-        assert np.isclose(fst.psum_chisq_upper(q, [1.0], [df]), sps.chi2.sf(q, df), atol=1e-5)
+    # one term (exact branch): scaled, and with a negative weight
+    assert np.isclose(fst.psum_chisq_upper(3.0, [2.0], [3]), sps.chi2.sf(1.5, 3), atol=1e-12)
+    assert np.isclose(fst.psum_chisq_upper(-1.0, [-1.0], [2]), sps.chi2.cdf(1.0, 2), atol=1e-12)
+    # Imhof's integral: equal weights add up to one chi2 with the summed df (from 5 df on the
+    # integrand decays fast enough for quad; the engine's F form always has a large-df term)
+    for q, n in [(0.5, 6), (3.0, 6), (10.0, 8), (4.0, 5)]:
+        assert np.isclose(fst.psum_chisq_upper(q, np.ones(n), np.ones(n)), sps.chi2.sf(q, n),
+                          atol=1e-9)
     # F-type form used by mgcv: P(chi2_3 - (d/k) chi2_k > 0) = P(F_{3,k} > d/3)
     d, k = 7.5, 40
     assert np.isclose(fst.psum_chisq_upper(0.0, [1, 1, 1, -d / k], [1, 1, 1, k]),
@@ -260,3 +268,26 @@ def test_planted_effects_are_found():
     assert s.loc["s(Sample):WordOrderedsuit", "p-value"] < 1e-6
     assert s.loc["s(Sample):WordOrderedcarry", "edf"] < 3
     assert fit.engine == "fast" and fit.n_tokens == 120 and fit.n_rows == 120 * 16
+
+
+@pytest.mark.needs_r
+@needs_mgcv
+def test_fixed_part_fit_equals_the_full_fit_without_random_smooths(df60):
+    """full_vp=False (analyze.py's fit) keeps the tables, the fixed coefficients and the fixed
+    block of Vp of the full fit, and gives the same population curves and difference."""
+    from analysis import diffcurves
+    full = fg.fit_word_gamm_fast(df60, ar1=True)
+    fixed = fg.fit_word_gamm_fast(df60, ar1=True, full_vp=False)
+    keep = ~full.random_columns()
+    assert not fixed.random_columns().any() and fixed.coef_names == \
+        [n for n, k in zip(full.coef_names, keep) if k]
+    np.testing.assert_allclose(fixed.coef, full.coef[keep])
+    np.testing.assert_allclose(fixed.Vp, full.Vp[np.ix_(keep, keep)])
+    pd.testing.assert_frame_equal(fixed.parametric, full.parametric)
+    pd.testing.assert_frame_equal(fixed.smooths, full.smooths)
+    x = np.sort(df60["sample"].unique()).astype(float)
+    pd.testing.assert_frame_equal(diffcurves.predict_levels(fixed, fixed.levels, x),
+                                  diffcurves.predict_levels(full, full.levels, x))
+    a, b = full.levels[:2]
+    d_fixed, d_full = (diffcurves.difference_curve(f, a, b, x) for f in (fixed, full))
+    np.testing.assert_allclose(d_fixed[["difference", "se"]], d_full[["difference", "se"]])

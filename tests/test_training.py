@@ -240,3 +240,24 @@ def test_normalize_and_data_normalize_must_agree(tmp_path, tiny_data):
     assert proc.stderr.strip() == ("train.py: error: --normalize=none and "
                                    "--data_normalize=true disagree")
     assert not (tmp_path / "run").exists()
+
+
+def test_training_summary_and_eta(tmp_path, tiny_data):
+    """train.py's closing summary and the bar's ETA (ciwgan.training_loop)."""
+    from ciwgan.training_loop import training_eta, training_summary
+
+    # Steps left at the rate, or the time cap, whichever comes first.
+    assert training_eta(10, 100, 2.0, 5.0, None) == (45.0, "steps")
+    assert training_eta(10, 100, 2.0, 5.0, 20.0) == (15.0, "time")
+    assert training_eta(10, None, None, 5.0, 20.0) == (15.0, "time")
+    assert training_eta(10, 100, None, 5.0, None) == (None, None)
+    result = run_training(TINY, options(tmp_path / "run", tiny_data, max_steps=2))
+    text = training_summary(result)
+    assert text.splitlines()[0].startswith("trained 2 iterations (step 0 -> 2) in ")
+    assert "stopped: reached --max_steps=2" in text
+    assert f"checkpoint: {result['checkpoint']}" in text
+    assert 0.0 <= result["q_accuracy"] <= 1.0 and result["q_accuracy_updates"] == 2
+    assert "Q accuracy on generated audio" in text and "last losses: D " in text
+    # A resumed run that is already at --max_steps trains nothing and says so.
+    again = run_training(TINY, options(tmp_path / "run", tiny_data, max_steps=2))
+    assert again["step"] == 2 and training_summary(again).startswith("trained 0 iterations")

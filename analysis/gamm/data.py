@@ -329,9 +329,69 @@ def prepare_phone_model(df: pd.DataFrame, layer: str, phones: Sequence[str] = ("
 def model_name(model: str, layer: str, data: pd.DataFrame, k: int) -> str:
     """How messages name a model: 'the word GAMM at conv5 (1,067 tokens, k=10)' (``model``
     'word') or 'the phone GAMM at conv4 (96 intervals, k=5)' (``model`` 'phone')."""
-    random, unit = (("UniqueWord", "tokens") if model == "word"
-                    else ("UniqueInterval", "intervals"))
-    return f"the {model} GAMM at {layer} ({data[random].nunique():,} {unit}, k={k})"
+    random = "UniqueWord" if model == "word" else "UniqueInterval"
+    return model_label(model, layer, data[random].nunique(), k)
+
+
+def model_label(model: str, layer: str, n_groups: int, k: int) -> str:
+    """:func:`model_name` from the number of tokens (``model`` 'word') or intervals
+    (``model`` 'phone'), for checks made before the rows are read."""
+    unit = "tokens" if model == "word" else "intervals"
+    return f"the {model} GAMM at {layer} ({int(n_groups):,} {unit}, k={k})"
+
+
+# --------------------------------------------------------------------------- per-token rows
+
+def prepare_token_summary(summary: pd.DataFrame, layer: str, ref_word: str = "ask",
+                          words: Optional[Sequence[str]] = None) -> tuple:
+    """(d, levels): the per-token means of one layer, validated as :func:`prepare_gamm_data`
+    validates the rows they summarise, from a per-(layer, token) summary
+    (:meth:`analysis.columns.ActivationTable.token_summary`: layer, token_id, word, speaker,
+    Mean, n, n_bad, sample_min, sample_max, two_words).
+
+    d: token_id, Word (str), Speaker (str), Mean, one row per token in token order (as
+    :func:`analysis.lmm.token_means` of :func:`prepare_gamm_data`'s rows); levels: ref_word
+    first, then sorted. Raises AnalysisInputError as prepare_gamm_data does (empty layer, absent
+    reference or word, fewer than two words, a NUL in a label, a token carrying two words,
+    non-finite values) and for duplicated samples when a token has more rows than its sample
+    range holds (n > sample_max - sample_min + 1; the exact row-level check needs every row).
+    """
+    what = f"activations (layer {layer})"
+    sub = summary[summary["layer"].astype(str) == str(layer)]
+    if sub.empty:
+        layers = sorted(summary["layer"].astype(str).unique().tolist())
+        raise AnalysisInputError(f"{what}: layer '{layer}' has no rows (layers present: "
+                                 f"{layers})")
+    declared = [str(w) for w in words] if words else []
+    if words:
+        sub = sub[sub["word"].astype(str).isin(declared)]
+    word = sub["word"].astype(str)
+    levels = _levels_with_reference(word.unique(), str(ref_word), declared, what, "word")
+    tok = sub["token_id"].astype(str)
+    _check_r_labels(word, "word", what)
+    _check_r_labels(tok, "token_id", what)
+    _check_r_labels(sub["speaker"], "speaker", what)
+    two = sub["two_words"].to_numpy(bool)
+    if two.any():
+        raise AnalysisInputError(f"{what}: token(s) {tok[two].tolist()[:10]} carry more than "
+                                 "one word")
+    extra = (sub["n"] - (sub["sample_max"] - sub["sample_min"] + 1)).clip(lower=0)
+    if extra.sum():
+        raise AnalysisInputError(f"{what}: {int(extra.sum())} duplicated (token_id, sample) "
+                                 "rows")
+    bad = sub["n_bad"].to_numpy() > 0
+    if bad.any():
+        toks = tok[bad].tolist()
+        shown = ", ".join(toks[:10]) + (" ..." if len(toks) > 10 else "")
+        raise AnalysisInputError(f"{what}: {int(sub['n_bad'].sum())} non-finite value(s) "
+                                 f"(NaN/inf) in {len(toks)} token(s)/interval(s): {shown}")
+    d = pd.DataFrame({"token_id": sub["token_id"].to_numpy(), "Word": word.to_numpy(),
+                      "Speaker": sub["speaker"].astype(str).to_numpy(),
+                      "Mean": sub["Mean"].to_numpy(float)})
+    numeric = pd.to_numeric(d["token_id"], errors="coerce")
+    key = numeric if numeric.notna().all() else d["token_id"].astype(str)
+    d = d.assign(_k=key).sort_values("_k", kind="mergesort").drop(columns="_k")
+    return d.reset_index(drop=True), levels
 
 
 # --------------------------------------------------------------------------- AR1 rho

@@ -417,8 +417,10 @@ def fit_word_gamm_fast(df: pd.DataFrame, layer: str = "conv5", ref_word: str = "
 
     df: long activations table (token_id, word, layer, sample, value) as for
     :func:`analysis.gamm.fit_word_gamm`. Same model, AR1 procedure and GammFit fields as the mgcv
-    engine. ``full_vp=False`` keeps only the fixed-part block of Vp (the random block is NaN),
-    which saves p^2 * 8 bytes (0.9 GB at 1,067 tokens). Needs R + mgcv for the model set-up
+    engine. ``full_vp=False`` returns the fixed part only: ``coef``, ``coef_names``, ``Vp``
+    and ``lpmatrix`` without the by-token random smooths' T * k coefficients (the tables are
+    unchanged; predictions and difference curves exclude those coefficients anyway), which
+    saves p^2 * 8 bytes (0.9 GB at 1,067 tokens, 2.9 GB at 1,890). Needs R + mgcv for the model set-up
     (bases and constraints at the unique Sample values; a few seconds). ``blas_threads``:
     BLAS threads during the fit (threadpoolctl; None leaves the setting alone).
     """
@@ -482,6 +484,8 @@ def _fit_word_gamm_fast(df, layer, ref_word, k, ar1, rho_method, words, full_vp,
                      zip(design.smooth_labels, design.smooth_cols) for i in range(c1 - c0)]
                   + [f"{design.fs_label}.{i + 1}" for i in range(T * q)])
     coef = np.concatenate([final.sol.a, final.sol.b.reshape(-1)])
+    if not full_vp:  # the fixed part: the first P_A coefficients
+        coef, coef_names = coef[:design.n_fixed], coef_names[:design.n_fixed]
     Vp = stats.posterior_cov(final, full=full_vp)
     lp = _make_lpmatrix(design, levels, len(coef))
     r_call = (f'm <- bam({formula}, data = d, method = "fREML", discrete = TRUE'

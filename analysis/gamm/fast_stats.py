@@ -49,6 +49,11 @@ def psum_chisq_upper(q: float, lb: np.ndarray, df: np.ndarray) -> float:
     lb, df = lb[keep], df[keep]
     if len(lb) == 0:
         return float(q < 0)
+    if len(lb) == 1:
+        # One term: exact. (Imhof's integrand for a lone chi2 with small df decays so slowly
+        # that quad runs out of subdivisions: 1e-5 error and tens of seconds for chi2_1.)
+        x = q / lb[0]
+        return float(sps.chi2.sf(x, df[0]) if lb[0] > 0 else sps.chi2.cdf(x, df[0]))
 
     def f(u):
         if u == 0.0:
@@ -231,16 +236,18 @@ def _diag_hinv_mm(sol) -> np.ndarray:
 
 
 def posterior_cov(fit, full: bool = True) -> np.ndarray:
-    """Vp = phi H^-1 [p, p] (mgcv's Bayesian covariance); with full=False only the fixed
-    block is filled and the rest is NaN."""
+    """Vp = phi H^-1 [p, p] (mgcv's Bayesian covariance); with full=False only its fixed
+    block [P_A, P_A] (the parametric and smooth coefficients, without the by-token random
+    smooths: all that population-level predictions and difference curves need, and
+    p^2 / P_A^2 times less memory: 2.9 GB -> 7 kB at 1,890 tokens of 3 words, k = 10)."""
     sol = fit.sol
     phi = scale_estimate(fit)
     T, PA, q = fit.st.B.shape
-    p = PA + T * q
-    Vp = np.full((p, p), np.nan) if not full else np.empty((p, p))
-    Vp[:PA, :PA] = phi * sol.Sc_inv
     if not full:
-        return Vp
+        return phi * sol.Sc_inv
+    p = PA + T * q
+    Vp = np.empty((p, p))
+    Vp[:PA, :PA] = phi * sol.Sc_inv
     Wf = np.transpose(sol.W, (1, 0, 2)).reshape(PA, T * q)
     cross = -phi * (sol.Sc_inv @ Wf)
     Vp[:PA, PA:] = cross

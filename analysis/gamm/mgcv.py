@@ -28,7 +28,8 @@ from analysis.rbridge import (pandas_to_r_factors, r_errors, r_matrix_to_pandas,
 MGCV_PXP_MATRICES = 3
 WORD_SIZE_ADVICE = ("use the fast engine (analyze.py --engine=fast; engine='fast' in Python), "
                     "which fits the same model block by block in memory proportional to the "
-                    "number of tokens, or analyse fewer tokens or words")
+                    "number of tokens, choose fewer words (analyze.py --words=w1,w2,...), or "
+                    "analyse fewer tokens")
 PHONE_SIZE_ADVICE = ("the phone GAMMs have only the mgcv engine: skip them with "
                      "analyze.py --phone_layers= (or list fewer layers), or analyse fewer tokens")
 

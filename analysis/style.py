@@ -1,0 +1,216 @@
+"""One look for every figure of the analysis: journal page sizes, fonts, colours, saving.
+
+API (what a figure function uses)::
+
+    fig, axes = figure("double", height_in=2.8, nrows=1, ncols=2)   # axes: 2-D array
+    colours = palette(levels)                  # {level: colour}, the same order every time
+    ax.plot(x, y, color=colours[w], label=plot_text(w))   # data labels through plot_text
+    shade_regions(ax, regions)                 # significance bands (CI excludes 0)
+    add_ms_axis(ax, layer_time)                # a second x axis in ms above a Sample axis
+    shared_legend(fig, axes)                   # one legend for all panels
+    save_figure(fig, folder, "fig3_word_curves")   # PNG (300 dpi) + PDF, exact size
+
+Sizes follow common journal pages: one column :data:`SINGLE_COLUMN_IN` (3.4 in), two columns
+:data:`DOUBLE_COLUMN_IN` (7.0 in), at most :data:`MAX_HEIGHT_IN` tall; text is
+:data:`FONT_PT` pt and never below :data:`MIN_FONT_PT` pt at that size (:func:`figure_problems`
+checks a figure). Figures use constrained layout and are saved without ``bbox_inches='tight'``,
+so the saved page size is exactly the requested one. PDFs embed TrueType fonts (Type 42), which
+journals accept and which hold the IPA letters.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Iterable, List, Optional, Sequence, Union
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
+
+from analysis.tables import visible  # noqa: E402
+from common.atomic import atomic_path  # noqa: E402
+
+SINGLE_COLUMN_IN = 3.4
+DOUBLE_COLUMN_IN = 7.0
+MAX_HEIGHT_IN = 9.0
+DPI = 300
+FONT_PT = 8.0
+MIN_FONT_PT = 7.0
+FORMATS = ("png", "pdf")
+# Okabe & Ito's colour-blind-safe palette (black last: it is the difference curves' colour).
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
+             "#000000")
+SIGNIFICANT_COLOUR = "#F0E442"   # band where a CI excludes zero
+SIGNIFICANT_ALPHA = 0.35
+CI_ALPHA = 0.2                   # confidence bands of curves
+SIGNIFICANT_LABEL = "95% CI of the difference excludes 0"
+
+_RC = {
+    "font.family": "DejaVu Sans",      # ships with matplotlib and holds the IPA block
+    "font.size": FONT_PT,
+    "axes.titlesize": FONT_PT,
+    "axes.labelsize": FONT_PT,
+    "xtick.labelsize": MIN_FONT_PT,
+    "ytick.labelsize": MIN_FONT_PT,
+    "legend.fontsize": MIN_FONT_PT,
+    "legend.title_fontsize": MIN_FONT_PT,
+    "figure.titlesize": FONT_PT + 1,
+    "figure.labelsize": FONT_PT,
+    "axes.linewidth": 0.6,
+    "lines.linewidth": 1.2,
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "xtick.major.size": 2.5,
+    "ytick.major.size": 2.5,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+    "savefig.dpi": DPI,
+    "pdf.fonttype": 42,
+    "ps.fonttype": 42,
+    "axes.unicode_minus": True,
+}
+
+
+def apply_style() -> None:
+    """Set matplotlib's parameters to the house style (idempotent; :func:`figure` calls it)."""
+    matplotlib.rcParams.update(_RC)
+
+
+def width_in(width: Union[str, float]) -> float:
+    """Figure width in inches: 'single' (3.4), 'double' (7.0) or a number up to 7.0."""
+    if width == "single":
+        return SINGLE_COLUMN_IN
+    if width == "double":
+        return DOUBLE_COLUMN_IN
+    w = float(width)
+    if not 0 < w <= DOUBLE_COLUMN_IN:
+        raise ValueError(f"figure width {w} in: expected 'single', 'double' or (0, 7.0]")
+    return w
+
+
+def figure(width: Union[str, float] = "single", height_in: float = 2.5, nrows: int = 1,
+           ncols: int = 1, **subplots_kw):
+    """A styled figure of ``width`` ('single' | 'double' | inches) by ``height_in`` (capped at
+    :data:`MAX_HEIGHT_IN`) with constrained layout; returns (fig, axes) with axes always a 2-D
+    array [nrows, ncols] (``squeeze=False``). Extra keywords go to ``plt.subplots``
+    (``sharex``, ``sharey``, ``gridspec_kw``...)."""
+    apply_style()
+    h = min(float(height_in), MAX_HEIGHT_IN)
+    subplots_kw.setdefault("squeeze", False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width_in(width), h), layout="constrained",
+                             **subplots_kw)
+    return fig, axes
+
+
+def palette(levels: Sequence[object]) -> Dict[str, str]:
+    """{str(level): colour}: Okabe-Ito for up to 8 levels, then tab20 (order as given)."""
+    levels = [str(v) for v in levels]
+    if len(levels) <= len(OKABE_ITO):
+        colours = list(OKABE_ITO[:len(levels)])
+    else:
+        cmap = matplotlib.colormaps["tab20"]
+        colours = [matplotlib.colors.to_hex(cmap(i % 20)) for i in range(len(levels))]
+    return dict(zip(levels, colours))
+
+
+def plot_text(label: object) -> str:
+    """A data label as matplotlib text: one line (:func:`analysis.tables.visible`), '$'
+    escaped (an even number of them would start mathtext, which can fail to parse), and a
+    leading '_' shielded (matplotlib leaves such labels out of legends)."""
+    text = visible(label).replace("$", r"\$")
+    return "\u200b" + text if text.startswith("_") else text
+
+
+def shade_regions(ax, regions: Optional[Iterable[dict]], label: Optional[str] = None) -> List:
+    """Shade each region ({'start', 'end', ...} in the axis's x units, e.g.
+    :func:`analysis.diffcurves.significant_regions`) behind the data; ``label`` goes on the
+    first band only (one legend entry). Returns the artists."""
+    out = []
+    for i, r in enumerate(regions or []):
+        start, end = float(r["start"]), float(r["end"])
+        if end == start:  # a single grid point: a visible sliver
+            span = np.diff(ax.get_xlim())[0] / 200.0
+            start, end = start - span, end + span
+        out.append(ax.axvspan(start, end, color=SIGNIFICANT_COLOUR, alpha=SIGNIFICANT_ALPHA,
+                              lw=0, zorder=0, label=label if i == 0 and label else None))
+    return out
+
+
+def significance_handle(label: str = SIGNIFICANT_LABEL) -> Patch:
+    """A legend handle for :func:`shade_regions`' bands (for a shared legend)."""
+    return Patch(color=SIGNIFICANT_COLOUR, alpha=SIGNIFICANT_ALPHA, lw=0, label=label)
+
+
+def add_ms_axis(ax, layer_time, label: str = "time (ms)"):
+    """A secondary x axis on top of ``ax`` (whose x is a layer's Sample index) in ms:
+    ``layer_time`` is an :class:`analysis.diffcurves.LayerTime` (None: nothing added).
+    Returns the secondary axis or None."""
+    if layer_time is None:
+        return None
+    sec = ax.secondary_xaxis("top", functions=(layer_time.ms, layer_time.sample))
+    sec.set_xlabel(label)
+    return sec
+
+
+def shared_legend(fig, axes=None, handles=None, loc: str = "outside upper center",
+                  ncol: Optional[int] = None, extra: Sequence = ()):
+    """One legend for the whole figure: the distinct labelled artists of ``axes`` (or the
+    given ``handles``) plus ``extra`` handles, outside the panels (constrained layout makes
+    room). Returns the legend or None when there is nothing to show."""
+    if handles is None:
+        seen, handles = set(), []
+        for ax in np.ravel(axes if axes is not None else fig.axes):
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                if lab not in seen:
+                    seen.add(lab)
+                    handles.append(h)
+    handles = list(handles) + list(extra)
+    if not handles:
+        return None
+    n = ncol or min(len(handles), 4)
+    return fig.legend(handles=handles, loc=loc, ncol=n)
+
+
+def figure_problems(fig, min_pt: float = MIN_FONT_PT,
+                    max_width_in: float = DOUBLE_COLUMN_IN) -> List[str]:
+    """What breaks the house style in ``fig`` (drawn first, so tick labels exist): a width
+    over ``max_width_in``, a height over :data:`MAX_HEIGHT_IN`, visible text under
+    ``min_pt``. Empty when the figure conforms."""
+    problems = []
+    w, h = fig.get_size_inches()
+    if w > max_width_in + 1e-6:
+        problems.append(f"width {w:.2f} in > {max_width_in} in")
+    if h > MAX_HEIGHT_IN + 1e-6:
+        problems.append(f"height {h:.2f} in > {MAX_HEIGHT_IN} in")
+    fig.canvas.draw()
+    for t in fig.findobj(Text):
+        if t.get_visible() and t.get_text().strip() and t.get_fontsize() < min_pt - 1e-6:
+            problems.append(f"text {t.get_text()!r} at {t.get_fontsize():.1f} pt")
+    return problems
+
+
+def save_figure(fig, folder: str, name: str, formats: Sequence[str] = FORMATS,
+                dpi: int = DPI) -> List[str]:
+    """Save ``fig`` as <folder>/<name>.<fmt> for each format (atomically; at its own size when
+    it has a layout engine, else cropped to its contents); close it. ``name`` is a plain file name chosen by the code, never
+    a path or a label."""
+    if not name or name in (".", "..") or os.path.basename(name) != name:
+        raise ValueError(f"figure name {name!r} must be a plain file name")
+    # A figure with a layout engine (every :func:`figure`) keeps its page size exactly; one
+    # without is cropped to its contents so that no label is cut off.
+    bbox = None if fig.get_layout_engine() is not None else "tight"
+    paths = []
+    try:
+        for fmt in formats:
+            path = os.path.join(folder, f"{name}.{fmt}")
+            with atomic_path(path, suffix="." + fmt) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches=bbox)
+            paths.append(path)
+    finally:
+        plt.close(fig)
+    return paths
