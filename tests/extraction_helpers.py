@@ -27,3 +27,18 @@ def word_like_audio(n_tokens: int, seed: int, n_voiced: int = 8000) -> np.ndarra
     for i in range(n_tokens):
         x[i, :n_voiced] = 0.2 * (i + 1) * env * rng.standard_normal(n_voiced)
     return x
+
+
+def extract_cli(*args) -> int:
+    """extract.py in-process (tiny-test flags --model=ciwgan --noprogress --batch_size=2 plus
+    ``args``); returns its exit status. The flags are reset before and after."""
+    from absl import flags
+
+    import extract
+    FLAGS = flags.FLAGS
+    FLAGS.unparse_flags()
+    FLAGS(["extract.py", "--model=ciwgan", "--noprogress", "--batch_size=2", *args])
+    try:
+        return extract.main([])
+    finally:
+        FLAGS.unparse_flags()

@@ -24,16 +24,14 @@ import soundfile as sf
 tf = pytest.importorskip("tensorflow")
 wavegan = pytest.importorskip("wavegan")
 
-from absl import flags  # noqa: E402
-
-import extract  # noqa: E402
 from common.outputs import MARKER_NAME  # noqa: E402
 from corpus.pipeline import peak_normalize_np  # noqa: E402
 from extraction.run import run_extraction  # noqa: E402
 from extraction.sources import ArraySource, open_source  # noqa: E402
 from test_extraction_run import write_dataset  # noqa: E402
 from wavegan.tf1_checkpoint import save_tf1_checkpoint  # noqa: E402
-from extraction_helpers import tiny_ciwgan_models, word_like_audio  # noqa: E402
+from extraction_helpers import (extract_cli, tiny_ciwgan_models,  # noqa: E402
+                                word_like_audio)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 L = 16384
@@ -66,15 +64,7 @@ def paths(tmp_path, models, audio):
     return data, run_dir
 
 
-def cli(*args):
-    """extract.py in-process; returns its exit status."""
-    FLAGS = flags.FLAGS
-    FLAGS.unparse_flags()
-    FLAGS(["extract.py", "--model=ciwgan", "--noprogress", "--batch_size=2", *args])
-    try:
-        return extract.main([])
-    finally:
-        FLAGS.unparse_flags()
+cli = extract_cli  # extract.py in-process; returns its exit status
 
 
 def snapshot(folder):

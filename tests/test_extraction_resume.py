@@ -20,9 +20,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 wavegan = pytest.importorskip("wavegan")
 
-from absl import flags  # noqa: E402
 
-import extract  # noqa: E402
 from common.errors import InputError  # noqa: E402
 from common.outputs import MARKER_NAME, OutputFolder  # noqa: E402
 from extraction import run as run_module  # noqa: E402
@@ -32,7 +30,8 @@ from extraction.run import SkippedTokens, decide_csv, run_extraction  # noqa: E4
 from extraction.sources import ArraySource, GeneratedSource, TokenBatch, open_source  # noqa: E402
 from test_extraction_run import write_dataset  # noqa: E402
 from wavegan.tf1_checkpoint import save_tf1_checkpoint  # noqa: E402
-from extraction_helpers import tiny_ciwgan_models, word_like_audio  # noqa: E402
+from extraction_helpers import (extract_cli, tiny_ciwgan_models,  # noqa: E402
+                                word_like_audio)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 L = 16384
@@ -326,15 +325,7 @@ def test_csv_auto_threshold(tmp_path, models, audio, monkeypatch):
     np.testing.assert_allclose(a.value, b.value, rtol=1e-6)
 
 
-def cli(*args):
-    """extract.py in-process; returns its exit status."""
-    FLAGS = flags.FLAGS
-    FLAGS.unparse_flags()
-    FLAGS(["extract.py", "--model=ciwgan", "--noprogress", "--batch_size=2", *args])
-    try:
-        return extract.main([])
-    finally:
-        FLAGS.unparse_flags()
+cli = extract_cli  # extract.py in-process; returns its exit status
 
 
 @pytest.fixture()
