@@ -33,6 +33,7 @@ columns and the limits.
 
 from __future__ import annotations
 
+import collections
 import re
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -46,7 +47,8 @@ from analysis.tables import format_number, md_text
 __all__ = ["DEFAULT_MAX_AUTO", "DEFAULT_MIN_INTERVALS", "MATRIX_COLUMNS", "ContrastInputError",
            "benjamini_hochberg", "contrast_matrix", "contrast_report_section",
            "correct_matrix", "fig_contrast_matrix", "holm", "interval_counts",
-           "parse_contrasts", "write_contrast_outputs"]
+           "parse_contrasts", "parse_contrast_text", "choose_contrasts",
+           "write_contrast_outputs"]
 
 # A phone needs this many intervals (with at least min_samples samples at the layer) for its
 # cell to be fitted: the fs term estimates one random smooth per interval, and with fewer
@@ -62,7 +64,7 @@ MATRIX_COLUMNS = [
     "contrast", "reference", "phone", "layer", "status", "n_reference", "n_phone",
     "samples_per_interval", "k", "engine", "estimate", "se", "p_param", "edf", "F",
     "p_smooth", "sd_intervals", "effect_size", "shape_size", "rho", "p_param_holm",
-    "p_smooth_holm", "p_param_bh", "p_smooth_bh", "encoded_holm", "encoded_bh", "seconds"]
+    "p_smooth_holm", "p_param_bh", "p_smooth_bh", "encoded_holm", "encoded_bh"]
 
 
 class ContrastInputError(AnalysisInputError):
@@ -137,36 +139,27 @@ def interval_counts(phone_table: pd.DataFrame, layer: Optional[str] = None) -> p
 def parse_contrasts(text: str, phone_table: Optional[pd.DataFrame] = None,
                     min_intervals: int = DEFAULT_MIN_INTERVALS,
                     max_auto: int = DEFAULT_MAX_AUTO) -> List[Tuple[str, str]]:
-    """The ``--contrasts`` text as [(reference, phone), ...].
-
-    'a:b,c:d' lists the pairs (the first phone of each is the reference); with a phone table
-    every phone must occur in it. 'auto' needs the table: every phone with at least
-    ``min_intervals`` intervals (:func:`interval_counts`, any layer) is paired with every
-    other such phone; the pairs are sorted by the smaller count of the pair (descending: the
-    best-powered first), then the larger, then the names, and the first ``max_auto`` are kept
-    (P phones give P (P - 1) / 2 pairs). Within a pair the more frequent phone is the
-    reference. Raises :class:`ContrastInputError` naming the bad value.
-    """
-    text = "" if text is None else str(text).strip()
-    if int(min_intervals) < 2:
-        raise ContrastInputError(f"--min_intervals={min_intervals} must be at least 2")
-    if text.lower() == "auto":
-        if phone_table is None:
+    """The ``--contrasts`` text as [(reference, phone), ...]: :func:`parse_contrast_text`,
+    then, with a phone table, :func:`choose_contrasts` (without one, 'auto' is refused and a
+    listed text is returned as parsed). Raises :class:`ContrastInputError` naming the bad
+    value."""
+    listed = parse_contrast_text(text)
+    if phone_table is None:
+        _check_min_intervals(min_intervals)
+        if listed is None:
             raise ContrastInputError("--contrasts=auto needs a phone_activations table "
                                      "(extract.py --phones)")
-        if int(max_auto) < 1:
-            raise ContrastInputError(f"--max_contrasts={max_auto} must be at least 1")
-        counts = interval_counts(phone_table)
-        keep = counts[counts >= int(min_intervals)]
-        if len(keep) < 2:
-            raise ContrastInputError(
-                f"--contrasts=auto: fewer than two phones have at least {min_intervals} "
-                f"intervals (--min_intervals); counts: {_show_counts(counts)}")
-        phones = list(keep.index)  # count descending, then name
-        pairs = [(a, b) for i, a in enumerate(phones) for b in phones[i + 1:]]
-        pairs.sort(key=lambda ab: (-min(keep[ab[0]], keep[ab[1]]),
-                                   -max(keep[ab[0]], keep[ab[1]]), ab[0], ab[1]))
-        return pairs[:int(max_auto)]
+        return listed
+    return choose_contrasts(listed, phone_table, min_intervals, max_auto)
+
+
+def parse_contrast_text(text: str) -> Optional[List[Tuple[str, str]]]:
+    """'a:b,c:d' -> [('a', 'b'), ('c', 'd')] (the first phone of each pair is the reference);
+    'auto' (any case) -> None. Refuses an empty text, a malformed or self pair and a pair
+    given twice (in either order)."""
+    text = "" if text is None else str(text).strip()
+    if text.lower() == "auto":
+        return None
     if not text:
         raise ContrastInputError("--contrasts is empty: give pairs like s:sh,p:b or 'auto'")
     pairs, seen = [], set()
@@ -183,15 +176,46 @@ def parse_contrasts(text: str, phone_table: Optional[pd.DataFrame] = None,
             raise ContrastInputError(f"--contrasts: the pair {item!r} is given twice")
         seen.add(key)
         pairs.append((parts[0], parts[1]))
-    if phone_table is not None:
-        counts = interval_counts(phone_table)
-        unknown = sorted({p for ab in pairs for p in ab} - set(counts.index))
+    return pairs
+
+
+def choose_contrasts(listed: Optional[List[Tuple[str, str]]], phone_table: pd.DataFrame,
+                     min_intervals: int = DEFAULT_MIN_INTERVALS,
+                     max_auto: int = DEFAULT_MAX_AUTO) -> List[Tuple[str, str]]:
+    """The contrasts to fit on ``phone_table``. Listed pairs (:func:`parse_contrast_text`):
+    every phone must occur in the table. None ('auto'): every phone with at least
+    ``min_intervals`` intervals (:func:`interval_counts`, any layer) is paired with every
+    other such phone; the pairs are sorted by the smaller count of the pair (descending: the
+    best-powered first), then the larger, then the names, and the first ``max_auto`` are kept
+    (P phones give P (P - 1) / 2 pairs). Within a pair the more frequent phone is the
+    reference."""
+    _check_min_intervals(min_intervals)
+    counts = interval_counts(phone_table)
+    if listed is not None:
+        unknown = sorted({p for ab in listed for p in ab} - set(counts.index))
         if unknown:
             raise ContrastInputError(
                 f"--contrasts: phone(s) {unknown} have no interval in the phone_activations "
                 f"table (phones there: {_show_counts(counts)}); extract.py --phones must "
                 "list every phone of every contrast")
-    return pairs
+        return list(listed)
+    if int(max_auto) < 1:
+        raise ContrastInputError(f"--max_contrasts={max_auto} must be at least 1")
+    keep = counts[counts >= int(min_intervals)]
+    if len(keep) < 2:
+        raise ContrastInputError(
+            f"--contrasts=auto: fewer than two phones have at least {min_intervals} "
+            f"intervals (--min_intervals); counts: {_show_counts(counts)}")
+    phones = list(keep.index)  # count descending, then name
+    pairs = [(a, b) for i, a in enumerate(phones) for b in phones[i + 1:]]
+    pairs.sort(key=lambda ab: (-min(keep[ab[0]], keep[ab[1]]),
+                               -max(keep[ab[0]], keep[ab[1]]), ab[0], ab[1]))
+    return pairs[:int(max_auto)]
+
+
+def _check_min_intervals(min_intervals: int) -> None:
+    if int(min_intervals) < 2:
+        raise ContrastInputError(f"--min_intervals={min_intervals} must be at least 2")
 
 
 def _show_counts(counts: pd.Series, n: int = 20) -> str:
@@ -307,13 +331,12 @@ def contrast_matrix(phone_table: pd.DataFrame, contrasts: Sequence[Tuple[str, st
     ('too few intervals: ...') and its statistics are empty, as for a fit the data cannot
     support ('not fitted: <reason>'). The corrected columns come from :func:`correct_matrix`
     over the whole matrix. ``attrs['notes']`` collects the fits' notes (k lowered, intervals
-    dropped).
+    dropped), ``attrs['seconds_per_layer']`` the time spent on each layer's cells.
     """
     _require(phone_table)
     if not contrasts:
         raise ContrastInputError("--contrasts: no contrast to fit")
-    if int(min_intervals) < 2:
-        raise ContrastInputError(f"--min_intervals={min_intervals} must be at least 2")
+    _check_min_intervals(min_intervals)
     # checked here, not in the cells: a cell's AnalysisInputError only marks that cell
     from analysis.gamm import ENGINES
     if engine not in ENGINES:
@@ -340,7 +363,7 @@ def contrast_matrix(phone_table: pd.DataFrame, contrasts: Sequence[Tuple[str, st
     layer_col = phone_table["layer"].astype(str)
     by_layer = {lay: phone_table[layer_col == lay] for lay in layers}
     phone_of = {lay: t["phone"].astype(str) for lay, t in by_layer.items()}
-    rows, notes = [], []
+    rows, notes, seconds = [], [], collections.Counter()
     for a, b in contrasts:
         for layer in layers:
             t0 = time.perf_counter()
@@ -368,12 +391,14 @@ def contrast_matrix(phone_table: pd.DataFrame, contrasts: Sequence[Tuple[str, st
                     # ModelTooLargeError and bad cell data are AnalysisInputErrors; R or
                     # rpy2 missing (RUnavailableError) is not and stops the whole matrix.
                     row["status"] = f"not fitted: {exc}".splitlines()[0]
-            row["seconds"] = time.perf_counter() - t0
+            seconds[layer] += time.perf_counter() - t0
             rows.append(row)
     out = pd.DataFrame(rows).reindex(columns=MATRIX_COLUMNS)
     out = correct_matrix(out, alpha)
     out.attrs["notes"] = notes
     out.attrs["alpha"] = float(alpha)
+    # the fit times stay out of the table, which the same data and seed reproduce byte for byte
+    out.attrs["seconds_per_layer"] = dict(seconds)
     return out
 
 

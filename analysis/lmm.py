@@ -119,15 +119,11 @@ def check_lmm_memory(n_obs: int, n_levels: int, layer: str,
     """Refuse before fitting a mixed model that cannot fit in memory (:func:`lmm_memory_bytes`
     against ``limit``, default :func:`analysis.gamm.mgcv.memory_limit_bytes`):
     :class:`analysis.gamm.mgcv.ModelTooLargeError` with the figure and the advice."""
-    limit = mgcv_engine.memory_limit_bytes() if limit is None else limit
     p, need = lmm_memory_bytes(n_obs, n_levels)
-    if limit and need > limit:
-        gib = 2.0 ** 30
-        raise mgcv_engine.ModelTooLargeError(
-            f"the mixed model at {layer} ({int(n_obs):,} tokens, {p:,} words) is too large for "
-            f"this machine: R holds its {int(n_obs):,} x {p:,} design at least "
-            f"{LMM_DESIGN_COPIES} times ({need / gib:,.1f} GiB) while this machine has "
-            f"{limit / gib:,.1f} GiB; {LMM_SIZE_ADVICE}")
+    mgcv_engine.refuse_over_memory(
+        need, limit, f"the mixed model at {layer} ({int(n_obs):,} tokens, {p:,} words) is too "
+        f"large for this machine: R holds its {int(n_obs):,} x {p:,} design at least "
+        f"{LMM_DESIGN_COPIES} times", LMM_SIZE_ADVICE)
 
 
 def fit_token_lmm(d: pd.DataFrame, layer: str, levels: Sequence[str]) -> LmmResult:

@@ -25,8 +25,8 @@ from typing import Optional
 
 from analysis.columns import (CSV_NA_VALUES, LABEL_COLUMNS, open_table,  # noqa: F401
                               read_csv_labels)
+from common import layout
 from common.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
-from common.constants import SAMPLE_RATE
 from common.errors import OutputPathError
 from common.outputs import OutputFolder
 
@@ -104,23 +104,6 @@ def read_table(folder: str, name: str, required: bool = True):
     return None
 
 
-def _read_optional(path: str, reader):
-    """``reader(path)`` when the file exists, else None; unreadable -> AnalysisInputError."""
-    from analysis.gamm.data import AnalysisInputError
-    if not os.path.exists(path):
-        return None
-    try:
-        return reader(path)
-    except Exception as exc:
-        raise AnalysisInputError(f"cannot read {path}: {exc}") from exc
-
-
-def _read_json(path: str):
-    import json
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def choose_diff_words(fit, requested) -> tuple:
     """(word1, word2): requested pair (validated) or the pair with the largest parametric
     difference |b_i - b_j| (reference b = 0); word1 has the larger estimate."""
@@ -184,7 +167,7 @@ def read_model_inputs(args: AnalysisOptions, progress: "Progress") -> ModelInput
         raise AnalysisInputError(f"--ref_word={args.ref_word} is not among --words="
                                  f"{','.join(words)}: add it (it is the reference level)")
     t0 = time.perf_counter()
-    with open_table(args.activations, "activations", threads=args.nthreads) as table:
+    with open_table(args.activations, layout.ACTIVATIONS, threads=args.nthreads) as table:
         summary = table.token_summary(words=words)
         if words is not None:
             absent = [w for w in words if w not in set(summary["word"].astype(str))]
@@ -227,13 +210,14 @@ def read_phone_rows(args: AnalysisOptions, phone_layers: list) -> tuple:
     (``args.phones`` when ``phone_layers``) and the contrast matrix (``args.contrasts``; every
     phone for 'auto') need, read by column; the pairs parsed and checked against those rows
     before any fit. (None, []) without a phone table and without --contrasts."""
-    from analysis.contrasts import ContrastInputError, parse_contrasts
+    from analysis.contrasts import ContrastInputError, choose_contrasts, parse_contrast_text
     wanted = set(str(p) for p in args.phones) if phone_layers else set()
-    auto = str(args.contrasts).strip().lower() == "auto"
-    if args.contrasts and not auto:
-        wanted |= {p for pair in parse_contrasts(args.contrasts) for p in pair}
+    listed = parse_contrast_text(args.contrasts) if args.contrasts else []  # None: 'auto'
+    auto = listed is None
+    if not auto:
+        wanted |= {p for pair in listed for p in pair}
     with contextlib.ExitStack() as stack:
-        ptable = open_table(args.activations, "phone_activations", threads=args.nthreads,
+        ptable = open_table(args.activations, layout.PHONE_ACTIVATIONS, threads=args.nthreads,
                             required=False)
         if ptable is None:
             if args.contrasts:
@@ -242,7 +226,7 @@ def read_phone_rows(args: AnalysisOptions, phone_layers: list) -> tuple:
             return None, []
         stack.enter_context(ptable)
         rows = ptable.rows({"phone": None if auto else sorted(wanted)})
-    pairs = parse_contrasts(args.contrasts, rows, args.min_intervals, args.max_contrasts) \
+    pairs = choose_contrasts(listed, rows, args.min_intervals, args.max_contrasts) \
         if args.contrasts else []
     return rows, pairs
 
@@ -252,7 +236,7 @@ def run_analysis(args: AnalysisOptions) -> dict:
     import pandas as pd
     from analysis.gamm.data import AnalysisInputError
     from analysis.rbridge import get_r
-    from analysis.report import read_confusion
+    from analysis.records import read_activations_records, read_optional
 
     src = args.activations
     if not src or not os.path.isdir(src):
@@ -261,18 +245,16 @@ def run_analysis(args: AnalysisOptions) -> dict:
     output = OutputFolder(args.out, STAGE, inputs={"--activations": src},
                           overwrite=args.overwrite)
     inputs = read_model_inputs(args, Progress(args.progress))
-    up = _read_optional(os.path.join(src, "upsampled.parquet"), pd.read_parquet) \
+    up = read_optional(os.path.join(src, f"{layout.UPSAMPLED}.parquet"), pd.read_parquet) \
         if args.figures else None
-    confusion = read_confusion(os.path.join(src, "confusion.csv"))
-    classification = _read_optional(os.path.join(src, "classification.json"), _read_json)
-    sample_rate = activations_sample_rate(src)
+    records = read_activations_records(src)
     get_r(("mgcv",))  # fail early and clearly when R/mgcv/rpy2 are missing
     with contextlib.ExitStack() as stack:
         try:
             tmp = stack.enter_context(output)
         except OSError as exc:
             raise OutputPathError(f"--out={args.out}: cannot create it ({exc})") from exc
-        return _analyse(args, inputs, up, confusion, classification, sample_rate, tmp)
+        return _analyse(args, inputs, up, records, tmp)
 
 
 def fixed_part(fit):
@@ -294,23 +276,6 @@ def fixed_part(fit):
         lpmatrix=lambda newdata: full(newdata)[:, idx])
 
 
-def activations_sample_rate(folder: str) -> int:
-    """The audio's sample rate (Hz) as ``extract_info.json`` of the activations folder gives
-    it; :data:`common.constants.SAMPLE_RATE` when the file or the key is absent."""
-    from analysis.gamm.data import AnalysisInputError
-    path = os.path.join(folder, "extract_info.json")
-    info = _read_optional(path, _read_json) or {}
-    try:
-        rate = int(info.get("sample_rate", SAMPLE_RATE))
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise AnalysisInputError(f"{path}: sample_rate must be a positive number of Hz "
-                                 f"({exc})") from exc
-    if rate <= 0:
-        raise AnalysisInputError(f"{path}: sample_rate must be a positive number of Hz, "
-                                 f"got {rate}")
-    return rate
-
-
 def check_model_sizes(args: AnalysisOptions, phone_tab) -> None:
     """Refuse, before the first fit, a phone GAMM that mgcv cannot hold in memory (the word
     GAMM is checked as its fit starts, which is before any other fit)."""
@@ -322,15 +287,15 @@ def check_model_sizes(args: AnalysisOptions, phone_tab) -> None:
         check_phone_model_size(phone_tab, lay, tuple(args.phones), k=args.k)
 
 
-def _analyse(args, inputs: ModelInputs, up, confusion, classification, sample_rate,
-             tmp) -> dict:
+def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
     """Fits, tables, figures and report written into the temporary folder ``tmp``."""
     import numpy as np
     import pandas as pd
     from analysis import diffcurves, tables
     from analysis.gamm import AnalysisInputError, fit_phone_gamm, fit_word_gamm
     from analysis.gamm.rcode import model_data_table, r_script
-    from analysis.report import ReportInputs, read_layer_time, write_report
+    from analysis.records import read_layer_time
+    from analysis.report import ReportInputs, write_report
     from analysis.tables import visible
     progress = Progress(args.progress)
     timings, notes, figures = {}, [], {}
@@ -415,15 +380,15 @@ def _analyse(args, inputs: ModelInputs, up, confusion, classification, sample_ra
     if inputs.contrasts:
         sections.append(contrast_section(args, inputs, tmp, progress, timings, notes))
     if inputs.spectra_rows is not None:
-        sections.append(spectra_section(args, inputs, tmp, progress, timings))
+        sections.append(spectra_section(args, inputs, records.info, tmp, progress, timings))
 
-    layer_time = read_layer_time(args.activations, args.layer, rows=acts)
+    layer_time = read_layer_time(records, args.layer, rows=acts)
     if args.figures:
         from analysis import figures as F
         t0 = time.perf_counter()
         fdir = os.path.join(tmp, "figures")
         if up is not None:
-            F.fig_waveforms(up, fdir, sample_rate=sample_rate)
+            F.fig_waveforms(up, fdir, sample_rate=records.sample_rate)
             figures["fig2"] = "figures/fig2_waveforms.png"
         F.fig_word_curves(fit.data, preds, fdir, layer=args.layer, layer_time=layer_time)
         figures["fig3"] = "figures/fig3_word_curves.png"
@@ -433,8 +398,9 @@ def _analyse(args, inputs: ModelInputs, up, confusion, classification, sample_ra
         F.fig_difference(preds, diff, w1, w2, fdir, regions=regions, layer=args.layer,
                          layer_time=layer_time)
         figures["fig5"] = "figures/fig5_difference.png"
-        if confusion is not None:
-            F.fig_confusion(confusion, fdir, mapping=(classification or {}).get("mapping"))
+        if records.confusion is not None:
+            F.fig_confusion(records.confusion, fdir,
+                            mapping=(records.classification or {}).get("mapping"))
             figures["confusion"] = "figures/confusion.png"
         timings["figures"] = time.perf_counter() - t0
         progress("figures written", t0)
@@ -454,8 +420,8 @@ def _analyse(args, inputs: ModelInputs, up, confusion, classification, sample_ra
         activations=args.activations, layer=args.layer, ref_word=args.ref_word, word_fit=fit,
         diff_words=(w1, w2), diff_regions=regions, phone_fits=phone_fits,
         phones=tuple(args.phones), lmm=lmm_tab, lmm_backend=lmm_backend,
-        classification=classification, figures=figures, timings=timings, notes=notes,
-        command=" ".join(["analyze.py"] + sys.argv[1:]), confusion=confusion,
+        figures=figures, timings=timings, notes=notes,
+        command=" ".join(["analyze.py"] + sys.argv[1:]), records=records,
         engine_requested=args.engine, phone_regions=phone_regions, layer_time=layer_time,
         phone_table=phone_tab, generated=args.generated, sections=sections))
     progress("report written", t0)
@@ -477,26 +443,27 @@ def contrast_section(args: AnalysisOptions, inputs: ModelInputs, tmp: str, progr
     contrasts.write_contrast_outputs(matrix, tmp, figures=args.figures)
     notes.extend(matrix.attrs.get("notes", []))
     timings["contrast matrix"] = time.perf_counter() - t0
+    for layer, sec in matrix.attrs.get("seconds_per_layer", {}).items():
+        timings[f"contrast matrix, {layer}"] = sec
     progress("contrast matrix done", t0)
     return contrasts.contrast_report_section(
         matrix, figure="figures/contrast_matrix.png" if args.figures else None)
 
 
-def spectra_section(args: AnalysisOptions, inputs: ModelInputs, tmp: str, progress,
-                    timings: dict) -> str:
-    """Spectra of the averaged feature maps (analysis.spectra) into ``tmp``; returns the
-    report section."""
+def spectra_section(args: AnalysisOptions, inputs: ModelInputs, extract_info: dict, tmp: str,
+                    progress, timings: dict) -> str:
+    """Spectra of the averaged feature maps (analysis.spectra) into ``tmp``, at each layer's
+    rate from ``extract_info`` (extract_info.json's content); returns the report section."""
     from analysis import spectra
     t0 = time.perf_counter()
     progress(f"spectra: {args.spectra_bands} bands per layer, test {args.spectra_test}")
-    info = _read_optional(os.path.join(args.activations, "extract_info.json"), _read_json)
     # per-phone spectra for the phones of --phones only (with --contrasts=auto the phone rows
     # may hold every phone: dozens of curves would make the figure unreadable)
     phones = inputs.phones
     if phones is not None:
         phones = phones[phones["phone"].astype(str).isin([str(p) for p in args.phones])]
-    res = spectra.run_spectra(inputs.spectra_rows, tmp, info=info, phone_table=phones,
-                              layers=list(args.spectra_layers) or None,
+    res = spectra.run_spectra(inputs.spectra_rows, tmp, info=extract_info,
+                              phone_table=phones, layers=list(args.spectra_layers) or None,
                               n_bands=args.spectra_bands, test=args.spectra_test,
                               figures=args.figures)
     timings["spectra"] = time.perf_counter() - t0

@@ -22,7 +22,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, Mapping, Optional
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -207,19 +207,31 @@ def get_r(packages: Iterable[str] = ("mgcv",)) -> RSession:
 # R helpers every model shares, defined by r_session before any other:
 # * warnings raised inside our R calls are collected in .ganan_warnings (read and cleared by
 #   take_r_warnings, reported in GammFit.notes / LmmResult.notes) instead of being printed;
-# * .ganan_factors(d, levels, factor, ordered, random, rlevels) turns the text columns of a
-#   model's rows into its factors (see pandas_to_r_factors).
+# * .ganan_data_frame(columns, names, n) and .ganan_codes(codes, levels, class) build
+#   pandas_to_r's data.frame and factors from vectors converted one buffer each;
+# * .ganan_factors(d, levels, factor, ordered, random, rlevels) turns the integer level codes
+#   of a model's rows into its factors (see pandas_to_r_factors).
 _SHARED_HELPERS = r"""
 .ganan_warnings <- new.env()
 .ganan_warnings$list <- character(0)
 .ganan_take_warnings <- function() {
   w <- unique(.ganan_warnings$list); .ganan_warnings$list <- character(0); w
 }
+.ganan_codes <- function(codes, lv, cls = "factor") {
+  codes <- as.integer(codes)
+  codes[codes == 0L] <- NA_integer_
+  structure(codes, levels = lv, class = cls)
+}
+.ganan_data_frame <- function(columns, names, n) {
+  names(columns) <- names
+  structure(columns, class = "data.frame", row.names = .set_row_names(as.integer(n)))
+}
 .ganan_factors <- function(d, levels, factor, ordered, random, rlevels) {
-  d[[factor]] <- factor(as.character(d[[factor]]), levels = levels)
-  d[[ordered]] <- factor(as.character(d[[factor]]), levels = levels, ordered = TRUE)
+  codes <- d[[factor]]
+  d[[factor]] <- .ganan_codes(codes, levels)
+  d[[ordered]] <- .ganan_codes(codes, levels, c("ordered", "factor"))
   contrasts(d[[ordered]]) <- "contr.treatment"
-  d[[random]] <- factor(as.character(d[[random]]), levels = rlevels)
+  d[[random]] <- .ganan_codes(d[[random]], rlevels)
   d
 }
 """
@@ -246,14 +258,33 @@ def take_r_warnings(session: RSession) -> list:
 
 def pandas_to_r_factors(df: pd.DataFrame, factor: str, levels: Iterable[str], ordered: str,
                         random: str, random_levels: Iterable[str]):
-    """An R data.frame of ``df`` (text and numeric columns) with the model's factors built in
-    R: ``factor`` with ``levels`` (treatment contrasts, the first level the reference),
-    ``ordered``, the same levels as an ordered factor with ``contr.treatment`` contrasts (for
-    difference smooths), and ``random`` with ``random_levels``."""
+    """An R data.frame of ``df`` with the model's factors: ``factor`` with ``levels``
+    (treatment contrasts, the first level the reference), ``ordered``, the same levels as an
+    ordered factor with ``contr.treatment`` contrasts (for difference smooths), and ``random``
+    with ``random_levels``. The two label columns (text or pandas categoricals) cross to R as
+    integer codes (:func:`level_codes`) and become factors there: rpy2 converts a text column
+    string by string (16 s for 400,000 rows), integers as one buffer. A label not among the
+    levels is NA, as R's ``factor()`` makes it."""
     session = r_session(())
     ro = session.ro
-    return session.r(".ganan_factors")(pandas_to_r(df), ro.StrVector(list(levels)), factor,
-                                       ordered, random, ro.StrVector(list(random_levels)))
+    levels, random_levels = [str(v) for v in levels], [str(v) for v in random_levels]
+    coded = df.assign(**{factor: level_codes(df[factor], levels),
+                         random: level_codes(df[random], random_levels)})
+    return session.r(".ganan_factors")(pandas_to_r(coded), ro.StrVector(levels), factor,
+                                       ordered, random, ro.StrVector(random_levels))
+
+
+def level_codes(labels: pd.Series, levels: Sequence[str]) -> np.ndarray:
+    """R's factor codes of ``labels`` in ``levels`` (int32 [n], 1-based, 0 where the label is
+    not a level): a categorical maps its categories once, other columns compare as text."""
+    index = pd.Index([str(v) for v in levels])
+    if isinstance(labels.dtype, pd.CategoricalDtype):
+        per_category = index.get_indexer([str(c) for c in labels.cat.categories])
+        codes = labels.cat.codes.to_numpy()
+        found = np.where(codes >= 0, per_category[np.maximum(codes, 0)], -1)
+    else:
+        found = index.get_indexer(labels.astype(str))
+    return (np.asarray(found, dtype=np.int64) + 1).astype(np.int32)
 
 
 def r_available(packages: Iterable[str] = ("mgcv",)) -> bool:
@@ -266,20 +297,47 @@ def r_available(packages: Iterable[str] = ("mgcv",)) -> bool:
 
 
 def pandas_to_r(df: pd.DataFrame):
-    """Convert a pandas DataFrame to an R data.frame.
+    """Convert a pandas DataFrame to an R data.frame, column by column.
 
-    Numeric columns become numeric vectors, bool -> logical, pandas Categorical -> R factor with
-    the same level order (ordered categoricals -> ordered factors), other object columns ->
-    character vectors. The index is dropped.
+    Float and integer columns become numeric / integer vectors (integers beyond R's 32 bits
+    become numeric), bool -> logical, pandas Categorical -> R factor with the same level order
+    (ordered categoricals -> ordered factors; missing -> NA), other columns -> character
+    vectors (None -> NA). The index is dropped; names are kept as they are.
+
+    Numbers cross as one buffer each (numpy2ri): rpy2's pandas converter copies them value by
+    value, 2.5 s for a column of 400,000 doubles (bench/r_transfer.py).
     """
-    session = get_r(())
+    session = r_session(())
     ro = session.ro
-    from rpy2.robjects import pandas2ri
-    from rpy2.robjects.conversion import localconverter
+    columns = [_r_column(session, df[name]) for name in df.columns]
+    return session.r(".ganan_data_frame")(ro.r["list"](*columns),
+                                          ro.StrVector([str(c) for c in df.columns]), len(df))
 
-    df = df.reset_index(drop=True)
-    with localconverter(ro.default_converter + pandas2ri.converter):
-        return ro.conversion.py2rpy(df)
+
+def _r_column(session, col: pd.Series):
+    """One pandas column as an R vector (see :func:`pandas_to_r`). rpy2 copies a numpy array
+    of doubles or 32-bit integers in one block, everything else value by value: booleans and
+    codes cross as integers and become logicals and factors in R."""
+    ro = session.ro
+    dtype = col.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy().astype(np.int32) + 1  # 0: missing
+        kind = ro.StrVector(["ordered", "factor"] if dtype.ordered else ["factor"])
+        return session.r(".ganan_codes")(ro.IntVector(codes),
+                                         ro.StrVector([str(c) for c in dtype.categories]),
+                                         kind)
+    if pd.api.types.is_bool_dtype(dtype):
+        return ro.r["as.logical"](ro.IntVector(col.to_numpy(bool).astype(np.int32)))
+    if pd.api.types.is_integer_dtype(dtype):
+        values = col.to_numpy()
+        info = np.iinfo(np.int32)
+        if len(values) and (values.min() <= info.min or values.max() > info.max):
+            return ro.FloatVector(values.astype(np.float64))  # R integers are 32-bit
+        return ro.IntVector(values.astype(np.int32))
+    if pd.api.types.is_float_dtype(dtype):
+        return ro.FloatVector(np.ascontiguousarray(col.to_numpy(np.float64)))
+    return ro.StrVector([ro.NA_Character if v is None or (isinstance(v, float) and v != v)
+                         else str(v) for v in col.tolist()])
 
 
 def r_matrix_to_pandas(mat) -> pd.DataFrame:

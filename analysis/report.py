@@ -18,9 +18,9 @@ What a results section needs, each beside the result it qualifies:
   the phones come from different words;
 * the mixed models: per-word estimates with t-based 95 % CIs, singular fits as caveats.
 
-The report reads from the activations folder (:func:`read_activation_files`) what the analysis
-does not pass: ``extract_info.json``, ``classification.json``, ``confusion.csv``; a missing
-file omits its part.
+The report reads from the activations folder what the analysis does not pass
+(:func:`read_activation_files`): ``extract_info.json``, ``classification.json``,
+``confusion.csv`` (:mod:`analysis.records`); a missing file omits its part.
 
 Labels (words, phones, layers, paths, the command line) are data: they enter the Markdown
 only through :func:`analysis.tables.md_text` / :func:`analysis.tables.md_code`, so none can
@@ -31,7 +31,6 @@ any input and always terminates.
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
 import re
@@ -44,10 +43,11 @@ import pandas as pd
 
 from analysis.diffcurves import LayerTime, contrast_regions
 from analysis.phones import phone_label
+from analysis.records import (ActivationsRecords, read_activations_records, read_generated,
+                              read_layer_time)
 from analysis.tables import (ci_bounds, fits_table, format_ci, format_number, format_p,
                              lmm_word_estimates, markdown_table, md_code, md_text, p_phrase)
 from common.atomic import atomic_write_text
-from common.constants import SAMPLE_RATE
 
 
 @dataclass
@@ -55,16 +55,16 @@ class ReportInputs:
     """Everything the report shows. Figures: {key: relative path of the PNG}.
 
     Optional extras (None: the report finds them itself):
-    confusion: confusion.csv as read (rows word, columns code); None reads
-        ``<activations>/confusion.csv``.
-    extract_info: extract_info.json's content; None reads it from ``activations``.
+    records: the activations folder's extract_info.json, classification.json and
+        confusion.csv as read (:func:`analysis.records.read_activations_records`); None
+        reads them from ``activations``.
     generated: generate.py's output folder (or its generated.csv) for Q's accuracy on
         generated audio per code; None: that part says where to get it.
     engine_requested: the --engine asked for ('auto' makes the report say how it chose).
     phone_regions: {layer: regions over norm_time where the CI of phones[1] - phones[0]
         excludes zero} (:func:`analysis.diffcurves.contrast_regions`); None computes them
         from ``phone_fits``.
-    layer_time: Sample -> ms of ``layer``; None: :func:`read_layer_time`.
+    layer_time: Sample -> ms of ``layer``; None: :func:`analysis.records.read_layer_time`.
     phone_table: the phone_activations rows (``token_id``, ``word``) that tell each phone
         interval's word for the design note; None: the word GAMM's rows (``word_fit.data``),
         which cover only the words that model fitted.
@@ -80,13 +80,11 @@ class ReportInputs:
     phones: tuple = ()
     lmm: Optional[pd.DataFrame] = None
     lmm_backend: str = ""
-    classification: Optional[dict] = None
     figures: Dict[str, str] = field(default_factory=dict)
     timings: Dict[str, float] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
     command: str = ""
-    confusion: Optional[pd.DataFrame] = None
-    extract_info: Optional[dict] = None
+    records: Optional[ActivationsRecords] = None
     generated: Optional[str] = None
     engine_requested: str = ""
     phone_regions: Optional[Dict[str, List[dict]]] = None
@@ -123,77 +121,6 @@ def _q(label: object) -> str:
 
 # ------------------------------------------------------------------------ activations folder
 
-def _read_json(path: str) -> Optional[dict]:
-    """The JSON object at ``path``; None when the file is absent."""
-    from analysis.gamm.data import AnalysisInputError
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError) as exc:
-        raise AnalysisInputError(f"cannot read {path}: {exc}") from exc
-
-
-def read_confusion(path: str) -> Optional[pd.DataFrame]:
-    """confusion.csv: word labels as text (index), counts as numbers; None when absent. A file
-    whose rows do not parse as one count per code and word (e.g. a label with a bare carriage
-    return written unquoted) is refused (:class:`AnalysisInputError`) rather than shown."""
-    from analysis.gamm.data import AnalysisInputError
-    if not os.path.exists(path):
-        return None
-    try:
-        table = pd.read_csv(path, index_col=0, dtype=str, keep_default_na=False)
-    except Exception as exc:
-        raise AnalysisInputError(f"cannot read {path}: {exc}") from exc
-    counts = table.apply(pd.to_numeric, errors="coerce")
-    if counts.isna().to_numpy().any() or not counts.index.is_unique:
-        raise AnalysisInputError(f"cannot read {path}: expected one row of counts per word (a "
-                                 "label with an unquoted line break or a missing count?)")
-    return counts
-
-
-def read_generated(path: str) -> Optional[pd.DataFrame]:
-    """generate.py's ``generated.csv`` (``path`` = the file or its folder): one row per clip
-    with ``code`` (the code it was generated from) and ``q_agrees`` (Q read that code back);
-    None when absent or written without Q (no ``q_agrees`` column)."""
-    from analysis.gamm.data import AnalysisInputError
-    if path and os.path.isdir(path):
-        path = os.path.join(path, "generated.csv")
-    if not path or not os.path.exists(path):
-        return None
-    try:
-        table = pd.read_csv(path, dtype={"code": str, "q_code": str}, keep_default_na=False)
-    except Exception as exc:
-        raise AnalysisInputError(f"cannot read {path}: {exc}") from exc
-    if not {"code", "q_agrees"} <= set(table.columns):
-        return None
-    table["q_agrees"] = table["q_agrees"].astype(str).str.lower().isin(["true", "1"])
-    return table
-
-
-def read_layer_time(folder: str, layer: str, info: Optional[dict] = None,
-                    rows: Optional[pd.DataFrame] = None) -> Optional[LayerTime]:
-    """Sample -> ms of ``layer``: from extract_info.json's ``layers`` entry (``jump``,
-    ``centre0``, with its ``sample_rate``), else from the ``sample`` and ``time`` columns of
-    ``rows`` (rows of that layer already read, e.g. the word GAMM's: the table itself is never
-    scanned again here, it can hold hundreds of millions of rows); None when neither says."""
-    info = _read_json(os.path.join(folder, "extract_info.json")) if info is None else info
-    info = info if isinstance(info, dict) else {}
-    rate = float(info.get("sample_rate", SAMPLE_RATE) or SAMPLE_RATE)
-    for entry in info.get("layers", []) or []:
-        if isinstance(entry, dict) and str(entry.get("name")) == str(layer):
-            found = LayerTime.from_layer_info(entry, rate)
-            if found is not None:
-                return found
-    if rows is None or not {"layer", "sample", "time"} <= set(rows.columns):
-        return None  # no time column: the report gives samples only
-    table = rows[rows["layer"].astype(str) == str(layer)]
-    sub = table.drop_duplicates("sample")
-    return LayerTime.from_times(pd.to_numeric(sub["sample"], errors="coerce"),
-                                pd.to_numeric(sub["time"], errors="coerce"))
-
-
 @dataclass
 class _Files:
     info: dict
@@ -204,17 +131,12 @@ class _Files:
 
 
 def read_activation_files(r: ReportInputs) -> _Files:
-    """What the report reads besides the fits (passed in ``r`` or read from the folders)."""
-    folder = r.activations
-    info = r.extract_info if r.extract_info is not None else \
-        (_read_json(os.path.join(folder, "extract_info.json")) or {})
-    info = info if isinstance(info, dict) else {}
-    cls = r.classification if r.classification is not None else \
-        _read_json(os.path.join(folder, "classification.json"))
-    conf = r.confusion if r.confusion is not None else \
-        read_confusion(os.path.join(folder, "confusion.csv"))
-    lt = r.layer_time if r.layer_time is not None else read_layer_time(folder, r.layer, info)
-    return _Files(info=info, classification=cls, confusion=conf,
+    """What the report shows besides the fits: ``r.records`` (or the activations folder's
+    records, read here), generate.py's table and the layer's time axis."""
+    records = r.records if r.records is not None else read_activations_records(r.activations)
+    lt = r.layer_time if r.layer_time is not None else read_layer_time(records, r.layer)
+    return _Files(info=records.info, classification=records.classification,
+                  confusion=records.confusion,
                   generated=read_generated(r.generated) if r.generated else None,
                   layer_time=lt)
 

@@ -52,6 +52,7 @@ from scipy import signal, stats
 
 from analysis.contrasts import benjamini_hochberg, holm, natural_layers
 from analysis.gamm.data import AnalysisInputError
+from analysis.records import info_sample_rate
 from analysis.tables import format_number, format_p, md_text
 
 __all__ = ["BAND_COLUMNS", "SPECTRUM_COLUMNS", "band_power", "band_tests", "fig_spectra",
@@ -67,16 +68,16 @@ BAND_COLUMNS = ["layer", "band", "f_low", "f_high", "test", "formula", "F", "df1
 
 # --------------------------------------------------------------------------- rates
 
-def layer_rates(acts: Optional[pd.DataFrame] = None, info: Optional[Mapping] = None,
-                sample_rate: Optional[float] = None) -> Dict[str, float]:
+def layer_rates(acts: Optional[pd.DataFrame] = None,
+                info: Optional[Mapping] = None) -> Dict[str, float]:
     """{layer: rate in Hz}: from extract_info.json's ``layers`` (``sample_rate / jump``) when
     given; layers it lacks (or without ``jump``) from the activations table's ``time``
     column (1 / the median step between consecutive samples of a token)."""
     rates: Dict[str, float] = {}
     if info:
-        sr = float(info.get("sample_rate", sample_rate or 0) or 0)
+        sr = float(info_sample_rate(info))
         for entry in info.get("layers", []) or []:
-            if isinstance(entry, Mapping) and entry.get("jump") and sr > 0:
+            if isinstance(entry, Mapping) and entry.get("jump"):
                 rates[str(entry["name"])] = sr / float(entry["jump"])
     if acts is not None and "time" in acts.columns:
         for layer, g in acts.groupby(acts["layer"].astype(str), sort=False):

@@ -103,12 +103,13 @@ def _write_extract_info(folder: str, n_tokens: int) -> None:
     sample_rate and each layer's stride, jump, length and centre0, the centre of the input
     span of index 0), so that the report takes the layers' time axis from it as it does for a
     real extraction instead of scanning the table's ``time`` column."""
+    from common.layout import EXTRACT_INFO_JSON
     from common.atomic import atomic_write_json
     from common.constants import SAMPLE_RATE
     from synthetic_activations import PAPER_LAYER_SIZES
     layers = [{"name": name, "stride": 4, "jump": stride, "length": length,
                "centre0": stride / 2.0} for name, stride, length in PAPER_LAYER_SIZES]
-    atomic_write_json(os.path.join(folder, "extract_info.json"), {
+    atomic_write_json(os.path.join(folder, EXTRACT_INFO_JSON), {
         "checkpoint": "synthetic (bench/scale.py)", "sample_rate": SAMPLE_RATE,
         "layers": layers, "counts": {"tokens": int(n_tokens)}}, sort_keys=False)
 

@@ -30,8 +30,10 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from common import layout  # noqa: E402 - after the path set-up
+from common.constants import SAMPLE_RATE, SLICE_LEN  # noqa: E402
+
 SHARD_TOKENS = 500
-SLICE_LEN = 16384
 
 
 def write_inputs(folder: str, counts: Sequence[int], dim: int = 4, seed: int = 0) -> tuple:
@@ -85,8 +87,8 @@ def write_inputs(folder: str, counts: Sequence[int], dim: int = 4, seed: int = 0
             raise ValueError(f"token count {n} must be a multiple of {SHARD_TOKENS}")
         splits[f"n{n}"] = n
         split_shards[f"n{n}"] = shards[:-(-n // SHARD_TOKENS)]
-    with open(os.path.join(data, "dataset.json"), "w") as f:
-        json.dump({"format_version": 1, "sample_rate": 16000, "slice_len": SLICE_LEN,
+    with open(os.path.join(data, layout.DATASET_JSON), "w") as f:
+        json.dump({"format_version": layout.DATASET_FORMAT_VERSION, "sample_rate": SAMPLE_RATE, "slice_len": SLICE_LEN,
                    "words": sorted(set(words)), "splits": splits, "shards": split_shards}, f)
     return prefix, data
 
@@ -129,7 +131,8 @@ def extract_part(token_counts: Sequence[int] = (500, 2000, 8000), dim: int = 4,
             r = run_child(args, os.path.join(base, f"extract{n}.log"))
             row = {"tokens": n, **r}
             if r["rc"] == 0:
-                info = json.load(open(os.path.join(out, "extract_info.json")))
+                with open(os.path.join(out, layout.EXTRACT_INFO_JSON), encoding="utf-8") as f:
+                    info = json.load(f)
                 row.update(rows=info["counts"]["rows"]["activations"],
                            forward_s=info["seconds"]["forward"],
                            csv="activations.csv" in info["files"],

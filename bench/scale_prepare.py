@@ -24,7 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from corpus import synth  # noqa: E402  (after the path set-up)
+from common.layout import DATASET_JSON  # noqa: E402  (after the path set-up)
+from corpus import synth  # noqa: E402
 
 COLUMNS = ("speakers", "sentences", "words", "tokens", "corpus_s", "corpus_rss_mb",
            "prepare_s", "prepare_rss_mb")
@@ -69,7 +70,7 @@ def prepare_part(speakers: int = 630, sentences: int = synth.DEFAULT_N_SENTENCES
         [sys.executable, os.path.join(prepare_root, "prepare.py"), f"--timit_dir={corpus_dir}",
          "--words=all", f"--out={data_dir}", "--overwrite", "--noprogress"],
         cwd=prepare_root), "prepare.py")
-    with open(os.path.join(data_dir, "dataset.json")) as f:
+    with open(os.path.join(data_dir, DATASET_JSON), encoding="utf-8") as f:
         info = json.load(f)
     row = {"speakers": speakers, "sentences": speakers * sentences,
            "words": len(info["words"]), "tokens": sum(info["splits"].values()),

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from common.layout import GENERATED_CSV
 from common.atomic import atomic_write_csv
 from common.constants import SAMPLE_RATE
 from common.errors import InputError
@@ -99,5 +100,5 @@ def generate_to_folder(config: WaveGANConfig, G, Q, out_dir: str,
         if Q is not None:
             table = pd.concat([table, classify_generated(config, Q, audio)], axis=1)
             table["q_agrees"] = table["q_code"] == table["code"]
-        atomic_write_csv(table, os.path.join(tmp, "generated.csv"))
+        atomic_write_csv(table, os.path.join(tmp, GENERATED_CSV))
     return table

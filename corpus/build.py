@@ -23,6 +23,7 @@ import pandas as pd
 import soundfile as sf
 from tqdm import tqdm
 
+from common import layout
 from common.atomic import atomic_write_csv, atomic_write_json
 from common.constants import DEFAULT_WORDS, SAMPLE_RATE, SLICE_LEN
 from common.outputs import OutputFolder
@@ -33,7 +34,6 @@ from corpus.spool import ClipSpool, spool_dir_for
 
 logger = logging.getLogger("corpus")
 
-FORMAT_VERSION = 1
 MANIFEST_COLUMNS = ["token_id", "word", "speaker", "sex", "dialect_region", "utterance",
                     "source_path", "start_sample", "end_sample", "pad_before", "split",
                     "n_samples", "source_sample_rate"]
@@ -76,8 +76,8 @@ def _write_tables(folder: str, tokens: list, ids: np.ndarray, splits: np.ndarray
         "source_sample_rate": [t.source_sample_rate for t in tokens]})[MANIFEST_COLUMNS]
     prow = [(int(i), p, s, e) for i, t in zip(ids, tokens) for p, s, e in t.phones]
     phones = pd.DataFrame(prow, columns=PHONE_COLUMNS)
-    atomic_write_csv(manifest, os.path.join(folder, "manifest.csv"))
-    atomic_write_csv(phones, os.path.join(folder, "phones.csv"))
+    atomic_write_csv(manifest, os.path.join(folder, layout.MANIFEST_CSV))
+    atomic_write_csv(phones, os.path.join(folder, layout.PHONES_CSV))
     return manifest, phones
 
 
@@ -231,7 +231,7 @@ def _prepare(output: OutputFolder, spool: ClipSpool, timit_dir: Optional[str],
         if write_wavs:
             _write_wavs(tmp, tokens, ids, splits, spool, progress)
         info = {
-            "format_version": FORMAT_VERSION, "sample_rate": SAMPLE_RATE,
+            "format_version": layout.DATASET_FORMAT_VERSION, "sample_rate": SAMPLE_RATE,
             "slice_len": int(slice_len), "words": vocab, "splits": counts, "shards": shards,
             "pad_ms": float(pad_ms), "source": source,
             "skipped": dict(sorted(report.skipped.items())),
@@ -246,7 +246,7 @@ def _prepare(output: OutputFolder, spool: ClipSpool, timit_dir: Optional[str],
                            for sp in split_names},
             "has_phones": any(t.phones for t in tokens),
         }
-        atomic_write_json(os.path.join(tmp, "dataset.json"), info, sort_keys=False)
+        atomic_write_json(os.path.join(tmp, layout.DATASET_JSON), info, sort_keys=False)
     return info
 
 

@@ -13,6 +13,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from common import layout
 from corpus.errors import DatasetIncompleteError
 
 REQUIRED_KEYS = ("format_version", "sample_rate", "slice_len", "words", "splits", "shards")
@@ -27,7 +28,7 @@ def read_dataset_info(data_dir: str) -> dict:
     """
     if not os.path.isdir(data_dir):
         raise DatasetIncompleteError(f"dataset folder {data_dir} does not exist")
-    path = os.path.join(data_dir, "dataset.json")
+    path = os.path.join(data_dir, layout.DATASET_JSON)
     if not os.path.isfile(path):
         raise DatasetIncompleteError(f"{data_dir}: no dataset.json (not a prepared dataset, or "
                                      "prepare.py did not finish)")
@@ -39,9 +40,9 @@ def read_dataset_info(data_dir: str) -> dict:
     missing = [k for k in REQUIRED_KEYS if k not in info]
     if missing:
         raise DatasetIncompleteError(f"{path}: missing keys {missing}")
-    if info["format_version"] != 1:
+    if info["format_version"] != layout.DATASET_FORMAT_VERSION:
         raise DatasetIncompleteError(f"{path}: format_version {info['format_version']} is not "
-                                     "supported (expected 1)")
+                                     f"supported (expected {layout.DATASET_FORMAT_VERSION})")
     for split, shards in info["shards"].items():
         absent = [p for p in shards if not os.path.isfile(os.path.join(data_dir, p))]
         if absent:
@@ -122,7 +123,7 @@ def load_split_arrays(data_dir: str, split: str, normalize: bool = True) -> tupl
     L = int(info["slice_len"])
     audio = np.concatenate(audio, 0) if audio else np.zeros((0, L), np.float32)
     ids = np.concatenate(ids, 0) if ids else np.zeros(0, np.int64)
-    manifest = pd.read_csv(os.path.join(data_dir, "manifest.csv"), keep_default_na=False,
+    manifest = pd.read_csv(os.path.join(data_dir, layout.MANIFEST_CSV), keep_default_na=False,
                            dtype={"speaker": str, "word": str, "utterance": str, "sex": str,
                                   "dialect_region": str})
     rows = manifest.set_index("token_id").loc[ids].reset_index()

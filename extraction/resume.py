@@ -42,6 +42,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from common.layout import EXTRACT_INFO_JSON
 from common.atomic import default_mode
 from common.errors import InputError, OutputPathError
 from common.lock import LOCK_NAME, folder_lock
@@ -261,7 +262,7 @@ class ResumableOutput:
         return journal if isinstance(journal, dict) and "batches_done" in journal else None
 
     def _looks_finished(self) -> bool:
-        return (os.path.isfile(os.path.join(self.partial, "extract_info.json"))
+        return (os.path.isfile(os.path.join(self.partial, EXTRACT_INFO_JSON))
                 and not os.path.exists(os.path.join(self.partial, PARTS_DIR)))
 
     def _start_fresh(self) -> None:

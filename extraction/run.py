@@ -43,6 +43,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import pyarrow as pa
 
+from common import layout
 from common.atomic import atomic_write_csv
 from common.outputs import check_output
 from extraction import classification as cl
@@ -122,9 +123,9 @@ def load_checkpoint(path: str, model: Optional[str] = None):
 
 def long_tables(plan: Plan) -> list:
     """The long tables (file stems) the plan asks for, in the order they are listed."""
-    return ["activations"] + (["phone_activations"] if plan.phones else []) + \
-        (["upsampled"] if plan.upsample else []) + \
-        (["channel_activations"] if plan.channels else [])
+    return [layout.ACTIVATIONS] + ([layout.PHONE_ACTIVATIONS] if plan.phones else []) + \
+        ([layout.UPSAMPLED] if plan.upsample else []) + \
+        ([layout.CHANNEL_ACTIVATIONS] if plan.channels else [])
 
 
 def values_per_token(plan: Plan) -> int:
@@ -310,15 +311,15 @@ def write_network_outputs(tmp: str, res: dict, config, network: str, n_perm: int
     ids, words, speakers, logits = res["ids"], res["words"], res["speakers"], res["logits"]
     if network == "D":
         atomic_write_csv(schema.d_output_table(ids, words, speakers, logits),
-                         os.path.join(tmp, "d_outputs.csv"))
-        return {"files": ["d_outputs.csv"]}
+                         os.path.join(tmp, layout.D_OUTPUTS_CSV))
+        return {"files": [layout.D_OUTPUTS_CSV]}
     q_table, codes, all_codes = schema.q_output_table(config, ids, words, speakers, logits)
-    atomic_write_csv(q_table, os.path.join(tmp, "q_outputs.csv"))
+    atomic_write_csv(q_table, os.path.join(tmp, layout.Q_OUTPUTS_CSV))
     confusion, summary = cl.classification_summary(words, codes, all_codes, n_perm=n_perm)
-    atomic_write_csv(confusion, os.path.join(tmp, "confusion.csv"), index_label="word")
+    atomic_write_csv(confusion, os.path.join(tmp, layout.CONFUSION_CSV), index_label="word")
     summary["code_kind"] = "bits" if config.model == "fiwgan" else "argmax"
-    write_json(os.path.join(tmp, "classification.json"), summary)
-    return {"files": ["q_outputs.csv", "confusion.csv", "classification.json"],
+    write_json(os.path.join(tmp, layout.CLASSIFICATION_JSON), summary)
+    return {"files": [layout.Q_OUTPUTS_CSV, layout.CONFUSION_CSV, layout.CLASSIFICATION_JSON],
             "accuracy": summary["accuracy"]}
 
 
@@ -359,7 +360,7 @@ def build_info(*, checkpoint, config, source, plan: Plan, res: dict, writers: di
             "upsampled_tokens": int(sum(res["upsampled"].values())),
         },
         "files": sorted([os.path.basename(p) for w in writers.values() for p in w.paths] +
-                        net_out["files"] + ["extract_info.json"]),
+                        net_out["files"] + [layout.EXTRACT_INFO_JSON]),
         "seconds": seconds,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -444,14 +445,14 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
         tmp = job.partial
         if job.finished:
             job.install_finished()
-            with open(os.path.join(job.out, "extract_info.json"), encoding="utf-8") as f:
+            with open(os.path.join(job.out, layout.EXTRACT_INFO_JSON), encoding="utf-8") as f:
                 return json.load(f)
         new_counters(job.state)
         extract_batches(model, config, source, plan, job, progress)
         res = collect_results(tmp, plan, job.state)
         writers = {stem: merge_parts(tmp, stem, schema.LONG_TABLES[stem],
                                      int(job.state["batches_done"]),
-                                     csv=csv and stem != "upsampled")
+                                     csv=csv and stem != layout.UPSAMPLED)
                    for stem in long_tables(plan)}
         net_out = write_network_outputs(tmp, res, config, plan.network, n_perm)
         seconds = {"total": round(time.perf_counter() - t_start, 3),
@@ -459,7 +460,7 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
         info = build_info(checkpoint=checkpoint, config=config, source=source, plan=plan,
                           res=res, writers=writers, net_out=net_out, seconds=seconds,
                           checkpoint_prefix=checkpoint_prefix)
-        write_json(os.path.join(tmp, "extract_info.json"), info)
+        write_json(os.path.join(tmp, layout.EXTRACT_INFO_JSON), info)
         job.finish()
     return info
 

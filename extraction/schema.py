@@ -45,6 +45,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from common import layout
+
 ACTIVATION_SCHEMA = pa.schema([
     ("token_id", pa.int64()), ("word", pa.string()), ("speaker", pa.string()),
     ("layer", pa.string()), ("sample", pa.int64()), ("time", pa.float64()),
@@ -62,8 +64,8 @@ CHANNEL_SCHEMA = pa.schema([
     ("time", pa.float64()), ("value", pa.float64())])
 
 # The long tables by file stem (the writers open one per table a run asks for).
-LONG_TABLES = {"activations": ACTIVATION_SCHEMA, "phone_activations": PHONE_SCHEMA,
-               "upsampled": UPSAMPLED_SCHEMA, "channel_activations": CHANNEL_SCHEMA}
+LONG_TABLES = {layout.ACTIVATIONS: ACTIVATION_SCHEMA, layout.PHONE_ACTIVATIONS: PHONE_SCHEMA,
+               layout.UPSAMPLED: UPSAMPLED_SCHEMA, layout.CHANNEL_ACTIVATIONS: CHANNEL_SCHEMA}
 
 
 def token_rows(batch, logits: Optional[np.ndarray]) -> pa.Table:

@@ -31,6 +31,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from common import layout
 from common.constants import SAMPLE_RATE
 from extraction.errors import ExtractionError
 from extraction.resume import digest, file_stats, weights_digest
@@ -86,7 +87,7 @@ class DatasetSource:
     def phones(self) -> Optional[pd.DataFrame]:
         """phones.csv (token_id, phone, start, end) or None if the dataset has none."""
         if self._phones is None:
-            path = os.path.join(self.data_dir, "phones.csv")
+            path = os.path.join(self.data_dir, layout.PHONES_CSV)
             if not os.path.exists(path):
                 return None
             self._phones = pd.read_csv(path, dtype={"phone": str},
@@ -95,7 +96,7 @@ class DatasetSource:
 
     def fingerprint(self) -> dict:
         """dataset.json and phones.csv by content, the split's shards by size and mtime."""
-        files = [os.path.join(self.data_dir, n) for n in ("dataset.json", "phones.csv")]
+        files = [os.path.join(self.data_dir, n) for n in (layout.DATASET_JSON, layout.PHONES_CSV)]
         contents = []
         for p in files:
             try:
@@ -300,7 +301,7 @@ def open_source(data: str, split: str, batch_size: int, slice_len: int):
         raise ExtractionError("--data is required (a prepared dataset or a folder of WAVs)")
     if not os.path.isdir(data):
         raise ExtractionError(f"--data={data}: not a folder")
-    if os.path.exists(os.path.join(data, "dataset.json")):
+    if os.path.exists(os.path.join(data, layout.DATASET_JSON)):
         src = DatasetSource(data, split, batch_size)
         if src.slice_len != slice_len:
             raise ExtractionError(f"dataset {data} has slice_len {src.slice_len} but the model "

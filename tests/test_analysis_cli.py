@@ -203,12 +203,15 @@ def test_noprogress_prints_only_the_error(syn, tmp_path):
 
 def test_sample_rate_comes_from_extract_info(tmp_path):
     from analysis.gamm.data import AnalysisInputError
-    from analysis.pipeline import activations_sample_rate
+    from analysis.records import read_activations_records
     from common.constants import SAMPLE_RATE
-    assert activations_sample_rate(str(tmp_path)) == SAMPLE_RATE  # no extract_info.json
+    # no extract_info.json
+    assert read_activations_records(str(tmp_path)).sample_rate == SAMPLE_RATE
     write_synthetic_folder(str(tmp_path / "acts"), words=WORDS, tokens_per_word=2,
                            csv=False, sample_rate=8000)
-    assert activations_sample_rate(str(tmp_path / "acts")) == 8000
-    (tmp_path / "extract_info.json").write_text('{"sample_rate": "fast"}')
-    with pytest.raises(AnalysisInputError, match="sample_rate must be a positive number"):
-        activations_sample_rate(str(tmp_path))
+    assert read_activations_records(str(tmp_path / "acts")).sample_rate == 8000
+    for bad in ('"fast"', "0", "-16000"):
+        (tmp_path / "extract_info.json").write_text(f'{{"sample_rate": {bad}}}')
+        with pytest.raises(AnalysisInputError,
+                           match="extract_info.json: sample_rate must be a positive number"):
+            read_activations_records(str(tmp_path))

@@ -300,6 +300,57 @@ def test_r_string_round_trips_through_r():
         assert list(session.r(literal)) == [text]
 
 
+def test_rows_reach_r_column_by_column_with_their_labels():
+    """pandas_to_r and pandas_to_r_factors (labels as integer codes, factors built in R): every
+    column type, missing values, hostile labels as levels, and a label not among the levels
+    (NA, as R's factor() makes it)."""
+    pytest.importorskip("rpy2")
+    from analysis.rbridge import (level_codes, pandas_to_r, pandas_to_r_factors, r_available,
+                                  r_session)
+    if not r_available(()):
+        pytest.skip("R not available")
+    ro = r_session(()).ro
+    words = [w.format(pwned="/tmp/x") for w in WORDS]
+    df = pd.DataFrame({
+        "f": [1.5, np.nan, -3.0], "i": np.array([1, -2, 3], np.int64),
+        "big": np.array([1, 2 ** 40, 3], np.int64), "b": [True, False, True],
+        "t": [words[1], None, "c d"],
+        "c": pd.Categorical([words[2], None, words[0]], categories=[words[0], words[2]]),
+        "o": pd.Categorical(["lo", "hi", "lo"], categories=["lo", "hi"], ordered=True),
+        "odd name:1": ["q", "r", "s"]})
+    rd = pandas_to_r(df)
+    get = ro.r("function(d, n) d[[n]]")
+    assert list(ro.r("names")(rd)) == list(df.columns)
+    assert list(ro.r("class")(get(rd, "i"))) == ["integer"] and \
+        list(get(rd, "i")) == [1, -2, 3]
+    assert list(ro.r("class")(get(rd, "big"))) == ["numeric"] and \
+        list(get(rd, "big")) == [1.0, 2.0 ** 40, 3.0]
+    assert list(ro.r("function(x) c(x[1], x[3], is.nan(x[2]))")(get(rd, "f"))) == [1.5, -3.0, 1]
+    assert list(ro.r("as.character")(get(rd, "b"))) == ["TRUE", "FALSE", "TRUE"]
+    assert list(ro.r("is.na")(get(rd, "t"))) == [False, True, False]
+    assert ro.r("function(x) x[1]")(get(rd, "t"))[0] == words[1]
+    assert list(ro.r("levels")(get(rd, "c"))) == [words[0], words[2]]
+    assert list(ro.r("function(x) as.integer(x)")(get(rd, "c")))[::2] == [2, 1]
+    assert list(ro.r("function(x) is.na(x)")(get(rd, "c"))) == [False, True, False]
+    assert list(ro.r("class")(get(rd, "o"))) == ["ordered", "factor"]
+    assert list(ro.r("dim")(rd)) == [3, 8]
+
+    rows = pd.DataFrame({"Value": [0.1, 0.2, 0.3, 0.4],
+                         "Word": [words[3], words[0], "not a level", words[3]],
+                         "UniqueWord": pd.Categorical(["t2", "t1", "t1", "t2"])})
+    assert list(level_codes(rows["Word"], [words[0], words[3]])) == [2, 1, 0, 2]
+    assert list(level_codes(rows["UniqueWord"], ["t2", "t1"])) == [1, 2, 2, 1]
+    rd = pandas_to_r_factors(rows, "Word", [words[0], words[3]], "WordOrdered", "UniqueWord",
+                             ["t2", "t1"])
+    text = ro.r("function(x) ifelse(is.na(x), '<NA>', as.character(x))")
+    assert list(text(get(rd, "Word"))) == [words[3], words[0], "<NA>", words[3]]
+    assert list(text(get(rd, "WordOrdered"))) == [words[3], words[0], "<NA>", words[3]]
+    assert list(ro.r("class")(get(rd, "WordOrdered"))) == ["ordered", "factor"]
+    assert list(ro.r("function(x) as.vector(contrasts(x))")(get(rd, "WordOrdered"))) == [0, 1]
+    assert list(ro.r("levels")(get(rd, "UniqueWord"))) == ["t2", "t1"]
+    assert list(text(get(rd, "UniqueWord"))) == ["t2", "t1", "t1", "t2"]
+
+
 # ------------------------------------------------------------------------ Markdown -> HTML
 
 def test_markdown_to_html_terminates_on_any_input():

@@ -21,8 +21,9 @@ from analysis.diffcurves import LayerTime
 from analysis.gamm import GammFit
 from analysis.phones import TIMIT_TO_IPA, ipa, phone_label
 from analysis.tables import format_number
+from analysis.records import read_activations_records, read_layer_time
 from analysis.report import (ReportInputs, build_markdown, direction_sentence,
-                             markdown_to_html, read_layer_time, write_report)
+                             markdown_to_html, write_report)
 
 Z975 = 1.959964
 T975_DF10 = 2.228139
@@ -161,11 +162,12 @@ def test_layer_time_from_the_time_column_when_extract_info_lacks_it(tmp_path):
                          "layer": "conv5", "sample": list(range(4)) * 2,
                          "time": [(s * 1024 + 512) / 16000 for s in range(4)] * 2,
                          "value": 0.0})
-    lt = read_layer_time(folder, "conv5", rows=acts)
+    records = read_activations_records(folder)
+    lt = read_layer_time(records, "conv5", rows=acts)
     assert lt.ms_per_sample == pytest.approx(64.0) and lt.offset_ms == pytest.approx(32.0)
     assert lt.ms(9) == pytest.approx(608.0) and lt.sample(608.0) == pytest.approx(9.0)
-    assert read_layer_time(folder, "conv1", rows=acts) is None
-    assert read_layer_time(folder, "conv5") is None  # no rows given: the table is not read
+    assert read_layer_time(records, "conv1", rows=acts) is None
+    assert read_layer_time(records, "conv5") is None  # no rows given: the table is not read
     info = {"sample_rate": 8000, "layers": [{"name": "c", "jump": 16, "centre0": 7.5}]}
     lt = LayerTime.from_layer_info(info["layers"][0], 8000)
     assert (lt.offset_ms, lt.ms_per_sample) == (pytest.approx(0.9375), pytest.approx(2.0))

@@ -64,15 +64,11 @@ def check_word_model_size(engine: str, n_tokens: int, n_levels: int, k: int, lay
     if chosen == "mgcv":
         check_mgcv_memory(n_tokens, n_levels, k, what, WORD_SIZE_ADVICE, limit=limit)
         return chosen
-    limit = mgcv_engine.memory_limit_bytes() if limit is None else limit
     p, need = fast_memory_bytes(n_tokens, n_levels, k)
-    if limit and need > limit:
-        gib = 2.0 ** 30
-        raise ModelTooLargeError(
-            f"{what} over {int(n_levels):,} words is too large for the fast engine on this "
-            f"machine: it has {int(n_levels) * int(k):,} fixed and {p:,} coefficients in all, "
-            f"and the fit holds at least {need / gib:,.1f} GiB while this machine has "
-            f"{limit / gib:,.1f} GiB; {FAST_SIZE_ADVICE}")
+    mgcv_engine.refuse_over_memory(
+        need, limit, f"{what} over {int(n_levels):,} words is too large for the fast engine "
+        f"on this machine: it has {int(n_levels) * int(k):,} fixed and {p:,} coefficients in "
+        "all, and the fit holds at least its fixed and token-by-fixed blocks", FAST_SIZE_ADVICE)
     return chosen
 
 

@@ -123,8 +123,8 @@ def mgcv_setup(data: pd.DataFrame, formula: str, factor: str = "Word",
     levels = [str(c) for c in data[factor].cat.categories]
     rlevels = [str(c) for c in data[random].cat.categories]
     plain = pd.DataFrame({"Value": data["Value"].to_numpy(float), x: data[x].to_numpy(float),
-                          factor: data[factor].astype(str).to_numpy(),
-                          random: data[random].astype(str).to_numpy()})
+                          factor: data[factor].array,
+                          random: data[random].array})
     rd = pandas_to_r_factors(plain, factor, levels, ordered, random, rlevels)
     G = session.r(".fg_setup")(rd, formula, random).rx2("G")
     xu, row_index = discretise_sample(data[x].to_numpy(float))

@@ -109,14 +109,23 @@ def check_mgcv_memory(n_groups: int, n_levels: int, k: int, what: str, advice: s
                       limit: Optional[int] = None) -> None:
     """Refuse before fitting a model that mgcv cannot hold in memory (:func:`mgcv_memory_bytes`
     against ``limit``, default :func:`memory_limit_bytes`): :class:`ModelTooLargeError`."""
-    limit = memory_limit_bytes() if limit is None else limit
     p, need = mgcv_memory_bytes(n_groups, n_levels, k)
+    refuse_over_memory(
+        need, limit, f"{what} is too large for mgcv on this machine: it has {p:,} "
+        f"coefficients, and a fitted mgcv model holds at least {MGCV_PXP_MATRICES} {p:,} x "
+        f"{p:,} matrices", advice)
+
+
+def refuse_over_memory(need: int, limit: Optional[int], problem: str, advice: str) -> None:
+    """Raise :class:`ModelTooLargeError` when a fit needs ``need`` bytes and this machine has
+    less (``limit``; None: :func:`memory_limit_bytes`; 0: unknown, nothing refused), as one
+    line: '<problem> (<need> GiB) while this machine has <limit> GiB; <advice>'. The one
+    wording of every size refusal: mgcv's GAMMs, the fast engine's, the mixed models'."""
+    limit = memory_limit_bytes() if limit is None else limit
     if limit and need > limit:
         gib = 2.0 ** 30
-        raise ModelTooLargeError(
-            f"{what} is too large for mgcv on this machine: it has {p:,} coefficients, and a "
-            f"fitted mgcv model holds at least {MGCV_PXP_MATRICES} {p:,} x {p:,} matrices "
-            f"({need / gib:,.1f} GiB) while this machine has {limit / gib:,.1f} GiB; {advice}")
+        raise ModelTooLargeError(f"{problem} ({need / gib:,.1f} GiB) while this machine has "
+                                 f"{limit / gib:,.1f} GiB; {advice}")
 
 
 def check_phone_model_size(df: pd.DataFrame, layer: str, phones: Sequence[str] = ("s", "sh"),
@@ -155,7 +164,7 @@ def fit_mgcv(data: pd.DataFrame, *, x: str, factor: str, ordered: str, random: s
     rlevels = [str(v) for v in data[random].cat.categories]
     plain = pd.DataFrame({
         "Value": data["Value"].to_numpy(float), x: data[x].to_numpy(float),
-        factor: data[factor].astype(str).to_numpy(), random: data[random].astype(str).to_numpy(),
+        factor: data[factor].array, random: data[random].array,
         "start_event": data["start_event"].to_numpy(bool)})
     with r_errors(what, advice):
         rd = pandas_to_r_factors(plain, factor, levels, ordered, random, rlevels)
