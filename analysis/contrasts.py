@@ -252,19 +252,29 @@ def _cell_fit(phone_table, layer, a, b, k, engine, ar1, min_samples, nthreads, r
     from analysis.gamm import choose_engine
     eng = choose_engine(engine, int(data["UniqueInterval"].nunique()))
     if eng == "fast":
-        from analysis.gamm.fast import fit_word_gamm_fast
-        rows = pd.DataFrame({"token_id": data["UniqueInterval"].astype(str).to_numpy(),
-                             "word": data["Phone"].astype(str).to_numpy(), "layer": layer,
-                             "sample": data["norm_time"].to_numpy(float),
-                             "value": data["Value"].to_numpy(float)})
-        fit = fit_word_gamm_fast(rows, layer=layer, ref_word=a, k=k_eff, ar1=ar1,
-                                 rho_method=rho_method, words=[a, b], full_vp=False)
+        from analysis.gamm.fast import fit_prepared_word_gamm_fast
+        fit = fit_prepared_word_gamm_fast(as_word_model(data), layer=layer, k=k_eff, ar1=ar1,
+                                          rho_method=rho_method, full_vp=False)
         fit.notes.extend(notes)
     else:
         from analysis.gamm import fit_phone_gamm
         fit = fit_phone_gamm(phone_table, layer, (a, b), k=k, ar1=ar1, nthreads=nthreads,
                              rho_method=rho_method, min_samples=min_samples)
     return data, fit
+
+
+def as_word_model(data: pd.DataFrame) -> pd.DataFrame:
+    """A phone model's prepared rows (:func:`analysis.gamm.data.prepare_phone_model`) as the
+    word model's (:func:`analysis.gamm.data.prepare_gamm_data`): one 'token' per interval,
+    the phones as the words, normalised time as Sample. Both are sorted by (label of the
+    token or interval, x) with the reference level first, so the renamed rows are what
+    preparing them as a word model would give (tested), without preparing them again."""
+    return pd.DataFrame({
+        "Value": data["Value"].to_numpy(float), "Sample": data["norm_time"].to_numpy(float),
+        "Word": data["Phone"], "WordOrdered": data["PhoneOrdered"],
+        "token_id": data["UniqueInterval"].astype(str).to_numpy(),
+        "UniqueWord": data["UniqueInterval"], "Speaker": data["Speaker"],
+        "start_event": data["start_event"].to_numpy(bool)})
 
 
 def pooled_interval_sd(data: pd.DataFrame) -> float:

@@ -272,3 +272,43 @@ def test_fast_and_mgcv_cells_agree():
     assert (fast["engine"], mgcv["engine"]) == ("fast", "mgcv")
     for col in ("estimate", "se", "edf", "F", "effect_size", "shape_size", "rho"):
         assert fast[col] == pytest.approx(mgcv[col], rel=2e-2, abs=1e-3), col
+
+
+def test_phone_rows_renamed_are_the_word_model_rows():
+    """as_word_model (the contrast cell's shortcut) gives exactly what preparing the cell's
+    rows as a word model gives: the same values, order, levels and token labels."""
+    from analysis.contrasts import as_word_model
+    from analysis.gamm.data import prepare_gamm_data, prepare_phone_model
+    df, _ = make_contrast_phones(n_tokens=40, phones=("s", "sh", "p"),
+                                 effect={"conv2": {"sh": 0.5}}, layers=LAYER_JUMPS[1:3], seed=3)
+    data, k_eff, _ = prepare_phone_model(df, "conv2", ("sh", "s"), k=10)
+    rows = pd.DataFrame({"token_id": data["UniqueInterval"].astype(str).to_numpy(),
+                         "word": data["Phone"].astype(str).to_numpy(), "layer": "conv2",
+                         "sample": data["norm_time"].to_numpy(float),
+                         "value": data["Value"].to_numpy(float)})
+    expected = prepare_gamm_data(rows, "conv2", "sh", k=k_eff, words=["sh", "s"])
+    renamed = as_word_model(data)
+    assert list(renamed["Word"].cat.categories) == ["sh", "s"]
+    for col in ("Value", "Sample", "Word", "WordOrdered", "UniqueWord", "start_event"):
+        pd.testing.assert_series_equal(renamed[col], expected[col], check_exact=True)
+    assert renamed["start_event"].sum() == data["UniqueInterval"].nunique() > 10
+
+
+@pytest.mark.needs_r
+def test_contrast_cell_fit_equals_the_word_model_fit():
+    pytest.importorskip("rpy2")
+    from analysis.contrasts import as_word_model
+    from analysis.gamm.data import prepare_phone_model
+    from analysis.gamm.fast import fit_prepared_word_gamm_fast, fit_word_gamm_fast
+    df, _ = make_contrast_phones(n_tokens=40, phones=("s", "sh"), effect={"conv2": {"sh": 0.5}},
+                                 layers=LAYER_JUMPS[1:2], seed=4)
+    data, k_eff, _ = prepare_phone_model(df, "conv2", ("s", "sh"), k=10)
+    rows = pd.DataFrame({"token_id": data["UniqueInterval"].astype(str).to_numpy(),
+                         "word": data["Phone"].astype(str).to_numpy(), "layer": "conv2",
+                         "sample": data["norm_time"].to_numpy(float),
+                         "value": data["Value"].to_numpy(float)})
+    long_fit = fit_word_gamm_fast(rows, "conv2", "s", k=k_eff, words=["s", "sh"], full_vp=False)
+    cell_fit = fit_prepared_word_gamm_fast(as_word_model(data), "conv2", k=k_eff, full_vp=False)
+    pd.testing.assert_frame_equal(cell_fit.parametric, long_fit.parametric, check_exact=True)
+    pd.testing.assert_frame_equal(cell_fit.smooths, long_fit.smooths, check_exact=True)
+    assert cell_fit.rho == long_fit.rho and np.array_equal(cell_fit.coef, long_fit.coef)

@@ -451,12 +451,34 @@ class _blas_threads:
         return False
 
 
+def fit_prepared_word_gamm_fast(data: pd.DataFrame, layer: str, k: int = 10, ar1: bool = True,
+                                rho_method: str = "global", full_vp: bool = True,
+                                progress: bool = False,
+                                blas_threads: Optional[int] = 1) -> GammFit:
+    """:func:`fit_word_gamm_fast` on rows already prepared as
+    :func:`analysis.gamm.data.prepare_gamm_data` returns them (``Value``, ``Sample``, ``Word``
+    and ``WordOrdered`` with the reference first, ``UniqueWord`` in row order, ``start_event``;
+    sorted by token, then Sample; every token with more than k samples). The contrast matrix
+    passes a phone model's prepared rows renamed, instead of preparing them a second time."""
+    with _blas_threads(blas_threads):
+        return _fit_prepared(data, layer, _checked_k(k), ar1, rho_method, full_vp, progress,
+                             time.perf_counter())
+
+
+def _checked_k(k) -> int:
+    if int(k) < 3:
+        raise AnalysisInputError(f"k must be at least 3, got {int(k)}")
+    return int(k)
+
+
 def _fit_word_gamm_fast(df, layer, ref_word, k, ar1, rho_method, words, full_vp, progress):
     t0 = time.perf_counter()
-    k = int(k)
-    if k < 3:
-        raise AnalysisInputError(f"k must be at least 3, got {k}")
+    k = _checked_k(k)
     data = prepare_gamm_data(df, layer, ref_word, k=k, words=words)
+    return _fit_prepared(data, layer, k, ar1, rho_method, full_vp, progress, t0)
+
+
+def _fit_prepared(data, layer, k, ar1, rho_method, full_vp, progress, t0) -> GammFit:
     formula = build_formula(k)
     setup = mgcv_setup(data, formula)
     design = build_design(setup)
