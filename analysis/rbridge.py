@@ -281,7 +281,9 @@ def level_codes(labels: pd.Series, levels: Sequence[str]) -> np.ndarray:
     if isinstance(labels.dtype, pd.CategoricalDtype):
         per_category = index.get_indexer([str(c) for c in labels.cat.categories])
         codes = labels.cat.codes.to_numpy()
-        found = np.where(codes >= 0, per_category[np.maximum(codes, 0)], -1)
+        found = np.full(len(codes), -1, dtype=np.int64)
+        present = codes >= 0  # -1: a missing label
+        found[present] = per_category[codes[present]]
     else:
         found = index.get_indexer(labels.astype(str))
     return (np.asarray(found, dtype=np.int64) + 1).astype(np.int32)

@@ -11,22 +11,11 @@ import pytest
 
 from analysis.report import markdown_to_html
 from analysis.tables import TABLE_COLUMNS
+from analysis_helpers import child_process_env, r_ok, run_analyze
 from synthetic_activations import write_synthetic_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = ("ask", "carry", "dark", "greasy")
-
-
-def _run(args, env_extra=None, timeout=300):
-    env = dict(os.environ)
-    # rpy2 puts R's library folders on LD_LIBRARY_PATH when this process starts R; a child
-    # started with it loads system libraries over the venv's (pyarrow's _ssl then fails).
-    env.pop("LD_LIBRARY_PATH", None)
-    env["PYTHONPATH"] = os.pathsep.join([p for p in [ROOT, env.get("PYTHONPATH", "")] if p])
-    if env_extra:
-        env.update(env_extra)
-    return subprocess.run([sys.executable, os.path.join(ROOT, "analyze.py")] + args, cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -36,20 +25,12 @@ def syn(tmp_path_factory):
     return str(d), truth
 
 
-def _r_ok():
-    try:
-        from analysis.rbridge import r_available
-        return r_available(("mgcv", "lme4", "lmerTest"))
-    except ImportError:
-        return False
-
-
 @pytest.mark.needs_r
 def test_end_to_end_with_figures(syn, tmp_path):
-    if not _r_ok():
+    if not r_ok():
         pytest.skip("R with mgcv/lme4/lmerTest not available")
     out = tmp_path / "analysis"
-    res = _run([f"--activations={syn[0]}", f"--out={out}", "--phone_layers=conv2,conv4"])
+    res = run_analyze([f"--activations={syn[0]}", f"--out={out}", "--phone_layers=conv2,conv4"])
     assert res.returncode == 0, res.stderr[-3000:]
     assert "word GAMM done" in res.stderr and "s)" in res.stderr  # progress with elapsed time
     summary = res.stdout.strip().splitlines()[-1]  # the closing line names the report
@@ -90,9 +71,8 @@ def test_end_to_end_with_figures(syn, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     # the written R script refits Table 1's model from gamm_data.csv with the same numbers
     if shutil.which("Rscript"):
-        env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
         r = subprocess.run(["Rscript", "table1_refit.R"], cwd=out, capture_output=True,
-                           text=True, timeout=300, env=env)
+                           text=True, timeout=300, env=child_process_env())
         assert r.returncode == 0, r.stderr[-2000:]
         line = [l for l in r.stdout.splitlines() if l.startswith("Wordcarry")][0]
         assert float(line.split()[1]) == pytest.approx(par.loc["Wordcarry", "Estimate"],
@@ -105,22 +85,22 @@ def test_end_to_end_with_figures(syn, tmp_path):
 
 @pytest.mark.needs_r
 def test_bad_input_one_line_error_and_no_output(syn, tmp_path):
-    if not _r_ok():
+    if not r_ok():
         pytest.skip("R not available")
     out = tmp_path / "analysis"
-    res = _run([f"--activations={syn[0]}", f"--out={out}", "--ref_word=zebra",
-                "--nofigures", "--phone_layers=", "--lmm_layers=none"])
+    res = run_analyze([f"--activations={syn[0]}", f"--out={out}", "--ref_word=zebra",
+                       "--nofigures", "--phone_layers=", "--lmm_layers=none"])
     assert res.returncode == 2
     err = [l for l in res.stderr.splitlines() if l.startswith("analyze.py: error:")]
     assert len(err) == 1 and "reference word 'zebra' is absent" in err[0]
     assert not out.exists() and not list(tmp_path.iterdir())
-    res = _run([f"--activations={tmp_path}/nope", f"--out={out}"])
+    res = run_analyze([f"--activations={tmp_path}/nope", f"--out={out}"])
     assert res.returncode == 2 and "is not a folder" in res.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    res = _run([f"--activations={empty}", f"--out={out}"])
+    res = run_analyze([f"--activations={empty}", f"--out={out}"])
     assert res.returncode == 2 and "no activations.parquet or activations.csv" in res.stderr
-    res = _run([f"--activations={syn[0]}", f"--out={out}", "--k=ten"])
+    res = run_analyze([f"--activations={syn[0]}", f"--out={out}", "--k=ten"])
     assert res.returncode == 2 and res.stderr.strip().splitlines() == [
         "analyze.py: error: flag --k=ten: invalid literal for int() with base 10: 'ten'"]
 
@@ -129,8 +109,8 @@ def test_missing_rpy2_names_install_commands(syn, tmp_path):
     fake = tmp_path / "fake"
     (fake / "rpy2").mkdir(parents=True)
     (fake / "rpy2" / "__init__.py").write_text("raise ImportError('simulated missing rpy2')\n")
-    res = _run([f"--activations={syn[0]}", f"--out={tmp_path / 'o'}"],
-               env_extra={"PYTHONPATH": os.pathsep.join([str(fake), ROOT])})
+    res = run_analyze([f"--activations={syn[0]}", f"--out={tmp_path / 'o'}"],
+                      env_extra={"PYTHONPATH": os.pathsep.join([str(fake), ROOT])})
     assert res.returncode == 2
     line = res.stderr.strip().splitlines()[-1]
     assert line.startswith("analyze.py: error: rpy2 is not installed")
@@ -154,9 +134,9 @@ def _options(*flags):
     code = ("import json, sys, dataclasses, analyze; from analyze import FLAGS; "
             "FLAGS(['analyze.py'] + sys.argv[1:]); "
             "print(json.dumps(dataclasses.asdict(analyze.analysis_options())))")
-    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
     res = subprocess.run([sys.executable, "-c", code, "--activations=a", "--out=b", *flags],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+                         cwd=ROOT, env=child_process_env(), capture_output=True, text=True,
+                         timeout=120)
     return (json.loads(res.stdout) if res.returncode == 0 else None), res.stderr
 
 
@@ -176,8 +156,8 @@ def test_figures_and_progress_flags_and_the_deprecated_no_figures():
 
 
 def test_bad_flags_combination_is_one_line_exit_2(syn, tmp_path):
-    res = _run([f"--activations={syn[0]}", f"--out={tmp_path / 'o'}", "--no_figures",
-                "--figures"])
+    res = run_analyze([f"--activations={syn[0]}", f"--out={tmp_path / 'o'}", "--no_figures",
+                       "--figures"])
     assert res.returncode == 2
     assert res.stderr.strip().splitlines()[-1].startswith(
         "analyze.py: error: --no_figures=True and --figures=True disagree")
@@ -185,16 +165,16 @@ def test_bad_flags_combination_is_one_line_exit_2(syn, tmp_path):
 
 @pytest.mark.needs_r
 def test_noprogress_prints_only_the_error(syn, tmp_path):
-    if not _r_ok():
+    if not r_ok():
         pytest.skip("R not available")
     args = [f"--activations={syn[0]}", f"--out={tmp_path / 'o'}", "--ref_word=zebra",
             "--nofigures", "--phone_layers=", "--lmm_layers=none"]
-    res = _run(args)
+    res = run_analyze(args)
     # the reference word is checked on the per-token summary, before any fit: the progress
     # line of that read comes first
     assert res.returncode == 2 and "[analyze] read " in res.stderr
     assert "fitting word GAMM" not in res.stderr
-    res = _run(args + ["--noprogress"])
+    res = run_analyze(args + ["--noprogress"])
     assert res.returncode == 2
     assert [line for line in res.stderr.splitlines() if line.strip()] == [
         "analyze.py: error: activations (layer conv5): reference word 'zebra' is absent "

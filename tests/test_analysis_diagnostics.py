@@ -8,9 +8,9 @@ import os
 import pandas as pd
 import pytest
 
+from analysis_helpers import r_ok, run_analyze
 from synthetic_activations import write_synthetic_folder
 from synthetic_contrasts import LAYER_JUMPS, make_contrast_phones, make_periodic_activations
-from test_analysis_cli import _r_ok, _run
 
 WORDS = ("ask", "dark", "suit", "year")
 # s:sh planted at conv2 only; p:b nowhere (an empty row of the matrix)
@@ -36,12 +36,12 @@ def folder(tmp_path_factory):
 
 @pytest.mark.needs_r
 def test_contrast_matrix_and_spectra_through_the_cli(folder, tmp_path):
-    if not _r_ok():
+    if not r_ok():
         pytest.skip("R with mgcv/lme4/lmerTest not available")
     out = tmp_path / "analysis"
-    res = _run([f"--activations={folder}", f"--out={out}", "--phone_layers=", "--nofigures",
-                "--lmm_layers=none", "--engine=fast", "--contrasts=s:sh,p:b",
-                "--spectra", "--spectra_test=anova"], timeout=600)
+    res = run_analyze([f"--activations={folder}", f"--out={out}", "--phone_layers=", "--nofigures",
+                       "--lmm_layers=none", "--engine=fast", "--contrasts=s:sh,p:b",
+                       "--spectra", "--spectra_test=anova"], timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     m = pd.read_csv(out / "contrast_matrix.csv")
     assert sorted(m["contrast"].unique()) == ["p:b", "s:sh"]
@@ -65,8 +65,8 @@ def test_contrast_matrix_and_spectra_through_the_cli(folder, tmp_path):
 ])
 def test_bad_contrast_flags_are_one_line_and_write_nothing(folder, tmp_path, flags, message):
     out = tmp_path / "never"
-    res = _run([f"--activations={folder}", f"--out={out}", "--phone_layers=", "--nofigures",
-                "--lmm_layers=none"] + flags)
+    res = run_analyze([f"--activations={folder}", f"--out={out}", "--phone_layers=", "--nofigures",
+                       "--lmm_layers=none"] + flags)
     assert res.returncode == 2, res.stderr[-2000:]
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("analyze.py: error: ") and message in last, last
@@ -77,8 +77,8 @@ def test_contrasts_without_a_phone_table_is_one_line(tmp_path):
     d = str(tmp_path / "acts")
     write_synthetic_folder(d, words=WORDS, tokens_per_word=4, seed=0, csv=False)
     os.remove(os.path.join(d, "phone_activations.parquet"))
-    res = _run([f"--activations={d}", f"--out={tmp_path / 'o'}", "--phone_layers=",
-                "--nofigures", "--lmm_layers=none", "--contrasts=s:sh"])
+    res = run_analyze([f"--activations={d}", f"--out={tmp_path / 'o'}", "--phone_layers=",
+                       "--nofigures", "--lmm_layers=none", "--contrasts=s:sh"])
     assert res.returncode == 2, res.stderr[-2000:]
     assert "--contrasts needs" in res.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "o").exists()

@@ -1,18 +1,14 @@
 """analyze.py's lazy reader (analysis.columns, DuckDB): the same tables as the in-memory path,
 --words, and the refusals before any fit (issue 14)."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 
+from analysis_helpers import r_ok, run_analyze
 from synthetic_activations import (PAPER_LAYER_SIZES, scale_token_words,
                                    write_scale_activations)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FOCUS = ("ask", "carry", "dark")
 LAYERS = [name for name, _, _ in PAPER_LAYER_SIZES]
 
@@ -40,14 +36,6 @@ def _options(folder, out, **kw):
                 progress=False)
     base.update(kw)
     return AnalysisOptions(**base)
-
-
-def _r_ok():
-    try:
-        from analysis.rbridge import r_available
-        return r_available(("mgcv", "lme4", "lmerTest"))
-    except ImportError:
-        return False
 
 
 # ------------------------------------------------------------------------ the reader
@@ -128,7 +116,7 @@ def test_lazy_path_gives_the_in_memory_tables(folder, acts, tmp_path):
     """run_analysis (lazy: per-token means by the engine, conv5 rows of three words as
     float32) writes the same table1, lmm and predictions as the in-memory functions on the
     whole pandas table (float64 rows)."""
-    if not _r_ok():
+    if not r_ok():
         pytest.skip("R with mgcv/lme4/lmerTest not available")
     from analysis import diffcurves, tables
     from analysis.gamm import fit_word_gamm
@@ -178,12 +166,8 @@ def test_words_errors(folder, tmp_path):
 
 
 def test_absent_word_is_one_line_from_the_cli(folder, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
-    env["PYTHONPATH"] = os.pathsep.join([p for p in [ROOT, env.get("PYTHONPATH", "")] if p])
-    res = subprocess.run([sys.executable, os.path.join(ROOT, "analyze.py"),
-                          f"--activations={folder}", f"--out={tmp_path / 'o'}",
-                          "--words=ask,zebra", "--phone_layers=", "--nofigures"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    res = run_analyze([f"--activations={folder}", f"--out={tmp_path / 'o'}",
+                       "--words=ask,zebra", "--phone_layers=", "--nofigures"])
     assert res.returncode == 2, res.stderr[-2000:]
     assert res.stderr.strip().splitlines()[-1].startswith("analyze.py: error: --words: "
                                                           "'zebra' not in ")

@@ -10,6 +10,7 @@ from scipy import stats as sps
 from analysis.gamm import fast as fg
 from analysis.gamm import fast_stats as fst
 from analysis.gamm.fast_setup import discretise_sample
+from analysis_helpers import r_ok
 from synthetic_activations import make_synthetic_activations
 
 
@@ -187,12 +188,7 @@ def test_synthetic_data_shape_and_determinism():
 
 # --------------------------------------------------------------------------- against mgcv
 
-def _r_ok():
-    from analysis.rbridge import r_available
-    return r_available()
-
-
-needs_mgcv = pytest.mark.skipif(not _r_ok(), reason="R/mgcv not available")
+needs_mgcv = pytest.mark.skipif(not r_ok(("mgcv",)), reason="R/mgcv not available")
 
 
 def _compare(fast, ref, rtol, ptol, srtol=None):

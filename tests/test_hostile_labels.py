@@ -10,13 +10,13 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from analysis.report import markdown_to_html
+from analysis_helpers import child_process_env, r_ok, run_analyze
 from common.outputs import MARKER_NAME, check_output
 from common.errors import OutputPathError
 from synthetic_activations import write_synthetic_folder
@@ -49,18 +49,6 @@ HTML_TAGS = {"!DOCTYPE", "html", "head", "meta", "title", "style", "body", "h1",
              "h4", "h5", "h6", "p", "ul", "li", "table", "tr", "th", "td", "img", "code"}
 
 
-def _env():
-    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}  # see test_analysis_cli
-    env["PYTHONPATH"] = os.pathsep.join([p for p in [ROOT, env.get("PYTHONPATH", "")] if p])
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
-
-
-def _analyze(args, cwd, script=os.path.join(ROOT, "analyze.py"), timeout=900):
-    return subprocess.run([sys.executable, script] + list(args), cwd=cwd, env=_env(),
-                          capture_output=True, text=True, timeout=timeout)
-
-
 def _tree(folder, skip=()):
     """{relative path: sha256} of every file under folder (folders in skip left out)."""
     out = {}
@@ -71,14 +59,6 @@ def _tree(folder, skip=()):
             with open(path, "rb") as f:
                 out[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
     return out
-
-
-def _r_ok():
-    try:
-        from analysis.rbridge import r_available
-        return r_available(("mgcv", "lme4", "lmerTest"))
-    except ImportError:
-        return False
 
 
 def _hostile_folder(folder, pwned):
@@ -102,7 +82,7 @@ def _hostile_folder(folder, pwned):
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):
     """One analyze.py run on hostile labels: (root, words, out, result, files before)."""
-    if not _r_ok():
+    if not r_ok():
         pytest.skip("R with mgcv/lme4/lmerTest not available")
     root = tmp_path_factory.mktemp("hostile")
     pwned = root / "pwned"
@@ -110,9 +90,10 @@ def hostile_run(tmp_path_factory):
     (root / "cwd").mkdir()
     before = _tree(str(root))
     out = root / "out"
-    res = _analyze([f"--activations={root / 'acts'}", f"--out={out}", f"--ref_word={words[0]}",
-                    f"--phones={PHONES['s']},{PHONES['sh']}", "--phone_layers=conv4",
-                    "--lmm_layers=conv5"], cwd=root / "cwd")
+    res = run_analyze([f"--activations={root / 'acts'}", f"--out={out}",
+                       f"--ref_word={words[0]}", f"--phones={PHONES['s']},{PHONES['sh']}",
+                       "--phone_layers=conv4", "--lmm_layers=conv5"],
+                      cwd=root / "cwd", timeout=900)
     return root, words, out, res, before
 
 
@@ -163,12 +144,11 @@ def test_written_r_script_holds_no_label_and_refits(hostile_run, tmp_path):
     assert script.isascii() and "system" not in script and "lone" not in script
     if shutil.which("Rscript") is None:
         pytest.skip("Rscript not on PATH")
-    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
     check = (f'invisible(parse("table1_refit.R")); source("table1_refit.R"); '
              f'write.csv(summary(m)$p.table, "{tmp_path}/p.csv", fileEncoding = "UTF-8"); '
              f'cat(length(coef(m)), file = "{tmp_path}/p.txt")')
     r = subprocess.run(["Rscript", "-e", check], cwd=out, capture_output=True, text=True,
-                       timeout=600, env=env)
+                       timeout=600, env=child_process_env())
     assert r.returncode == 0, r.stderr[-2000:]
     assert not (root / "pwned").exists()
     refit = pd.read_csv(tmp_path / "p.csv", index_col=0, keep_default_na=False,
@@ -192,12 +172,12 @@ def test_overwrite_replaces_only_an_analyze_output(hostile_run, tmp_path):
     args = [f"--activations={root / 'acts'}", f"--out={mine}", f"--ref_word={words[0]}",
             "--nofigures", "--phone_layers=", "--lmm_layers=none"]
     kept = _tree(str(mine))
-    res = _analyze(args, cwd=tmp_path)
+    res = run_analyze(args, cwd=tmp_path, timeout=900)
     assert res.returncode == 2 and res.stderr.strip().splitlines() == [
         f"analyze.py: error: --out={mine} holds an earlier analyze output; pass --overwrite "
         "to replace it"]
     assert _tree(str(mine)) == kept
-    res = _analyze(args + ["--overwrite"], cwd=tmp_path)
+    res = run_analyze(args + ["--overwrite"], cwd=tmp_path, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     assert not (mine / "figures").exists() and (mine / "report.md").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["analysis"]  # no sibling left
@@ -205,7 +185,7 @@ def test_overwrite_replaces_only_an_analyze_output(hostile_run, tmp_path):
 
 def _refused(args, cwd, script=os.path.join(ROOT, "analyze.py")):
     """The one error line of an analyze.py run that must refuse its --out (exit 2)."""
-    res = _analyze(args, cwd=cwd, script=script, timeout=120)
+    res = run_analyze(args, cwd=cwd, script=script, timeout=120)
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 2 and len(lines) == 1, res.stderr
     assert lines[0].startswith("analyze.py: error: --out="), lines[0]
@@ -447,9 +427,9 @@ def _big_activations(folder, n_tokens, n_words=4, n_samples=16):
 @pytest.mark.needs_r
 def test_mgcv_on_paper_scale_fails_fast_with_advice(tmp_path):
     _big_activations(str(tmp_path / "acts"), 62_500)
-    res = _analyze([f"--activations={tmp_path / 'acts'}", f"--out={tmp_path / 'out'}",
-                    "--engine=mgcv", "--ref_word=w0", "--phone_layers=", "--lmm_layers=none",
-                    "--nofigures"], cwd=tmp_path, timeout=300)
+    res = run_analyze([f"--activations={tmp_path / 'acts'}", f"--out={tmp_path / 'out'}",
+                       "--engine=mgcv", "--ref_word=w0", "--phone_layers=", "--lmm_layers=none",
+                       "--nofigures"], cwd=tmp_path, timeout=300)
     errors = [line for line in res.stderr.splitlines() if "error" in line]
     assert res.returncode == 2 and len(errors) == 1, res.stderr[-3000:]
     assert errors[0].startswith("analyze.py: error: the word GAMM at conv5 (62,500 tokens, "
