@@ -123,9 +123,7 @@ def _q(label: object) -> str:
 
 @dataclass
 class _Files:
-    info: dict
-    classification: Optional[dict]
-    confusion: Optional[pd.DataFrame]
+    records: ActivationsRecords
     generated: Optional[pd.DataFrame]
     layer_time: Optional[LayerTime]
 
@@ -135,8 +133,7 @@ def read_activation_files(r: ReportInputs) -> _Files:
     records, read here), generate.py's table and the layer's time axis."""
     records = r.records if r.records is not None else read_activations_records(r.activations)
     lt = r.layer_time if r.layer_time is not None else read_layer_time(records, r.layer)
-    return _Files(info=records.info, classification=records.classification,
-                  confusion=records.confusion,
+    return _Files(records=records,
                   generated=read_generated(r.generated) if r.generated else None,
                   layer_time=lt)
 
@@ -144,7 +141,7 @@ def read_activation_files(r: ReportInputs) -> _Files:
 # ------------------------------------------------------------------------ sections
 
 def _classification_section(r: ReportInputs, files: _Files) -> List[str]:
-    c, conf, info = files.classification, files.confusion, files.info
+    c, conf, info = files.records.classification, files.records.confusion, files.records.info
     if not c and conf is None and files.generated is None:
         return []
     L = ["## Q classification", ""]
