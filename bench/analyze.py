@@ -7,7 +7,7 @@ run on the same data, the largest relative difference between the two engines' t
 (parametric Estimate/SE/t, smooth edf/Ref.df/F, rho, deviance explained; p-values are compared
 on an absolute scale, |p_fast - p_mgcv|, since mgcv's Davies p-values are accurate to 2e-5).
 
-Synthetic data (tests/synthetic_activations.make_synthetic_activations, fixed seed): 8 words,
+Synthetic data (synthetic/activations.make_synthetic_activations, fixed seed): 8 words,
 planted effects.
 
     .venv/bin/python bench/analyze.py                       # paper scale + 100/200-token mgcv
@@ -60,7 +60,7 @@ def _table_numbers(fit):
 def run_case(spec: str) -> dict:
     """Fit one case in this process; return timings, memory and the table numbers."""
     engine, tokens, samples = spec.split(":")
-    from tests.synthetic_activations import make_synthetic_activations
+    from synthetic.activations import make_synthetic_activations
     df = make_synthetic_activations(int(tokens), int(samples), seed=FLAGS.seed)
     t0 = time.perf_counter()
     if engine == "fast":

@@ -4,7 +4,7 @@
 Part ``analyze``: for each token count, a synthetic activations table with the paper's layer
 sizes (conv1 4,096 samples per token, conv2 1,024, conv3 256, conv4 64, conv5 16: 5,456 rows
 a token, 297 M rows at 54,378 tokens), written as extract.py writes it
-(tests/synthetic_activations.write_scale_activations: Parquet, extraction.schema, one row group
+(synthetic/activations.write_scale_activations: Parquet, extraction.schema, one row group
 per 64-token batch, generated batch by batch); then analyze.py in a child process with the
 issue's goal, the word GAMM on three words and the mixed models on every layer::
 
@@ -42,9 +42,8 @@ import time
 from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for path in (ROOT, os.path.join(ROOT, "tests")):
-    if path not in sys.path:
-        sys.path.insert(0, path)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("parts", ["analyze"], "stages to benchmark: analyze, extract, prepare")
@@ -81,7 +80,7 @@ def analyze_table(n_tokens: int, work: str, seed: int) -> str:
     """The activations folder of ``n_tokens`` synthetic tokens under ``work`` (written once:
     reused when its table has the expected number of rows)."""
     import pyarrow.parquet as pq
-    from synthetic_activations import (PAPER_LAYER_SIZES, scale_token_words,
+    from synthetic.activations import (PAPER_LAYER_SIZES, scale_token_words,
                                        write_scale_activations)
     folder = os.path.join(work, f"acts_{n_tokens}")
     path = os.path.join(folder, "activations.parquet")
@@ -106,7 +105,7 @@ def _write_extract_info(folder: str, n_tokens: int) -> None:
     from common.layout import EXTRACT_INFO_JSON
     from common.atomic import atomic_write_json
     from common.constants import SAMPLE_RATE
-    from synthetic_activations import PAPER_LAYER_SIZES
+    from synthetic.activations import PAPER_LAYER_SIZES
     layers = [{"name": name, "stride": 4, "jump": stride, "length": length,
                "centre0": stride / 2.0} for name, stride, length in PAPER_LAYER_SIZES]
     atomic_write_json(os.path.join(folder, EXTRACT_INFO_JSON), {
@@ -116,7 +115,7 @@ def _write_extract_info(folder: str, n_tokens: int) -> None:
 
 def part_analyze(work: str) -> list:
     """analyze.py at each --tokens: [{tokens, rows, table_gb, wall_s, peak_rss_gb, rc, ...}]."""
-    from synthetic_activations import PAPER_LAYER_SIZES
+    from synthetic.activations import PAPER_LAYER_SIZES
     layers = [name for name, _, _ in PAPER_LAYER_SIZES]
     results = []
     for n in [int(t) for t in FLAGS.tokens]:

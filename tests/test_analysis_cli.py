@@ -12,7 +12,7 @@ import pytest
 from analysis.report import markdown_to_html
 from analysis.tables import TABLE_COLUMNS
 from analysis_helpers import child_process_env, r_ok, run_analyze
-from synthetic_activations import write_synthetic_folder
+from synthetic.activations import write_synthetic_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = ("ask", "carry", "dark", "greasy")

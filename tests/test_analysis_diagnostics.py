@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from analysis_helpers import r_ok, run_analyze
-from synthetic_activations import write_synthetic_folder
-from synthetic_contrasts import LAYER_JUMPS, make_contrast_phones, make_periodic_activations
+from synthetic.activations import write_synthetic_folder
+from synthetic.contrasts import LAYER_JUMPS, make_contrast_phones, make_periodic_activations
 
 WORDS = ("ask", "dark", "suit", "year")
 # s:sh planted at conv2 only; p:b nowhere (an empty row of the matrix)

@@ -68,7 +68,7 @@ def test_planted_region_is_found():
         pytest.skip("R/mgcv not available")
     from analysis.diffcurves import difference_curve
     from analysis.gamm import fit_word_gamm
-    from synthetic_activations import make_activations
+    from synthetic.activations import make_activations
     df, truth = make_activations(("ask", "dark", "greasy"), tokens_per_word=8, seed=11,
                                  level={}, bump={"dark": (1.5, 5.0, 1.2)})
     fit = fit_word_gamm(df, "conv5", "ask", k=10)

@@ -12,7 +12,7 @@ import pytest
 from analysis.gamm import choose_engine, fit_phone_gamm, fit_word_gamm
 from analysis.gamm.data import (AnalysisInputError, GammFit, build_formula,
                                 lag1_autocorrelation, prepare_gamm_data, prepare_phone_data)
-from synthetic_activations import make_activations, make_phone_activations
+from synthetic.activations import make_activations, make_phone_activations
 
 WORDS = ("ask", "carry", "dark", "greasy")  # carry: level +1, dark: bump, greasy: null
 

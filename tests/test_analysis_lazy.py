@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis_helpers import r_ok, run_analyze
-from synthetic_activations import (PAPER_LAYER_SIZES, scale_token_words,
+from synthetic.activations import (PAPER_LAYER_SIZES, scale_token_words,
                                    write_scale_activations)
 
 FOCUS = ("ask", "carry", "dark")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from synthetic_activations import make_activations
+from synthetic.activations import make_activations
 
 pytestmark = pytest.mark.needs_r
 

@@ -14,7 +14,7 @@ from analysis.contrasts import (MATRIX_COLUMNS, ContrastInputError, benjamini_ho
                                 encoding_summary, fig_contrast_matrix, holm, interval_counts,
                                 parse_contrasts, pooled_interval_sd, write_contrast_outputs)
 from common.errors import InputError
-from tests.synthetic_contrasts import LAYER_JUMPS, make_contrast_phones
+from synthetic.contrasts import LAYER_JUMPS, make_contrast_phones
 
 
 # --------------------------------------------------------------------------- corrections

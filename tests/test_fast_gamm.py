@@ -11,7 +11,7 @@ from analysis.gamm import fast as fg
 from analysis.gamm import fast_stats as fst
 from analysis.gamm.fast_setup import discretise_sample
 from analysis_helpers import r_ok
-from synthetic_activations import make_synthetic_activations
+from synthetic.activations import make_synthetic_activations
 
 
 # --------------------------------------------------------------------------- no R needed

@@ -19,7 +19,7 @@ from analysis.report import markdown_to_html
 from analysis_helpers import child_process_env, r_ok, run_analyze
 from common.outputs import MARKER_NAME, check_output
 from common.errors import OutputPathError
-from synthetic_activations import write_synthetic_folder
+from synthetic.activations import write_synthetic_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAYLOAD = "b\\\")); system('touch {pwned}'); #"          # b\")); system('touch ...'); #
@@ -259,7 +259,7 @@ def test_csv_labels_are_read_as_written(tmp_path):
 
 def test_nul_in_a_label_is_refused():
     from analysis.gamm.data import AnalysisInputError, prepare_gamm_data
-    from synthetic_activations import make_activations
+    from synthetic.activations import make_activations
     df, _ = make_activations(("ask", "carry", "dark"), tokens_per_word=2, seed=0)
     df["word"] = df["word"].replace({"carry": "car\x00ry"})
     with pytest.raises(AnalysisInputError, match="NUL"):
@@ -444,7 +444,7 @@ def test_phone_models_are_sized_before_any_fit(monkeypatch):
     fit: conv4 (k lowered to 5) fits the memory given here, conv2 (k=10) does not."""
     from analysis import pipeline
     from analysis.gamm import mgcv
-    from synthetic_activations import make_activations, make_phone_activations
+    from synthetic.activations import make_activations, make_phone_activations
     acts, truth = make_activations(("ask", "carry", "dark"), tokens_per_word=4, seed=0)
     phones = make_phone_activations(acts, truth)  # one s/sh interval per token: 12 per layer
     conv2_need = 3 * 8 * ((2 + 12) * 10) ** 2

@@ -21,6 +21,8 @@ ALLOWED = {
     "corpus": {"common"},
     "extraction": {"common", "wavegan", "ciwgan", "corpus"},
     "analysis": {"common"},
+    # test and benchmark data; the activations schema lazily, to write Parquet
+    "synthetic": {"common", "extraction"},
 }
 TENSORFLOW = {"tensorflow", "keras", "tensorflow_io"}
 
