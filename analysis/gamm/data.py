@@ -258,7 +258,8 @@ def prepare_phone_data(df: pd.DataFrame, layer: str, phones: Sequence[str] = ("s
 
     Returns a DataFrame sorted by (interval, norm_time) with ``Value``, ``norm_time``,
     ``Phone`` (Categorical, phones[0] = reference), ``PhoneOrdered`` (ordered),
-    ``UniqueInterval`` ('<token>_<phone><index>'), ``start_event``, ``token_id``, ``Speaker``.
+    ``UniqueInterval`` ('<token>_<phone><index>'), ``start_event``, ``token_id``, ``Word``,
+    ``Speaker``.
     Intervals with fewer than ``min_samples`` unique samples are dropped (count in
     ``out.attrs['dropped_intervals']``).
     """
@@ -282,6 +283,7 @@ def prepare_phone_data(df: pd.DataFrame, layer: str, phones: Sequence[str] = ("s
         "norm_time": pd.to_numeric(sub["norm_time"]).to_numpy(dtype=float),
         "Phone": sub["phone"].astype(str).to_numpy(),
         "token_id": sub["token_id"].to_numpy(),
+        "Word": sub["word"].astype(str).to_numpy(),
         "UniqueInterval": interval.to_numpy(),
         "Speaker": (sub["speaker"].astype(str).to_numpy() if "speaker" in sub.columns
                     else np.array(["NA"] * len(sub))),
