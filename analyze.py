@@ -91,6 +91,19 @@ flags.DEFINE_enum("spectra_test", DEFAULTS.spectra_test, ["lmm", "anova"], "band
                   "a mixed model per band (lmm, needs R) or a one-way ANOVA")
 flags.DEFINE_list("spectra_layers", DEFAULTS.spectra_layers, "layers of the spectra (default: "
                   "all)")
+flags.DEFINE_enum("phone_model", DEFAULTS.phone_model, ["calibrated", "paper"], "model of "
+                  "the phone contrast and the contrast matrix: calibrated (mixed models of "
+                  "per-interval level and shape, words and speakers as random factors; "
+                  "docs/calibration.md) or paper (the paper's phone GAMM, intervals as "
+                  "independent replicates)")
+flags.DEFINE_enum("word_model", DEFAULTS.word_model, ["calibrated", "paper"], "model of Table "
+                  "1's tests: calibrated (mixed models of per-token level and shape, speakers "
+                  "as a random factor) or paper (the paper's word GAMM)")
+flags.DEFINE_integer("shape_terms", DEFAULTS.shape_terms, "calibrated models: Legendre shape "
+                     "coefficients per interval or token (1-8)", lower_bound=1, upper_bound=8)
+flags.DEFINE_integer("min_words", DEFAULTS.min_words, "calibrated phone model: a phone "
+                     "contrast needs at least this many words per phone to be tested "
+                     "(at least 2)", lower_bound=2)
 define_verbose_flag()
 
 SCRIPT = "analyze.py"

@@ -70,6 +70,13 @@ class AnalysisOptions:
     spectra_bands: int = 4
     spectra_test: str = "lmm"
     spectra_layers: list = dataclasses.field(default_factory=list)
+    # Which model makes the p-values (analysis.calibrated, docs/calibration.md): 'calibrated'
+    # (mixed models of per-unit summaries, words and speakers as random factors) or 'paper'
+    # (the paper's GAMMs, as before: their tables exactly as they were).
+    phone_model: str = "calibrated"
+    word_model: str = "calibrated"
+    shape_terms: int = 3
+    min_words: int = 3
 
 
 class Progress:
@@ -309,12 +316,23 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
                         rho_method=args.rho_method, words=words, full_vp=False)
     timings["word"] = time.perf_counter() - t0
     progress(f"word GAMM done with engine {fit.engine}, rho={fit.rho:.3f}", t0)
-    tables.write_tables({args.layer: fit}, os.path.join(tmp, "table1"), "layer",
-                        f"Table 1: {args.layer} word GAMM")
+    # Table 1 is the default model's: the paper's GAMM goes to table1_paper.* beside the
+    # calibrated table unless --word_model=paper (then everything as before)
+    paper_words = args.word_model == "paper"
+    t1 = "table1" if paper_words else "table1_paper"
+    tables.write_tables({args.layer: fit}, os.path.join(tmp, t1), "layer",
+                        f"Table 1: {args.layer} word GAMM" + ("" if paper_words else
+                                                              " (the paper's model)"))
     if fit.data is not None:  # the rows and an R script that refits Table 1's model
         atomic_write_csv(model_data_table(fit), os.path.join(tmp, "gamm_data.csv"))
-        atomic_write_text(os.path.join(tmp, "table1_refit.R"),
+        atomic_write_text(os.path.join(tmp, f"{t1}_refit.R"),
                           r_script(fit, "gamm_data.csv", nthreads=args.nthreads))
+    word_tests = None
+    if not paper_words:
+        from analysis.calibrated_tables import calibrated_word_outputs
+        t0 = time.perf_counter()
+        word_tests = calibrated_word_outputs(tmp, fit, args.layer, args.shape_terms)
+        timings["word (calibrated)"] = time.perf_counter() - t0
     xs = np.sort(fit.data["Sample"].unique()) if fit.data is not None else \
         np.sort(acts["sample"].unique()).astype(float)
     n_grid = args.grid or 4 * (len(xs) - 1) + 1
@@ -339,7 +357,7 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
     progress(f"difference {visible(w1)} - {visible(w2)}: {len(regions)} significant "
              "region(s)", t0)
 
-    phone_fits, phone_regions = {}, None
+    phone_fits, phone_regions, phone_tests = {}, None, None
     phone_layers = [p for p in args.phone_layers if p]
     if phone_layers and phone_tab is None:
         notes.append("no phone_activations table: phone contrast skipped")
@@ -353,8 +371,19 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
             phone_fits[lay] = pf
             notes.extend(pf.notes)
             progress(f"phone GAMM {visible(lay)} done (k={pf.k}, {pf.n_tokens} intervals)", t0)
-        tables.write_tables(phone_fits, os.path.join(tmp, "phone_contrast"), "layer",
-                            f"Phone contrast {' vs '.join(args.phones)}")
+        paper_phones = args.phone_model == "paper"
+        tables.write_tables(phone_fits, os.path.join(
+            tmp, "phone_contrast" if paper_phones else "phone_contrast_paper"), "layer",
+            f"Phone contrast {' vs '.join(args.phones)}"
+            + ("" if paper_phones else " (the paper's model)"))
+        if not paper_phones:
+            from analysis.calibrated_tables import calibrated_phone_outputs
+            t0 = time.perf_counter()
+            phone_tests, cal_notes = calibrated_phone_outputs(
+                tmp, phone_tab, phone_layers, args.phones, args.shape_terms, args.min_words,
+                progress)
+            notes.extend(cal_notes)
+            timings["phone (calibrated)"] = time.perf_counter() - t0
         tgrid = np.linspace(0.0, 1.0, 51)
         pp = pd.concat([diffcurves.predict_levels(pf, pf.levels, tgrid).assign(layer=lay)
                         for lay, pf in phone_fits.items()], ignore_index=True)
@@ -413,6 +442,7 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
             "rho_method": fit.rho_method, "diff": [w1, w2], "regions": regions,
             "phone_fits": {lay: {"formula": pf.formula, "k": pf.k, "rho": pf.rho,
                                  "r_call": pf.r_call} for lay, pf in phone_fits.items()},
+            "models": {"word": args.word_model, "phone": args.phone_model},
             "timings_s": timings, "notes": notes}
     t0 = time.perf_counter()
     atomic_write_json(os.path.join(tmp, "fit_info.json"), info, sort_keys=False)
@@ -423,7 +453,8 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
         figures=figures, timings=timings, notes=notes,
         command=" ".join(["analyze.py"] + sys.argv[1:]), records=records,
         engine_requested=args.engine, phone_regions=phone_regions, layer_time=layer_time,
-        phone_table=phone_tab, generated=args.generated, sections=sections))
+        phone_table=phone_tab, generated=args.generated, sections=sections,
+        word_tests=word_tests, phone_tests=phone_tests))
     progress("report written", t0)
     return info
 
@@ -432,21 +463,22 @@ def contrast_section(args: AnalysisOptions, inputs: ModelInputs, tmp: str, progr
                      timings: dict, notes: list) -> str:
     """The contrast matrix (analysis.contrasts) into ``tmp``: contrast_matrix.csv/.md and its
     heat map; returns the report section."""
-    from analysis import contrasts
+    from analysis import contrast_report, contrasts
     t0 = time.perf_counter()
     progress(f"contrast matrix: {len(inputs.contrasts)} contrast(s), engine "
              f"{args.contrast_engine}")
     matrix = contrasts.contrast_matrix(
         inputs.phones, inputs.contrasts, layers=list(args.contrast_layers) or None, k=args.k,
         engine=args.contrast_engine, min_intervals=args.min_intervals, nthreads=args.nthreads,
-        rho_method=args.rho_method, progress=progress)
-    contrasts.write_contrast_outputs(matrix, tmp, figures=args.figures)
+        rho_method=args.rho_method, progress=progress, model=args.phone_model,
+        shape_terms=args.shape_terms, min_words=args.min_words)
+    contrast_report.write_contrast_outputs(matrix, tmp, figures=args.figures)
     notes.extend(matrix.attrs.get("notes", []))
     timings["contrast matrix"] = time.perf_counter() - t0
     for layer, sec in matrix.attrs.get("seconds_per_layer", {}).items():
         timings[f"contrast matrix, {layer}"] = sec
     progress("contrast matrix done", t0)
-    return contrasts.contrast_report_section(
+    return contrast_report.contrast_report_section(
         matrix, figure="figures/contrast_matrix.png" if args.figures else None)
 
 

@@ -94,6 +94,10 @@ class ReportInputs:
     # (analysis.contrasts.contrast_report_section, analysis.spectra.spectra_report_section),
     # shown before the figures.
     sections: List[str] = field(default_factory=list)
+    # The calibrated models' tables (analysis.calibrated_tables): when given, the word and
+    # phone sections lead with them and show the paper's GAMMs as a replication.
+    word_tests: Optional[pd.DataFrame] = None
+    phone_tests: Optional[pd.DataFrame] = None
 
 
 FIGURE_CAPTIONS = {
@@ -562,9 +566,16 @@ def build_markdown(r: ReportInputs) -> str:
     L += [f"Activations: {md_code(r.activations)}. Layer {md_text(r.layer)}, reference word "
           f"'{md_text(r.ref_word)}', engine {f.engine}, k = {f.k}.", ""]
     L += _classification_section(r, files)
-    L += _word_section(r)
+    from analysis import report_calibrated as cal
+    if r.word_tests is not None and len(r.word_tests):
+        L += cal.word_section(r, _word_section, direction_sentence)
+    else:
+        L += _word_section(r)
     L += _difference_section(r, files.layer_time)
-    L += _phone_section(r)
+    if r.phone_tests is not None and len(r.phone_tests) and r.phone_fits:
+        L += cal.phone_section(r, _phone_section, direction_sentence)
+    else:
+        L += _phone_section(r)
     L += _lmm_section(r)
     for section in r.sections:
         L += [section.rstrip("\n"), ""]

@@ -50,7 +50,8 @@ import numpy as np
 import pandas as pd
 from scipy import signal, stats
 
-from analysis.contrasts import benjamini_hochberg, holm, natural_layers
+from analysis.contrasts import natural_layers
+from analysis.corrections import benjamini_hochberg, holm
 from analysis.gamm.data import AnalysisInputError
 from analysis.records import info_sample_rate
 from analysis.tables import format_number, format_p, md_text

@@ -39,18 +39,30 @@ def test_end_to_end_with_figures(syn, tmp_path):
     for name in ("table1.csv", "table1.md", "table1.tex", "phone_contrast.csv",
                  "phone_contrast.md", "phone_contrast.tex", "predictions.csv", "difference.csv",
                  "difference_regions.csv", "phone_predictions.csv", "lmm.csv", "fit_info.json",
-                 "report.md", "report.html", "gamm_data.csv", "table1_refit.R"):
+                 "report.md", "report.html", "gamm_data.csv", "table1_refit.R",
+                 "table1_paper.csv", "table1_paper.md", "table1_paper.tex",
+                 "table1_paper_refit.R", "word_units.csv", "phone_contrast_paper.csv",
+                 "phone_units.csv", "phone_contrast_refit.R"):
         assert (out / name).is_file(), name
     for fig in ("fig2_waveforms", "fig3_word_curves", "fig4_phone_contrast", "fig5_difference",
                 "confusion"):
         for ext in ("png", "pdf"):
             assert (out / "figures" / f"{fig}.{ext}").stat().st_size > 1000
-    t1 = pd.read_csv(out / "table1.csv")
+    # Table 1 holds the calibrated word model, table1_paper the paper's GAMM
+    from analysis.calibrated_tables import PHONE_TABLE_COLUMNS, WORD_TABLE_COLUMNS
+    cal = pd.read_csv(out / "table1.csv")
+    assert list(cal.columns) == WORD_TABLE_COLUMNS
+    cal = cal.set_index("word")
+    assert cal.loc["carry", "p_level"] < 0.001 and cal.loc["carry", "estimate"] > 0.5
+    t1 = pd.read_csv(out / "table1_paper.csv")
     assert list(t1.columns) == ["layer"] + TABLE_COLUMNS
     par = t1[t1["section"] == "parametric"].set_index("term")
     assert par.loc["Wordcarry", "p-value"] < 0.001
     pc = pd.read_csv(out / "phone_contrast.csv")
+    assert list(pc.columns) == PHONE_TABLE_COLUMNS
     assert sorted(pc["layer"].unique()) == ["conv2", "conv4"]
+    assert sorted(pd.read_csv(out / "phone_contrast_paper.csv")["layer"].unique()) == \
+        ["conv2", "conv4"]
     preds = pd.read_csv(out / "predictions.csv")
     assert list(preds.columns) == ["Word", "Sample", "fit", "se", "lower", "upper"]
     assert sorted(preds["Word"].unique()) == sorted(WORDS) and len(preds) == 4 * 61
@@ -62,16 +74,34 @@ def test_end_to_end_with_figures(syn, tmp_path):
     assert diff["comparison"].iloc[0] == f"carry - {min(est, key=est.get)}"
     info = json.loads((out / "fit_info.json").read_text())
     assert info["engine"] == "mgcv" and info["k"] == 10
+    assert info["models"] == {"word": "calibrated", "phone": "calibrated"}
     assert info["phone_fits"]["conv4"]["k"] == 5
     report = (out / "report.md").read_text()
     assert f"rho = {info['rho']:.3f}" in report
     assert f"{par.loc['Wordcarry', 'Estimate']:.3f}" in report
+    assert f"{cal.loc['carry', 'estimate']:.3f}" in report and "Model: calibrated" in report
     assert "figures/fig5_difference.png" in report
     assert "<table>" in (out / "report.html").read_text()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
-    # the written R script refits Table 1's model from gamm_data.csv with the same numbers
+    # the written R scripts refit both tables from their data with the same numbers
     if shutil.which("Rscript"):
         r = subprocess.run(["Rscript", "table1_refit.R"], cwd=out, capture_output=True,
+                           text=True, timeout=300, env=child_process_env())
+        assert r.returncode == 0, r.stderr[-2000:]
+        level = r.stdout.split("== all: level")[1]
+        line = [l for l in level.splitlines() if l.startswith("Wordcarry")][0]
+        assert float(line.split()[1]) == pytest.approx(cal.loc["carry", "estimate"], rel=1e-6)
+        assert float(line.split()[5]) == pytest.approx(cal.loc["carry", "p_level"], rel=1e-4)
+        r = subprocess.run(["Rscript", "phone_contrast_refit.R"], cwd=out, capture_output=True,
+                           text=True, timeout=300, env=child_process_env())
+        assert r.returncode == 0, r.stderr[-2000:]
+        for lay, row in pc.set_index("layer").iterrows():
+            if row["status"] != "fitted":
+                continue
+            block = r.stdout.split(f"== {lay}: level")[1]
+            line = [l for l in block.splitlines() if l.startswith("Phonesh")][0]
+            assert float(line.split()[1]) == pytest.approx(row["estimate"], rel=1e-6)
+        r = subprocess.run(["Rscript", "table1_paper_refit.R"], cwd=out, capture_output=True,
                            text=True, timeout=300, env=child_process_env())
         assert r.returncode == 0, r.stderr[-2000:]
         line = [l for l in r.stdout.splitlines() if l.startswith("Wordcarry")][0]

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.contrasts import (MATRIX_COLUMNS, ContrastInputError, benjamini_hochberg,
-                                contrast_matrix, contrast_report_section, correct_matrix,
-                                encoding_summary, fig_contrast_matrix, holm, interval_counts,
-                                parse_contrasts, pooled_interval_sd, write_contrast_outputs)
+from analysis.contrast_report import (contrast_report_section, encoding_summary,
+                                      fig_contrast_matrix, write_contrast_outputs)
+from analysis.contrasts import (CALIBRATED_COLUMNS, MATRIX_COLUMNS, ContrastInputError,
+                                benjamini_hochberg, contrast_matrix, correct_matrix, holm,
+                                interval_counts, parse_contrasts, pooled_interval_sd)
 from common.errors import InputError
 from synthetic.contrasts import LAYER_JUMPS, make_contrast_phones
 
@@ -158,7 +159,11 @@ def test_pooled_interval_sd_hand_computed():
 def test_cells_without_enough_intervals_are_reported_not_dropped():
     df, _ = make_contrast_phones(n_tokens=30, phones=("s", "sh", "p", "b"), seed=3)
     m = contrast_matrix(df, [("s", "sh"), ("p", "b")], min_intervals=1000)
-    assert list(m.columns) == MATRIX_COLUMNS
+    assert list(m.columns) == CALIBRATED_COLUMNS
+    assert (m["status_paper"] == m["status"]).all()
+    assert m["encoded_paper_holm"].isna().all()
+    paper = contrast_matrix(df, [("s", "sh"), ("p", "b")], min_intervals=1000, model="paper")
+    assert list(paper.columns) == MATRIX_COLUMNS
     assert len(m) == 2 * 4 and list(pd.unique(m["layer"])) == ["conv1", "conv2", "conv3",
                                                                  "conv4"]
     assert m["status"].str.startswith("too few intervals").all()
@@ -175,6 +180,8 @@ def test_cells_without_enough_intervals_are_reported_not_dropped():
         contrast_matrix(df, [("s", "sh")], engine="gam")
     with pytest.raises(ContrastInputError, match="--k=2"):
         contrast_matrix(df, [("s", "sh")], k=2)
+    with pytest.raises(ContrastInputError, match="--phone_model=gamm"):
+        contrast_matrix(df, [("s", "sh")], model="gamm")
 
 
 # --------------------------------------------------------------------------- report, figure
@@ -257,7 +264,9 @@ def test_effect_size_does_not_change_with_the_layers_scale():
     a = contrast_matrix(df, [("s", "sh")], engine="fast").iloc[0]
     b = contrast_matrix(big, [("s", "sh")], engine="fast").iloc[0]
     assert b["estimate"] == pytest.approx(1000 * a["estimate"], rel=1e-4)
-    for col in ("effect_size", "shape_size", "p_param", "edf"):
+    assert b["estimate_paper"] == pytest.approx(1000 * a["estimate_paper"], rel=1e-4)
+    for col in ("effect_size", "shape_size", "p_param", "p_smooth", "df", "effect_size_paper",
+                "shape_size_paper", "p_param_paper", "edf_paper"):
         assert b[col] == pytest.approx(a[col], rel=1e-3, abs=1e-8), col
 
 
@@ -267,8 +276,8 @@ def test_fast_and_mgcv_cells_agree():
     pytest.importorskip("rpy2")
     df, _ = make_contrast_phones(n_tokens=30, phones=("s", "sh"), effect={"conv2": {"sh": 0.5}},
                                  layers=LAYER_JUMPS[1:2], max_samples=8, seed=5)
-    fast = contrast_matrix(df, [("s", "sh")], engine="fast").iloc[0]
-    mgcv = contrast_matrix(df, [("s", "sh")], engine="mgcv").iloc[0]
+    fast = contrast_matrix(df, [("s", "sh")], engine="fast", model="paper").iloc[0]
+    mgcv = contrast_matrix(df, [("s", "sh")], engine="mgcv", model="paper").iloc[0]
     assert (fast["engine"], mgcv["engine"]) == ("fast", "mgcv")
     for col in ("estimate", "se", "edf", "F", "effect_size", "shape_size", "rho"):
         assert fast[col] == pytest.approx(mgcv[col], rel=2e-2, abs=1e-3), col

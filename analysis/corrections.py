@@ -1,0 +1,49 @@
+"""Multiple-testing corrections, one home for every table of the report (pure functions).
+
+``holm`` controls the family-wise error (the chance of any false positive in the family);
+``benjamini_hochberg`` the false discovery rate (the expected share of false positives among
+the tests called significant). NaN p-values (tests not made) stay NaN and are not counted in
+the family. Both are checked against hand-computed cases and against
+``scipy.stats.false_discovery_control`` (tests/test_contrasts.py).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["benjamini_hochberg", "holm"]
+
+
+def _finite_order(p: Sequence[float]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p as floats [m], an all-NaN output [m], the indices of the finite p in ascending order
+    (stable: ties keep their input order)): the family of a correction is its finite p."""
+    p = np.asarray(p, dtype=float)
+    ok = np.flatnonzero(np.isfinite(p))
+    return p, np.full(p.shape, np.nan), ok[np.argsort(p[ok], kind="mergesort")]
+
+
+def holm(p: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values [m], in the input order; NaN stays NaN and is not
+    counted in the family. With the finite p sorted p_(1) <= ... <= p_(m):
+    adj_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))."""
+    p, out, order = _finite_order(p)
+    m = len(order)
+    if m == 0:
+        return out
+    adj = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out[order] = np.maximum.accumulate(adj)
+    return out
+
+
+def benjamini_hochberg(p: Sequence[float]) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values [m] (q-values), in the input order; NaN stays NaN
+    and is not counted. With the finite p sorted: adj_(i) = min_{j >= i} min(1, m p_(j) / j)."""
+    p, out, order = _finite_order(p)
+    m = len(order)
+    if m == 0:
+        return out
+    adj = np.minimum(1.0, m * p[order] / np.arange(1, m + 1))
+    out[order] = np.minimum.accumulate(adj[::-1])[::-1]
+    return out

@@ -1,0 +1,172 @@
+"""The report's sections for the calibrated models (analysis.calibrated, docs/calibration.md).
+
+With the calibrated models (the default) the word and phone sections lead with their tests and
+say which model made each number; the paper's GAMMs follow as a replication, and wherever the
+two disagree on a test the section shows both. A phone contrast whose words cannot carry it
+is reported with its words in place of a p-value. Labels enter only through ``md_text``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, List, Optional
+
+import numpy as np
+import pandas as pd
+
+from analysis.calibrated import CALIBRATED_BACKEND
+from analysis.phones import phone_label
+from analysis.tables import (ci_bounds, format_ci, format_number, format_p, md_code, md_text,
+                             p_phrase)
+
+ALPHA = 0.05
+
+
+def _q(label: object) -> str:
+    return f"'{md_text(label)}'"
+
+
+def _demote(lines: List[str], title: str) -> List[str]:
+    """A paper-model section one heading level down, under ``title``."""
+    out = list(lines)
+    if out and out[0].startswith("## "):
+        out[0] = f"### {title}"
+    return out
+
+
+def word_section(r, paper_section: Callable, direction_sentence: Callable) -> List[str]:
+    """The word model: the calibrated table (``r.word_tests``), then the paper's GAMM."""
+    t = r.word_tests
+    f = r.word_fit
+    ref = _q(r.ref_word)
+    L = ["## Word model (Table 1)", "",
+         f"Model: calibrated. Each token's mean activation at {md_text(r.layer)} (its level) "
+         f"and its {int(t['shape_terms'].iloc[0])} shape coefficients over the layer's samples "
+         f"(orthonormal Legendre polynomials) are each compared across words with "
+         f"{md_code(str(t['formula'].iloc[0]).replace('level ~', 'Y ~'))} ({CALIBRATED_BACKEND}): "
+         "tokens are the replicates and speakers a random factor, so a difference between "
+         "speakers is not read as one between words (docs/calibration.md). The shape p-value "
+         "is the Bonferroni combination of the shape coefficients' tests.", "",
+         f"| word | difference from {ref} | 95% CI | df | p (level) | p (shape) |",
+         "|---|---:|---|---:|---:|---:|"]
+    said = []
+    for d in t.itertuples(index=False):
+        lo, hi = ci_bounds(d.estimate, d.se, d.df)
+        L.append(f"| {md_text(d.word)} | {format_number(d.estimate)} | {format_ci(lo, hi)} | "
+                 f"{format_number(d.df, 1)} | {format_p(d.p_level)} | {format_p(d.p_shape)} |")
+        said.append("- " + direction_sentence(md_text(r.layer), _q(d.word), ref, d.estimate,
+                                              lo, hi, d.p_level) + ".")
+        if d.p_shape < ALPHA:
+            said.append(f"- {md_text(r.layer)}: the shape of {_q(d.word)} over time differs "
+                        f"from that of {ref} ({p_phrase(d.p_shape)}).")
+    L += ["", "In words:", ""] + said + [""]
+    if bool(t["singular"].any()):
+        L += ["- Caveat: singular fit (the speaker variance is estimated at 0); the model "
+              "then treats tokens as independent.", ""]
+    L += _word_disagreements(t, f, r.ref_word)
+    L += _demote(paper_section(r), "The paper's word GAMM (replication; table1_paper.*)")
+    return L
+
+
+def _word_disagreements(t: pd.DataFrame, fit, ref: str) -> List[str]:
+    par = fit.parametric.set_index(fit.parametric["term"].astype(str))
+    smo = fit.smooths.set_index(fit.smooths["term"].astype(str))
+    rows = []
+    for d in t.itertuples(index=False):
+        pt, st = f"{fit.factor}{d.word}", f"s({fit.predictor}):{fit.factor}Ordered{d.word}"
+        for what, ours, theirs in (
+                ("level", d.p_level, float(par.loc[pt, "Pr(>|t|)"]) if pt in par.index
+                 else np.nan),
+                ("shape", d.p_shape, float(smo.loc[st, "p-value"]) if st in smo.index
+                 else np.nan)):
+            if np.isfinite(theirs) and (ours < ALPHA) != (theirs < ALPHA):
+                rows.append(f"| {md_text(d.word)} | {what} | {format_p(ours)} | "
+                            f"{format_p(theirs)} |")
+    if not rows:
+        return ["The paper's GAMM agrees with the calibrated model on every word's level and "
+                f"shape at alpha {ALPHA:g}.", ""]
+    return ([f"Where the paper's GAMM (tokens as independent replicates, speakers ignored) "
+             f"and the calibrated model disagree at alpha {ALPHA:g}:", "",
+             "| word | test | p (calibrated) | p (paper's GAMM) |", "|---|---|---:|---:|"]
+            + rows + [""])
+
+
+def phone_section(r, paper_section: Callable, direction_sentence: Callable) -> List[str]:
+    """The phone contrast: the calibrated tests per layer (``r.phone_tests``), or why the
+    contrast cannot be tested, then the paper's GAMM."""
+    t = r.phone_tests
+    a, b = str(t["reference"].iloc[0]), str(t["phone"].iloc[0])
+    la, lb = md_text(phone_label(a)), md_text(phone_label(b))
+    L = [f"## Phone contrast ({la} vs {lb})", "",
+         f"Model: calibrated. Each interval's mean activation (level) and its shape "
+         "coefficients over normalised time are compared between the phones with mixed models "
+         "in which the words the intervals come from (and speakers, and tokens holding "
+         f"several intervals) are random factors ({CALIBRATED_BACKEND}): the degrees of "
+         "freedom come from the words, so a difference between the few words that carry a "
+         "phone is not read as a difference between phones (docs/calibration.md).", ""]
+    tested = t[t["status"] == "fitted"]
+    refused = t[t["status"].astype(str).str.startswith("cannot be tested")]
+    if len(refused) == len(t) and len(t):
+        L += [f"**Cannot be tested** at {', '.join(md_text(x) for x in t['layer'])}: "
+              f"{md_text(refused['status'].iloc[0])}. No p-value is given; the paper's GAMM "
+              "below treats every interval as an independent replicate and its p-values are "
+              "not calibrated for this design.", ""]
+    else:
+        L += [f"| layer | difference {lb} - {la} (95% CI) | df | p (level) | p (shape) | "
+              "words |", "|---|---|---:|---:|---:|---|"]
+        said = []
+        for d in t.itertuples(index=False):
+            words = f"{_n(d.words_reference)} / {_n(d.words_phone)}"
+            if d.status != "fitted":
+                L.append(f"| {md_text(d.layer)} | {md_text(d.status)} | | | | {words} |")
+                continue
+            lo, hi = ci_bounds(d.estimate, d.se, d.df)
+            L.append(f"| {md_text(d.layer)} | {format_number(d.estimate)} ({format_ci(lo, hi)})"
+                     f" | {format_number(d.df, 1)} | {format_p(d.p_level)} | "
+                     f"{format_p(d.p_shape)} | {words} |")
+            said.append("- " + direction_sentence(md_text(d.layer), lb, la, d.estimate, lo,
+                                                  hi, d.p_level)
+                        + ("; the shapes differ" if d.p_shape < ALPHA else
+                           "; the shapes do not differ reliably")
+                        + f" ({p_phrase(d.p_shape)}).")
+        L += ["", "In words:", ""] + said + [""]
+        if len(tested) < len(t):
+            L += ["Layers without a p-value say why in the table.", ""]
+    L += _phone_disagreements(t, r.phone_fits, b)
+    L += _demote(paper_section(r), "The paper's phone GAMM (replication; "
+                                   "phone_contrast_paper.*)")
+    return L
+
+
+def _phone_disagreements(t: pd.DataFrame, fits: dict, b: str) -> List[str]:
+    rows = []
+    for d in t.itertuples(index=False):
+        pf = fits.get(d.layer)
+        if pf is None:
+            continue
+        par = pf.parametric.set_index(pf.parametric["term"].astype(str))
+        smo = pf.smooths.set_index(pf.smooths["term"].astype(str))
+        pt, st = f"{pf.factor}{b}", f"s({pf.predictor}):{pf.factor}Ordered{b}"
+        tested = d.status == "fitted"
+        for what, ours, theirs in (
+                ("level", d.p_level,
+                 float(par.loc[pt, "Pr(>|t|)"]) if pt in par.index else np.nan),
+                ("shape", d.p_shape, float(smo.loc[st, "p-value"]) if st in smo.index
+                 else np.nan)):
+            if not np.isfinite(theirs):
+                continue
+            if tested and (ours < ALPHA) == (theirs < ALPHA):
+                continue
+            if not tested and not theirs < ALPHA:
+                continue
+            rows.append(f"| {md_text(d.layer)} | {what} | "
+                        f"{format_p(ours) if tested else 'not testable'} | {format_p(theirs)} |")
+    if not rows:
+        return []
+    return ([f"Where the paper's GAMM (intervals as independent replicates) and the calibrated "
+             f"model disagree at alpha {ALPHA:g}:", "",
+             "| layer | test | p (calibrated) | p (paper's GAMM) |", "|---|---|---:|---:|"]
+            + rows + [""])
+
+
+def _n(v: Optional[float]) -> str:
+    return "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(int(v))
