@@ -31,6 +31,7 @@ import unicodedata
 from typing import Iterable, Optional
 
 PHONE_SETS = ("timit", "arpabet", "ipa", "sampa")
+PHONE_SET_CHOICES = ("auto",) + PHONE_SETS     # prepare.py --phone_set (auto: per file)
 
 # One row per TIMIT symbol (TIMIT documentation, phoncode.doc):
 #   (TIMIT label, IPA shown in figures, other IPA spellings read (MFA), SAMPA/X-SAMPA spellings)
