@@ -5,7 +5,8 @@ For each reader: every text format Praat writes (long/short x UTF-8 with/without
 LE/BE with BOM x LF/CRLF, a label with doubled quotes and non-ASCII text; Praat's own binary
 file), every truncation of a long and a short file (refused / read whole / read partly: fewer
 intervals or tiers without an error), and the time to read a 9-word, 45-phone utterance.
-praatio is not a dependency of the project: ``pip install praatio`` to compare.
+praatio and textgrid are not dependencies of the project: ``pip install praatio textgrid`` to
+compare.
 
     .venv/bin/python -m bench.textgrid_readers
 """
@@ -49,6 +50,13 @@ def read_praatio(path: str) -> tuple:
     return tuple(out)
 
 
+def read_textgrid_package(path: str) -> tuple:
+    import textgrid
+    grid = textgrid.TextGrid.fromFile(path)
+    return tuple((t.name, tuple((i.minTime, i.maxTime, i.mark.strip()) for i in t if i.mark))
+                 if isinstance(t, textgrid.IntervalTier) else (t.name, ()) for t in grid)
+
+
 def _try(reader, path):
     try:
         return reader(path)
@@ -62,7 +70,12 @@ def main() -> None:
         import praatio  # noqa: F401
         readers["praatio"] = read_praatio
     except ImportError:
-        print("praatio not installed: only parselmouth measured")
+        print("praatio not installed (pip install praatio): not measured")
+    try:
+        import textgrid  # noqa: F401
+        readers["textgrid"] = read_textgrid_package
+    except ImportError:
+        print("textgrid not installed (pip install textgrid): not measured")
     tmp = tempfile.mkdtemp(prefix="tg-bench-")
     path = os.path.join(tmp, "t.TextGrid")
     for name, reader in readers.items():
@@ -101,6 +114,9 @@ def main() -> None:
                                           ("phones", "interval", tile(phones, 2.6))],
                                          0, 2.6)))
         t0 = time.perf_counter()
+        if _try(reader, path) is None:
+            print(f"{name}: cannot read the timing file")
+            continue
         for _ in range(300):
             reader(path)
         ms = (time.perf_counter() - t0) / 300 * 1000

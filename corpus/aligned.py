@@ -139,7 +139,8 @@ def check_named_tiers(utts: list, word_tier: str, phone_tier: str) -> None:
         wanted = {f: n for f, n in wanted.items()
                   if n not in names and n.strip().lower() not in lowered}
     for flag, name in wanted.items():
-        listed = ", ".join(repr(n) for n, _ in found.most_common(MAX_LISTED_TIERS)) or "none"
+        common = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_LISTED_TIERS]
+        listed = ", ".join(repr(n) for n, _ in common) or "none"
         raise CorpusError(f"{flag}={name}: no TextGrid has an interval tier of that name "
                           f"(interval tiers found: {listed})")
 
