@@ -33,7 +33,7 @@ from common.phones import PHONE_SET_CHOICES, detect_phone_set, to_timit
 from corpus import audio as audio_mod
 from corpus.errors import AudioReadError, CorpusError
 from corpus.report import Report
-from corpus.slicing import Token, slice_token, token_phones
+from corpus.slicing import Token, token_phones, word_clip
 from corpus.textgrid import AUTO, TextGridError, choose_tiers, is_speech, read_textgrid, word_of
 
 TEXTGRID_EXTENSION = "textgrid"
@@ -245,16 +245,15 @@ def utterance_tokens(utt: AlignedUtterance, words: Optional[set], pad: int, slic
         start, end = src(s), src(e)
         s16, e16 = at_rate(start), at_rate(end)
         where = f"{utt.textgrid_path}: '{word}' at {s:.3f}-{e:.3f} s"
-        if e16 <= s16:
-            report.skip("word_empty_interval", f"{where}: empty at {sample_rate} Hz (or after "
-                                               "clipping to the audio)")
+        clip, n = word_clip(audio, s16, e16, pad, slice_len)
+        if clip is None:
+            if n == 0:
+                report.skip("word_empty_interval", f"{where}: empty at {sample_rate} Hz (or "
+                                                   "after clipping to the audio)")
+            else:
+                report.skip("too_long", f"{where} gives {n} samples with padding > "
+                                        f"slice_len={slice_len}")
             continue
-        n = e16 - s16 + 2 * pad
-        if n > slice_len:
-            report.skip("too_long", f"{where} gives {n} samples with padding > "
-                                    f"slice_len={slice_len}")
-            continue
-        clip = slice_token(audio, s16, e16, pad)
         ph16 = [(p, at_rate(src(ps)), at_rate(src(pe))) for p, ps, pe in phones.get(id(pair), [])]
         tokens.append(Token(
             word=word, speaker=pair.speaker or utt.speaker, sex="", dialect_region="",
