@@ -2,6 +2,7 @@
 
     .venv/bin/python demo.py                 # writes work/demo/ (path printed at the end)
     .venv/bin/python demo.py --train_steps=2000 --dim=16
+    .venv/bin/python demo.py --layout=textgrid --out=work/demo_mfa   # through TextGrids
 
 Stages (each one a command you can run yourself; the exact command lines are printed):
     corpus   python -m corpus.demo     synthetic TIMIT-layout corpus (festival voices)
@@ -39,6 +40,8 @@ from absl import app, flags  # noqa: E402
 
 from common.atomic import atomic_write_json  # noqa: E402
 from common.cli import absl_flags_parser, check_command_line, run_main  # noqa: E402
+from common.constants import DEFAULT_WORDS  # noqa: E402
+from corpus.mfa_layout import LAYOUTS  # noqa: E402
 from common.errors import InputError, OutputPathError  # noqa: E402
 from common.outputs import check_not_project  # noqa: E402
 
@@ -54,6 +57,9 @@ flags.DEFINE_integer("batch_size", 16, "Training batch size.")
 flags.DEFINE_integer("seed", 0, "Seed of corpus, split, training and the generated noise.")
 flags.DEFINE_bool("progress", True, "Progress bars in the stages (--noprogress is passed on "
                   "to every stage).")
+flags.DEFINE_enum("layout", "timit", list(LAYOUTS), "The corpus's layout: timit "
+                  "(TIMIT's tree, prepared with --timit_dir) or textgrid (the Montreal Forced "
+                  "Aligner's <speaker>/<utt>.wav + .TextGrid, prepared with --folder_dir).")
 flags.DEFINE_list("redo", [], "Stages to redo even if done (corpus, prepare, train, generate, "
                   "extract, analyze).")
 define_verbose_flag()
@@ -170,10 +176,15 @@ def _demo(extra_args):
     # did not write is still refused.
     # Stages speak the shared vocabulary (docs/CONVENTIONS.md); train.py keeps the original
     # scripts' names (--train_dir, --data_dir, --train_batch_size).
+    # --layout=textgrid: the same corpus as MFA's layout, read through its TextGrids.
+    layout = [] if FLAGS.layout == "timit" else [f"--layout={FLAGS.layout}"]
+    source = [f"--timit_dir={corpus}"] if FLAGS.layout == "timit" else \
+        [f"--folder_dir={corpus}", f"--words={','.join(DEFAULT_WORDS)}"]
     stages = [
         ("corpus", ["-m", "corpus.demo", f"--out={corpus}",
-                    f"--n_speakers={FLAGS.n_speakers}", f"--seed={FLAGS.seed}", "--overwrite"]),
-        ("prepare", ["prepare.py", f"--timit_dir={corpus}", f"--out={data}",
+                    f"--n_speakers={FLAGS.n_speakers}", f"--seed={FLAGS.seed}", "--overwrite",
+                    *layout]),
+        ("prepare", ["prepare.py", *source, f"--out={data}",
                      f"--seed={FLAGS.seed}", "--overwrite"]),
         ("train", ["train.py", f"--train_dir={train_dir}", f"--data_dir={data}",
                    "--model=ciwgan", "--num_categ=8", f"--wavegan_dim={FLAGS.dim}",

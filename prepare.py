@@ -21,6 +21,7 @@ from absl import app, flags  # noqa: E402
 from common.cli import (absl_flags_parser, check_command_line,  # noqa: E402
                         define_deprecated_alias, run_main)
 from common.constants import DEFAULT_WORDS, SLICE_LEN  # noqa: E402
+from common.phones import PHONE_SET_CHOICES  # noqa: E402
 
 SCRIPT = "prepare.py"
 
@@ -28,7 +29,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("timit_dir", None, "TIMIT root holding TRAIN/ and TEST/ (or a TIMIT-layout "
                     "tree such as the demo corpus).")
 flags.DEFINE_string("folder_dir", None, "Alternative source: one sub-folder per word holding "
-                    "WAV/FLAC files, one token per file.")
+                    "WAV/FLAC files, one token per file; or an aligned corpus, "
+                    "<speaker>/<utt>.wav with <utt>.TextGrid beside it (MFA, WebMAUS).")
 flags.DEFINE_string("out", None, "Output dataset folder (created atomically; never the "
                     "corpus, a folder around it or a folder of the repository).")
 flags.DEFINE_string("words", ",".join(DEFAULT_WORDS), "Comma-separated words to slice, or "
@@ -43,6 +45,15 @@ flags.DEFINE_integer("seed", 0, "Seed of the split.")
 flags.DEFINE_integer("shard_size", 1000, "Tokens per TFRecord shard.")
 flags.DEFINE_bool("write_wavs", False, "Also write each token's padded clip as "
                   "wavs/<split>/<word>/<token_id>_<speaker>_<utt>.wav.")
+flags.DEFINE_string("word_tier", "", "TextGrid corpora (--folder_dir with <stem>.TextGrid "
+                    "beside the audio): the word tier's name; '' = automatic (MFA's 'words' or "
+                    "'<speaker> - words', WebMAUS's 'ORT-MAU', else the one tier named "
+                    "'...word...').")
+flags.DEFINE_string("phone_tier", "", "TextGrid corpora: the phone tier's name; '' = automatic "
+                    "(MFA's 'phones', WebMAUS's 'MAU', else the one tier named '...phone...').")
+flags.DEFINE_enum("phone_set", "auto", list(PHONE_SET_CHOICES),
+                  "TextGrid corpora: the phone labels' set, mapped to TIMIT-style labels; "
+                  "auto = detected per file.")
 flags.DEFINE_bool("overwrite", False, "Replace an earlier prepare.py output in --out "
                   "(atomically); any other existing folder is refused.")
 flags.DEFINE_bool("progress", True, "Show progress bars.")
@@ -61,7 +72,8 @@ def _prepare(extra_args: list) -> None:
         FLAGS.out, timit_dir=FLAGS.timit_dir, folder_dir=FLAGS.folder_dir, words=words,
         pad_ms=FLAGS.pad_ms, slice_len=FLAGS.slice_len, split=FLAGS.split,
         test_fraction=FLAGS.test_fraction, seed=FLAGS.seed, write_wavs=FLAGS.write_wavs,
-        overwrite=FLAGS.overwrite, shard_size=FLAGS.shard_size, progress=FLAGS.progress)
+        overwrite=FLAGS.overwrite, shard_size=FLAGS.shard_size, progress=FLAGS.progress,
+        word_tier=FLAGS.word_tier, phone_tier=FLAGS.phone_tier, phone_set=FLAGS.phone_set)
     print(summary_text(info))
     print(f"wrote {FLAGS.out} in {info['seconds']:.1f} s")
 

@@ -134,8 +134,11 @@ def prepare_dataset(out_dir: str, timit_dir: Optional[str] = None,
                     pad_ms: float = 25.0, slice_len: int = SLICE_LEN, split: str = "random",
                     test_fraction: float = 0.2, seed: int = 0, write_wavs: bool = False,
                     overwrite: bool = False, shard_size: int = 1000,
-                    progress: bool = True) -> dict:
-    """Prepare a dataset folder from a TIMIT-layout tree or a folder corpus.
+                    progress: bool = True, word_tier: str = "", phone_tier: str = "",
+                    phone_set: str = "auto") -> dict:
+    """Prepare a dataset folder from a TIMIT-layout tree or a folder corpus (a folder of
+    words, or an aligned corpus: audio with TextGrids, :mod:`corpus.aligned`; ``word_tier``,
+    ``phone_tier`` ('' = automatic) and ``phone_set`` apply to its TextGrids).
 
     Returns the dataset.json dict plus ``'report'`` (the Report). Raises
     :class:`common.errors.OutputPathError` for an output path the safe-output rule refuses
@@ -156,6 +159,7 @@ def prepare_dataset(out_dir: str, timit_dir: Optional[str] = None,
     except ValueError as e:
         raise CorpusError(str(e)) from e
     requested = parse_words(words)
+    aligned = _aligned_settings(timit_dir, folder_dir, word_tier, phone_tier, phone_set)
     output = OutputFolder(out_dir, "prepare",
                           inputs={"--timit_dir": timit_dir, "--folder_dir": folder_dir},
                           overwrite=overwrite, flag="--out")
@@ -164,18 +168,41 @@ def prepare_dataset(out_dir: str, timit_dir: Optional[str] = None,
     with ClipSpool(dir=spool_dir_for(out_dir)) as spool:
         info = _prepare(output, spool, timit_dir, folder_dir, requested, pad, pad_ms,
                         slice_len, split, test_fraction, seed, write_wavs, shard_size,
-                        progress, report)
+                        progress, report, aligned)
     info["seconds"] = round(time.time() - t0, 2)
     info["report"] = report
     return info
 
 
+def _aligned_settings(timit_dir: Optional[str], folder_dir: Optional[str], word_tier: str,
+                      phone_tier: str, phone_set: str) -> Optional[dict]:
+    """The TextGrid settings when ``folder_dir`` is an aligned corpus (else None); CorpusError
+    for a TextGrid flag given to a corpus without TextGrids or a bad --phone_set."""
+    from corpus.aligned import check_phone_set, has_textgrids
+    check_phone_set(phone_set)
+    given = [f"--{k}={v}" for k, v in (("word_tier", word_tier), ("phone_tier", phone_tier),
+                                       ("phone_set", phone_set)) if v not in ("", "auto")]
+    try:
+        aligned = folder_dir is not None and has_textgrids(folder_dir)
+    except OSError:
+        aligned = False          # the reader names the bad folder
+    if given and not aligned:
+        where = f"--timit_dir={timit_dir}" if timit_dir is not None else \
+            f"--folder_dir={folder_dir}: no audio file there has a <stem>.TextGrid beside it"
+        raise CorpusError(f"{' '.join(given)} applies to TextGrids only ({where})")
+    return {"word_tier": word_tier, "phone_tier": phone_tier,
+            "phone_set": phone_set} if aligned else None
+
+
 def _prepare(output: OutputFolder, spool: ClipSpool, timit_dir: Optional[str],
              folder_dir: Optional[str], requested: Optional[list], pad: int, pad_ms: float,
              slice_len: int, split: str, test_fraction: float, seed: int, write_wavs: bool,
-             shard_size: int, progress: bool, report: Report) -> dict:
+             shard_size: int, progress: bool, report: Report,
+             aligned: Optional[dict] = None) -> dict:
     """prepare_dataset after its checks: read the tokens (clips into ``spool``), split, write
-    the folder through ``output``; returns the dataset.json dict."""
+    the folder through ``output``; returns the dataset.json dict. ``aligned``: the TextGrid
+    settings of an aligned ``folder_dir`` (None: a folder of words)."""
+    extra = {}
     try:
         if timit_dir is not None:
             from corpus.timit import read_timit
@@ -185,6 +212,13 @@ def _prepare(output: OutputFolder, spool: ClipSpool, timit_dir: Optional[str],
             if n_in == 0:
                 raise NoUsableDataError(f"--timit_dir={timit_dir}: no TRAIN|TEST/DR*/<speaker>/"
                                         "<utt>.WAV files found")
+        elif aligned is not None:
+            from corpus.aligned import read_aligned
+            source = f"folder:{os.path.abspath(folder_dir)}"
+            tokens, seen, n_in, summary = read_aligned(
+                folder_dir, requested, pad, slice_len, report, SAMPLE_RATE, progress,
+                spool=spool, **aligned)
+            extra["aligned"] = {**aligned, **summary.as_dict()}
         else:
             from corpus.folder import read_folder
             source = f"folder:{os.path.abspath(folder_dir)}"
@@ -244,7 +278,7 @@ def _prepare(output: OutputFolder, spool: ClipSpool, timit_dir: Optional[str],
             "tokens_per_word": _tokens_per_word(table, vocab, split_names),
             "n_speakers": {sp: int(table.loc[table["split"] == sp, "speaker"].nunique())
                            for sp in split_names},
-            "has_phones": any(t.phones for t in tokens),
+            "has_phones": any(t.phones for t in tokens), **extra,
         }
         atomic_write_json(os.path.join(tmp, layout.DATASET_JSON), info, sort_keys=False)
     return info

@@ -21,6 +21,7 @@ demo corpus with the same settings is reused; another one is replaced only with 
 any other existing folder is refused.
 
     python -m corpus.demo --out=work/demo_timit --n_speakers=64
+    python -m corpus.demo --out=work/demo_mfa --layout=textgrid    # MFA's layout, TextGrids
 
 ``--voice=synthetic`` writes a corpus of TIMIT's size instead (630 speakers x 10 sentences of
 pseudo-words from a 6,229-word vocabulary, ``--n_speakers=630``) with the fast numpy voice of
@@ -52,6 +53,7 @@ from common.outputs import OutputFolder, check_not_project
 from common.outputs import read_marker as read_output_marker
 from corpus.errors import CorpusError
 from corpus import synth
+from corpus.mfa_layout import LAYOUTS, convert_to_textgrid_layout
 from corpus.synth import base36
 
 SCRIPT = "corpus.demo"
@@ -244,10 +246,13 @@ def synthesize_speaker(spk: DemoSpeaker, root: str) -> dict:
 
 
 def _settings(n_speakers: int, seed: int, voice: str = "festival", n_sentences: int = 2,
-              vocab_size: int = 0, words_per_sentence: int = 0) -> dict:
+              vocab_size: int = 0, words_per_sentence: int = 0, layout: str = "timit") -> dict:
     """The settings a corpus is reused by. The festival corpus keeps its original keys (its
-    demo_corpus.json is unchanged); the synthetic one adds its voice and sizes."""
+    demo_corpus.json is unchanged); the synthetic one adds its voice and sizes, the TextGrid
+    layout its name."""
     out = {"demo_version": DEMO_VERSION, "n_speakers": int(n_speakers), "seed": int(seed)}
+    if layout != "timit":
+        out["layout"] = layout
     if voice == "synthetic":
         out.update({"voice": "synthetic", "synth_version": synth.SYNTH_VERSION,
                     "n_sentences": int(n_sentences), "vocab_size": int(vocab_size),
@@ -258,8 +263,9 @@ def _settings(n_speakers: int, seed: int, voice: str = "festival", n_sentences: 
 def _same_settings(existing: dict, settings: dict) -> bool:
     """Whether a corpus's demo_corpus.json was written with ``settings`` (a corpus without a
     'voice' key is a festival one)."""
-    return existing.get("voice", "festival") == settings.get("voice", "festival") and all(
-        existing.get(k) == v for k, v in settings.items())
+    return existing.get("voice", "festival") == settings.get("voice", "festival") and \
+        existing.get("layout", "timit") == settings.get("layout", "timit") and all(
+            existing.get(k) == v for k, v in settings.items())
 
 
 def read_complete_corpus(out_dir: str):
@@ -279,7 +285,8 @@ def generate_demo_corpus(out_dir: str, n_speakers: int = DEFAULT_N_SPEAKERS, see
                          jobs: int = 0, overwrite: bool = False, progress: bool = True,
                          voice: str = "festival", n_sentences: int = synth.DEFAULT_N_SENTENCES,
                          vocab_size: int = synth.DEFAULT_VOCAB_SIZE,
-                         words_per_sentence: int = synth.DEFAULT_WORDS_PER_SENTENCE) -> dict:
+                         words_per_sentence: int = synth.DEFAULT_WORDS_PER_SENTENCE,
+                         layout: str = "timit") -> dict:
     """Generate (or reuse) the demo corpus in ``out_dir``; returns its demo_corpus.json dict.
 
     Deterministic for its settings. A complete corpus with the same settings is reused
@@ -289,7 +296,11 @@ def generate_demo_corpus(out_dir: str, n_speakers: int = DEFAULT_N_SPEAKERS, see
     threads (0 = number of CPUs).  ``voice``: 'festival' (SA1 + SA2 per speaker; the other
     arguments are not used) or 'synthetic' (:mod:`corpus.synth`: ``n_sentences`` per speaker
     of ``words_per_sentence`` pseudo-words from a ``vocab_size``-word vocabulary).
+    ``layout``: 'timit' (TIMIT's tree) or 'textgrid' (MFA's: <speaker>/<utt>.wav + .TextGrid,
+    :mod:`corpus.mfa_layout`, converted exactly from the TIMIT tree).
     """
+    if layout not in LAYOUTS:
+        raise DemoError(f"--layout={layout}: expected one of {', '.join(LAYOUTS)}")
     if voice not in VOICE_NAMES:
         raise DemoError(f"--voice={voice}: expected one of {', '.join(VOICE_NAMES)}")
     if n_speakers < 1:
@@ -297,10 +308,10 @@ def generate_demo_corpus(out_dir: str, n_speakers: int = DEFAULT_N_SPEAKERS, see
     if voice == "synthetic":
         synth.check_settings(n_sentences, vocab_size, words_per_sentence, DemoError)
         return _generate_synthetic(out_dir, n_speakers, seed, jobs, overwrite, progress,
-                                   n_sentences, vocab_size, words_per_sentence)
+                                   n_sentences, vocab_size, words_per_sentence, layout)
     from tqdm import tqdm
 
-    settings = _settings(n_speakers, seed)
+    settings = _settings(n_speakers, seed, layout=layout)
     # Reuse writes nothing, but a repository folder is refused all the same.
     check_not_project(out_dir, "--out")
     existing = read_complete_corpus(out_dir)
@@ -319,6 +330,8 @@ def generate_demo_corpus(out_dir: str, n_speakers: int = DEFAULT_N_SPEAKERS, see
             for fut in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
                             desc="festival speakers", unit="spk", disable=not progress):
                 fut.result()
+        if layout == "textgrid":
+            convert_to_textgrid_layout(tmp, DemoError)
         info = {**settings, "speakers": [dataclasses.asdict(s) for s in plan],
                 "sentences": SENTENCES, "seconds": round(time.time() - t0, 1)}
         atomic_write_json(os.path.join(tmp, INFO_NAME), info, indent=1, sort_keys=False)
@@ -327,12 +340,12 @@ def generate_demo_corpus(out_dir: str, n_speakers: int = DEFAULT_N_SPEAKERS, see
 
 def _generate_synthetic(out_dir: str, n_speakers: int, seed: int, jobs: int, overwrite: bool,
                         progress: bool, n_sentences: int, vocab_size: int,
-                        words_per_sentence: int) -> dict:
+                        words_per_sentence: int, layout: str = "timit") -> dict:
     """generate_demo_corpus for voice='synthetic' (same reuse and output rules)."""
     from tqdm import tqdm
 
     settings = _settings(n_speakers, seed, "synthetic", n_sentences, vocab_size,
-                         words_per_sentence)
+                         words_per_sentence, layout)
     check_not_project(out_dir, "--out")
     existing = read_complete_corpus(out_dir)
     if existing is not None and _same_settings(existing, settings):
@@ -352,6 +365,8 @@ def _generate_synthetic(out_dir: str, n_speakers: int, seed: int, jobs: int, ove
             for fut in tqdm(concurrent.futures.as_completed(futures), total=len(futures),
                             desc="synthetic speakers", unit="spk", disable=not progress):
                 fut.result()
+        if layout == "textgrid":
+            convert_to_textgrid_layout(tmp, DemoError)
         used = np.bincount(stream, minlength=vocab_size)
         info = {**settings, "speakers": [dataclasses.asdict(s) for s in plan],
                 "n_tokens": int(stream.shape[0]), "n_words_used": int(np.count_nonzero(used)),
@@ -385,6 +400,10 @@ def define_flags() -> None:
                          "least as many word slots).")
     flags.DEFINE_integer("words_per_sentence", synth.DEFAULT_WORDS_PER_SENTENCE, "Words per "
                          "sentence (--voice=synthetic only).")
+    flags.DEFINE_enum("layout", "timit", list(LAYOUTS), "timit: TIMIT's tree "
+                      "(TRAIN|TEST/DR*/<speaker>/<utt>.WAV + .WRD/.PHN); textgrid: the Montreal "
+                      "Forced Aligner's (<speaker>/<utt>.wav + .TextGrid, IPA phones), for "
+                      "prepare.py --folder_dir.")
     flags.DEFINE_bool("overwrite", False, "Replace an earlier demo corpus with other settings "
                       "in --out; any other existing folder is refused.")
     flags.DEFINE_bool("progress", True, "Show a progress bar.")
@@ -401,7 +420,8 @@ def _generate(extra_args: list) -> None:
     m = generate_demo_corpus(FLAGS.out, FLAGS.n_speakers, FLAGS.seed, FLAGS.jobs,
                              FLAGS.overwrite, FLAGS.progress, voice=FLAGS.voice,
                              n_sentences=FLAGS.n_sentences, vocab_size=FLAGS.vocab_size,
-                             words_per_sentence=FLAGS.words_per_sentence)
+                             words_per_sentence=FLAGS.words_per_sentence,
+                             layout=FLAGS.layout)
     if m["reused"]:
         print(f"{FLAGS.out}: complete demo corpus with these settings exists; reused")
     elif FLAGS.voice == "synthetic":

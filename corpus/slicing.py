@@ -72,6 +72,19 @@ def slice_token(audio: np.ndarray, start: int, end: int, pad: int) -> np.ndarray
     return out
 
 
+def word_clip(audio: np.ndarray, start: int, end: int, pad: int, slice_len: int) -> tuple:
+    """A word token's clip (:func:`slice_token`) when it can be one: ``(clip, n_samples)``
+    with ``n_samples = end - start + 2 * pad``; ``(None, 0)`` for an empty interval
+    (``end <= start``), ``(None, n_samples)`` for a clip longer than ``slice_len`` (skipped,
+    never cut). ``end`` must not pass the audio's end (clip it first)."""
+    if end <= start:
+        return None, 0
+    n = end - start + 2 * pad
+    if n > slice_len:
+        return None, n
+    return slice_token(audio, start, end, pad), n
+
+
 def fit_to_length(clip: np.ndarray, slice_len: int) -> np.ndarray:
     """Right-zero-pad a clip to float32 [slice_len]; ValueError if it is longer."""
     n = int(clip.shape[0])

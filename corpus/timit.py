@@ -23,7 +23,7 @@ from common.constants import SAMPLE_RATE
 from corpus import audio as audio_mod
 from corpus.errors import AudioReadError
 from corpus.report import Report
-from corpus.slicing import Token, slice_token, token_phones
+from corpus.slicing import Token, token_phones, word_clip
 
 logger = logging.getLogger("corpus")
 
@@ -266,16 +266,15 @@ def utterance_tokens(utt: Utterance, words: Optional[set], pad: int, slice_len: 
             continue
         s16 = audio_mod.scale_index(lab.start, sr, sample_rate)
         e16 = min(audio_mod.scale_index(lab.end, sr, sample_rate), audio.shape[0])
-        if e16 <= s16:
-            report.skip("wrd_empty_interval", f"{utt.wrd_path}:{lab.line}: interval is empty "
-                                              f"at {sample_rate} Hz")
+        clip, n = word_clip(audio, s16, e16, pad, slice_len)
+        if clip is None:
+            if n == 0:
+                report.skip("wrd_empty_interval", f"{utt.wrd_path}:{lab.line}: interval is "
+                                                  f"empty at {sample_rate} Hz")
+            else:
+                report.skip("too_long", f"{utt.wrd_path}:{lab.line}: '{lab.label}' gives "
+                                        f"{n} samples with padding > slice_len={slice_len}")
             continue
-        n = e16 - s16 + 2 * pad
-        if n > slice_len:
-            report.skip("too_long", f"{utt.wrd_path}:{lab.line}: '{lab.label}' gives "
-                                    f"{n} samples with padding > slice_len={slice_len}")
-            continue
-        clip = slice_token(audio, s16, e16, pad)
         ph16 = [(p, audio_mod.scale_index(ps, sr, sample_rate),
                  audio_mod.scale_index(pe, sr, sample_rate)) for p, ps, pe in phones]
         tokens.append(Token(
