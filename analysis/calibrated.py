@@ -165,8 +165,11 @@ def phone_units(data: pd.DataFrame, q: int) -> pd.DataFrame:
     out = pd.DataFrame({
         "Phone": phone, "Word": word, "Speaker": data["Speaker"].astype(str).to_numpy()[idx],
         "Token": data["token_id"].astype(str).to_numpy()[idx],
-        "WordPhone": pd.Series(word, dtype=object) + "|" + pd.Series(phone, dtype=object),
         "n": n, "level": level})
+    # the word x phone cell as an opaque id: labels are data, and no separator can keep
+    # any two (word, phone) pairs of arbitrary text apart
+    out.insert(4, "WordPhone", "wp" + out.groupby(["Word", "Phone"], sort=True)
+               .ngroup().astype(str))
     for j, col in enumerate(shape_columns(q)):
         out[col] = shape[:, j]
     for col in ("Word", "Speaker", "Token", "WordPhone"):

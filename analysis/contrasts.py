@@ -183,6 +183,7 @@ def choose_contrasts(listed: Optional[List[Tuple[str, str]]], phone_table: pd.Da
     _check_min_intervals(min_intervals)
     counts = interval_counts(phone_table)
     if listed is not None:
+        listed = [tuple(table_label(p, counts.index) for p in ab) for ab in listed]
         unknown = sorted({p for ab in listed for p in ab} - set(counts.index))
         if unknown:
             raise ContrastInputError(
@@ -202,6 +203,22 @@ def choose_contrasts(listed: Optional[List[Tuple[str, str]]], phone_table: pd.Da
     pairs.sort(key=lambda ab: (-min(keep[ab[0]], keep[ab[1]]),
                                -max(keep[ab[0]], keep[ab[1]]), ab[0], ab[1]))
     return pairs[:int(max_auto)]
+
+
+def table_label(phone: str, present) -> str:
+    """The label the phone table uses for ``phone`` as typed: itself when present, else its
+    TIMIT-style label in the first phone set that knows it and whose label is present
+    (common.phones: ``ʃ``, ``SH``, ``S`` -> ``sh``); else ``phone`` unchanged (then refused,
+    with the phones present, by the caller)."""
+    from common.phones import PHONE_SETS, to_timit
+    present = set(str(p) for p in present)
+    if phone in present:
+        return phone
+    for phone_set in PHONE_SETS:
+        mapped = to_timit(phone, phone_set)
+        if mapped is not None and mapped in present:
+            return mapped
+    return phone
 
 
 def _check_min_intervals(min_intervals: int) -> None:

@@ -217,12 +217,11 @@ def read_phone_rows(args: AnalysisOptions, phone_layers: list) -> tuple:
     (``args.phones`` when ``phone_layers``) and the contrast matrix (``args.contrasts``; every
     phone for 'auto') need, read by column; the pairs parsed and checked against those rows
     before any fit. (None, []) without a phone table and without --contrasts."""
-    from analysis.contrasts import ContrastInputError, choose_contrasts, parse_contrast_text
+    from analysis.contrasts import (ContrastInputError, choose_contrasts, parse_contrast_text,
+                                    table_label)
     wanted = set(str(p) for p in args.phones) if phone_layers else set()
     listed = parse_contrast_text(args.contrasts) if args.contrasts else []  # None: 'auto'
     auto = listed is None
-    if not auto:
-        wanted |= {p for pair in listed for p in pair}
     with contextlib.ExitStack() as stack:
         ptable = open_table(args.activations, layout.PHONE_ACTIVATIONS, threads=args.nthreads,
                             required=False)
@@ -232,6 +231,10 @@ def read_phone_rows(args: AnalysisOptions, phone_layers: list) -> tuple:
                                          "phone_activations (extract.py --phones=...)")
             return None, []
         stack.enter_context(ptable)
+        if not auto:  # phones as typed in any phone set -> the table's labels (common.phones)
+            present = ptable.distinct("phone")
+            listed = [tuple(table_label(p, present) for p in pair) for pair in listed]
+            wanted |= {p for pair in listed for p in pair}
         rows = ptable.rows({"phone": None if auto else sorted(wanted)})
     pairs = choose_contrasts(listed, rows, args.min_intervals, args.max_contrasts) \
         if args.contrasts else []

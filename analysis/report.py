@@ -106,10 +106,12 @@ FIGURE_CAPTIONS = {
     "fig3": "Fig. 3. {layer} activation (a.u.) per word over the layer's samples (top axis: "
             "ms): tokens and word means (left) and the GAMM's predicted curves with 95% CI, "
             "random smooths excluded (right).",
-    "fig4": "Fig. 4. Phone contrast ({phones}) per layer: predicted curves over normalised "
-            "time in the phone with 95% CI; shaded: the CI of their difference excludes zero.",
-    "fig5": "Fig. 5. Predictions for {w1} and {w2} (top) and their difference with 95% CI "
-            "(bottom); shaded: the CI of the difference excludes zero.",
+    "fig4": "Fig. 4. Phone contrast ({phones}) per layer: the phone GAMM's predicted curves "
+            "over normalised time in the phone with 95% CI; shaded: the CI of their "
+            "difference excludes zero (the paper's model: intervals as independent "
+            "replicates).",
+    "fig5": "Fig. 5. The word GAMM's predictions for {w1} and {w2} (top) and their "
+            "difference with 95% CI (bottom); shaded: the CI of the difference excludes zero.",
     "confusion": "Q's code (argmax) per word: counts; outlined: the one-to-one mapping.",
 }
 
@@ -357,7 +359,7 @@ def _difference_section(r: ReportInputs, lt: Optional[LayerTime]) -> List[str]:
     L = [f"## Difference curve {md_text(w1)} - {md_text(w2)}", ""]
     if r.diff_regions:
         L += [f"Where the 95% CI of {_q(w1)} - {_q(w2)} at {md_text(r.layer)} excludes zero "
-              "(random smooths excluded):", ""]
+              "(the word GAMM's pointwise interval, random smooths excluded):", ""]
         for g in r.diff_regions:
             hi, lo = (w1, w2) if g["sign"] > 0 else (w2, w1)
             L.append(f"- Samples {_fmt(g['start'], 2)} to {_fmt(g['end'], 2)}"
@@ -514,7 +516,9 @@ def _lmm_section(r: ReportInputs) -> List[str]:
     if r.lmm is None or not len(r.lmm):
         return []
     L = ["## Mean activation per token (mixed model)", "",
-         f"Backend: {md_text(r.lmm_backend)}. Omnibus test of Word per layer:", "",
+         f"Model: each token's mean activation, `Mean ~ Word + (1 | Speaker)` at every layer "
+         f"(the level test of the calibrated word model); backend: {md_text(r.lmm_backend)}. "
+         "Omnibus test of Word per layer:", "",
          "| layer | formula | F | p |", "|---|---|---:|---:|"]
     for lay, g in r.lmm.groupby("layer", sort=False):
         L.append(f"| {md_text(lay)} | {_code_cell(g['formula'].iloc[0])} | "

@@ -321,3 +321,14 @@ def test_contrast_cell_fit_equals_the_word_model_fit():
     pd.testing.assert_frame_equal(cell_fit.parametric, long_fit.parametric, check_exact=True)
     pd.testing.assert_frame_equal(cell_fit.smooths, long_fit.smooths, check_exact=True)
     assert cell_fit.rho == long_fit.rho and np.array_equal(cell_fit.coef, long_fit.coef)
+
+
+def test_listed_phones_in_any_phone_set_map_to_the_tables_labels():
+    """--contrasts=ʃ:s or SH:S name the table's sh and s (common.phones, the one table)."""
+    from analysis.contrasts import choose_contrasts, parse_contrast_text
+    df, _ = make_contrast_phones(n_tokens=30, phones=("s", "sh", "iy", "ih"), seed=3)
+    for text in ("ʃ:s,i:ɪ", "SH:S,IY1:IH0", "sh:s,iy:ih"):
+        assert choose_contrasts(parse_contrast_text(text), df) == [("sh", "s"), ("iy", "ih")], \
+            text
+    with pytest.raises(ContrastInputError, match="zz"):
+        choose_contrasts(parse_contrast_text("zz:s"), df)
