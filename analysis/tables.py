@@ -52,7 +52,7 @@ _MD_ORDERED_START = re.compile(r"^(\d+)([.)])")
 def md_text(text: object) -> str:
     """``text`` as literal Markdown text (:func:`visible`, markup characters backslash-escaped,
     a leading block marker escaped); a CommonMark renderer and
-    :func:`analysis.report.markdown_to_html` show exactly :func:`visible` of it."""
+    :func:`analysis.report_html.markdown_to_html` show exactly :func:`visible` of it."""
     out = "".join("\\" + ch if ch in _MD_INLINE else ch for ch in visible(text))
     if out[:1] in _MD_BLOCK_START:
         return "\\" + out

@@ -152,8 +152,8 @@ def test_markdown_to_html_tables_and_pipes():
     md = "# T\n\n| a | b |\n|---|---:|\n| `x \\| y` | 2 |\n\n- item `c`\n\n![cap](f.png)\n\ntext"
     h = markdown_to_html(md)
     assert "<h1>T</h1>" in h and "<th>a</th>" in h
-    assert "<td><code>x | y</code></td><td>2</td>" in h
-    assert "<li>item <code>c</code></li>" in h and "<img src='f.png'" in h
+    assert '<td><code>x | y</code></td>\n<td style="text-align:right">2</td>' in h
+    assert "<li>item <code>c</code></li>" in h and '<img src="f.png" alt="cap">' in h
     assert "<p>text</p>" in h and "---" not in h
 
 
