@@ -32,6 +32,7 @@ open a heading, a table cell, a link or HTML; the HTML converter has raw HTML sw
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -41,11 +42,12 @@ import pandas as pd
 from analysis import report_models, report_phones
 from analysis.diffcurves import LayerTime
 from analysis.phones import phone_label
+from analysis.provenance import Design, LayerField, read_design
 from analysis.records import (ActivationsRecords, read_activations_records, read_generated,
                               read_layer_time)
 from analysis.report_classification import classification_section
 from analysis.report_html import markdown_to_html
-from analysis.report_text import direction_sentence
+from analysis.report_text import direction_sentence, word_text
 from analysis.tables import md_code, md_text
 from common.atomic import atomic_write_text
 
@@ -100,20 +102,42 @@ class ReportInputs:
     # phone sections lead with them and show the paper's GAMMs as a replication.
     word_tests: Optional[pd.DataFrame] = None
     phone_tests: Optional[pd.DataFrame] = None
+    # The design (analysis.provenance.read_design); None: read from ``records``.
+    design: Optional[Design] = None
+    # Several difference curves ({'pair': (w1, w2), 'regions': [...], 'simultaneous': [...]
+    # or None}); empty: the one of diff_words / diff_regions.
+    differences: List[dict] = field(default_factory=list)
+    # {name: version} of R, its packages and the Python packages (fit_info.json's).
+    versions: Dict[str, str] = field(default_factory=dict)
+    # The folder report.md is written to (links to generated audio are relative to it);
+    # write_report sets it.
+    audio_base: Optional[str] = None
+
+    def receptive_field(self, layer: str) -> Optional[LayerField]:
+        """The receptive field of ``layer`` (None: not recorded or no design read yet)."""
+        for lf in (self.design.layers if self.design is not None else []):
+            if lf.name == str(layer):
+                return lf
+        return None
 
 
 FIGURE_CAPTIONS = {
-    "fig2": "Fig. 2. One token per word: waveform (top) and each layer's channel-mean "
-            "activation (a.u.), upsampled to the input's time axis (ms).",
+    "fig2": "Fig. 2. One token per word, cropped to the speech: waveform with the phone "
+            "boundaries (top), each layer's channel-mean activation (a.u.) upsampled to the "
+            "input's time axis (ms; {fields}), and Q's logits for the token (bottom; the code "
+            "Q chose in dark).",
     "fig3": "Fig. 3. {layer} activation (a.u.) per word over the layer's samples (top axis: "
-            "ms): tokens and word means (left) and the GAMM's predicted curves with 95% CI, "
-            "random smooths excluded (right).",
-    "fig4": "Fig. 4. Phone contrast ({phones}) per layer: predicted curves over normalised "
-            "time in the phone with 95% CI; shaded: the CI of their difference excludes zero.",
-    "fig5": "Fig. 5. Predictions for {w1} and {w2} (top) and their difference with 95% CI "
-            "(bottom); shaded: the CI of the difference excludes zero.",
+            "ms; {field}): tokens and word means (left) and the GAMM's predicted curves with "
+            "95% CI, random smooths excluded (right).",
+    "fig4": "Fig. 4. Phone contrast ({phones}) per layer (receptive fields {fields}): "
+            "predicted curves over normalised time in the phone with 95% CI; shaded: the CI of "
+            "their difference excludes zero.",
+    "fig5": "Fig. 5. {layer} ({field}): predictions for {words} (top) and each difference "
+            "with its pointwise 95% CI{band} (below); shaded: the pointwise CI excludes zero.",
     "confusion": "Q's code (argmax) per word: counts; outlined: the one-to-one mapping.",
 }
+# The paper's figures first, in its order; any other figure after them.
+FIGURE_ORDER = ("fig2", "fig3", "fig4", "fig5", "confusion")
 
 
 # ------------------------------------------------------------------------ activations folder
@@ -138,17 +162,65 @@ def read_activation_files(r: ReportInputs) -> _Files:
 # ------------------------------------------------------------------------ sections
 
 
+def _caption_fields(r: ReportInputs) -> dict:
+    """The values FIGURE_CAPTIONS' placeholders take (labels escaped)."""
+    from analysis.report_design import field_text, ms_text
+    phones = [str(p) for p in r.phones]
+    pairs = report_models.difference_pairs(r)
+    words = list(dict.fromkeys(w for d in pairs for w in d["pair"]))
+    layers = list(r.phone_fits) or [lf.name for lf in (r.design.layers if r.design else [])]
+    fields = [f"{md_text(x)} {ms_text(r.receptive_field(x).field_ms)}" for x in layers
+              if r.receptive_field(x) is not None and r.receptive_field(x).field_ms]
+    return {"layer": md_text(r.layer), "field": field_text(r.receptive_field(r.layer)) or "field not "
+            "recorded", "phones": " vs ".join(md_text(phone_label(p)) for p in phones),
+            "fields": ", ".join(fields) or "not recorded",
+            "words": ", ".join(word_text(w) for w in words),
+            "band": " and simultaneous 95% band (dashed)"
+            if any(d.get("simultaneous") is not None for d in pairs) else ""}
+
+
+def figure_lines(r: ReportInputs) -> List[str]:
+    """## Figures: the paper's figures in its order, each with its caption and its PDF."""
+    if not r.figures:
+        return []
+    fmt = _caption_fields(r)
+    keys = [k for k in FIGURE_ORDER if k in r.figures] + \
+        [k for k in r.figures if k not in FIGURE_ORDER]
+    L = ["## Figures", ""]
+    for key in keys:
+        path = r.figures[key]
+        cap = FIGURE_CAPTIONS[key].format(**fmt) if key in FIGURE_CAPTIONS else md_text(key)
+        title = cap.split(". ", 2)
+        head = ". ".join(title[:2]) if key.startswith("fig") else md_text(key)
+        pdf = os.path.splitext(path)[0] + ".pdf"
+        L += [f"### {head}", "", f"![{cap}]({path})", "", cap + f" (PDF: {md_code(pdf)})", ""]
+    return L
+
+
 def build_markdown(r: ReportInputs) -> str:
     """The report as Markdown (see module docstring)."""
+    from analysis import report_calibrated as cal
+    from analysis.report_design import (design_section, field_flag_lines, reading_section,
+                                        versions_section)
     f = r.word_fit
     files = read_activation_files(r)
+    if r.design is None:
+        r = dataclasses.replace(r, design=read_design(files.records))
     L = ["# GAMM analysis of Q-network activations", ""]
     if r.command:
         L += [f"Command: {md_code(r.command)}", ""]
     L += [f"Activations: {md_code(r.activations)}. Layer {md_text(r.layer)}, reference word "
-          f"'{md_text(r.ref_word)}', engine {f.engine}, k = {f.k}.", ""]
+          f"{word_text(r.ref_word)}, engine {md_text(f.engine)}, k = {f.k}.", ""]
+    data = getattr(f, "data", None)
+    n_speakers = int(data["Speaker"].nunique()) \
+        if data is not None and "Speaker" in data.columns else None
+    L += design_section(r.design, n_speakers)
+    perm = (files.records.classification or {}).get("permutation_chance")
+    L += reading_section("calibrated" if r.word_tests is not None else "paper",
+                         "calibrated" if r.phone_tests is not None else "paper",
+                         bool(r.phone_fits), perm.get("n_perm") if isinstance(perm, dict)
+                         else None, r.design.corpus in ("festival", "synthetic"))
     L += classification_section(r, files)
-    from analysis import report_calibrated as cal
     if r.word_tests is not None and len(r.word_tests):
         L += cal.word_section(r, report_models.word_section, direction_sentence)
     else:
@@ -158,31 +230,28 @@ def build_markdown(r: ReportInputs) -> str:
         L += cal.phone_section(r, report_phones.phone_section, direction_sentence)
     else:
         L += report_phones.phone_section(r)
+    if r.phone_fits:
+        L += field_flag_lines(r.phone_table, r.design.layers, [str(p) for p in r.phones],
+                              files.records.sample_rate)
     L += report_models.lmm_section(r)
     for section in r.sections:
         L += [section.rstrip("\n"), ""]
-    if r.figures:
-        L += ["## Figures", ""]
-        phones = [str(p) for p in r.phones]
-        fmt = {"layer": md_text(r.layer),
-               "phones": " vs ".join(md_text(phone_label(p)) for p in phones),
-               "w1": md_text(r.diff_words[0]) if r.diff_words else "",
-               "w2": md_text(r.diff_words[1]) if r.diff_words else ""}
-        for key, path in r.figures.items():
-            cap = FIGURE_CAPTIONS[key].format(**fmt) if key in FIGURE_CAPTIONS else md_text(key)
-            pdf = os.path.splitext(path)[0] + ".pdf"
-            L += [f"![{cap}]({path})", "", cap + f" (PDF: {md_code(pdf)})", ""]
+    L += figure_lines(r)
     if r.notes:  # prose (R's warnings span lines): whitespace folded, then escaped
         L += ["## Notes", ""] + [f"- {md_text(' '.join(str(n).split()))}" for n in r.notes]
         L += [""]
     if r.timings:
         L += ["## Timings", ""] + [f"- {md_text(k)}: {v:.1f} s" for k, v in r.timings.items()]
         L += [""]
+    L += versions_section(r.versions)
     return "\n".join(L)
 
 
 def write_report(folder: str, inputs: ReportInputs) -> Dict[str, str]:
-    """Write report.md and report.html into folder; return their paths."""
+    """Write report.md and report.html (self-contained: figures and audio embedded) into
+    ``folder``; return their paths."""
+    if inputs.audio_base is None:
+        inputs = dataclasses.replace(inputs, audio_base=folder)
     md = build_markdown(inputs)
     paths = {"md": f"{folder}/report.md", "html": f"{folder}/report.html"}
     atomic_write_text(paths["md"], md)

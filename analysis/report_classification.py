@@ -3,7 +3,10 @@ word-to-code table, codes never used, and Q on generated audio per code."""
 
 from __future__ import annotations
 
-from typing import List, Optional
+import os
+import re
+import urllib.parse
+from typing import Dict, List, Optional
 
 import pandas as pd
 
@@ -30,7 +33,7 @@ def classification_section(r, files) -> List[str]:
         L += _accuracy_lines(c)
     if conf is not None and conf.size:
         L += _mapping_lines(conf, (c or {}).get("mapping") or {})
-    L += _generated_lines(files.generated, r)
+    L += _generated_lines(files.generated, r, c)
     return L
 
 
@@ -50,7 +53,9 @@ def _accuracy_lines(c: dict) -> List[str]:
                 f"{fmt(float(perm.get('mean', float('nan'))))}, 95th percentile "
                 f"{fmt(float(perm['p95']))}.")
         if "p" in perm:  # exact one-sided permutation p, when extract.py stores it
-            verdict = (f" One-sided permutation {p_phrase(float(perm['p']))}: Q's codes "
+            floor = (f" (the smallest p {int(n_perm)} shuffles can give is 1/{int(n_perm) + 1}"
+                     f" = {1 / (int(n_perm) + 1):.4f})" if n_perm else "")
+            verdict = (f" One-sided permutation {p_phrase(float(perm['p']))}{floor}: Q's codes "
                        + ("track the words above chance." if float(perm["p"]) < 0.05 else
                           "are not shown to track the words."))
         elif float(acc) > float(perm["p95"]):
@@ -82,7 +87,7 @@ def _mapping_lines(conf: pd.DataFrame, mapping: dict) -> List[str]:
         m = mapped.get(str(w))
         mtxt = (f"{md_text(m)} ({float(row.iloc[codes.index(m)]):g})" if m in codes else
                 "none")
-        L.append(f"| {md_text(w)} | {total:g} | {maj} | {mtxt} |")
+        L.append(f"| {word_text(w)} | {total:g} | {maj} | {mtxt} |")
     L.append("")
     shared = {}
     for w, best in majority.items():
@@ -106,7 +111,32 @@ def _mapping_lines(conf: pd.DataFrame, mapping: dict) -> List[str]:
     return L + [""]
 
 
-def _generated_lines(gen: Optional[pd.DataFrame], r) -> List[str]:
+def code_words(classification: Optional[dict]) -> Dict[str, str]:
+    """{code label: word} from classification.json's one-to-one ``mapping`` ({word: code}):
+    each code under its number ('3') and its ciwGAN label ('code_3')."""
+    out: Dict[str, str] = {}
+    for w, code in ((classification or {}).get("mapping") or {}).items():
+        out[str(code)] = str(w)
+        out[f"code_{code}"] = str(w)
+    return out
+
+
+def _audio_link(r, gen_folder: Optional[str], name: str) -> str:
+    """A Markdown link to one generated clip, relative to the report's folder (report.html
+    embeds it as a player); '' when the file is not there."""
+    base = getattr(r, "audio_base", None)
+    if not gen_folder or base is None or not re.fullmatch(r"[A-Za-z0-9_.-]{1,200}\.wav", name):
+        return ""
+    path = os.path.join(gen_folder, name)
+    if not os.path.isfile(path):
+        return ""
+    rel = os.path.relpath(path, base)
+    return f"[{md_text(name)}]({urllib.parse.quote(rel.replace(os.sep, '/'))})"
+
+
+def _generated_lines(gen: Optional[pd.DataFrame], r, classification=None) -> List[str]:
+    """Q on generate.py's clips per code, the word each code maps to, and one clip per code
+    to listen to."""
     L = ["### Q classification of generated audio", ""]
     if gen is None:
         where = (f" ({md_code(r.generated)} has no generated.csv with Q's decisions)"
@@ -114,11 +144,21 @@ def _generated_lines(gen: Optional[pd.DataFrame], r) -> List[str]:
         return L + ["Not available here" + where + ": generate.py with the same checkpoint "
                     "writes generated.csv (code, q_code, q_agrees per clip), which this "
                     "section reads.", ""]
-    L += ["| code | clips | Q reads the code back | accuracy |", "|---|---:|---:|---:|"]
+    folder = r.generated if r.generated and os.path.isdir(r.generated) else \
+        (os.path.dirname(r.generated) if r.generated else None)
+    words = code_words(classification)
+    L += ["| code | word (Q's mapping) | clips | Q reads the code back | accuracy | listen |",
+          "|---|---|---:|---:|---:|---|"]
     for code, g in gen.groupby("code", sort=True):
-        L.append(f"| {md_text(code)} | {len(g)} | {int(g['q_agrees'].sum())} | "
-                 f"{100 * g['q_agrees'].mean():.0f} % |")
+        word = (str(g["word"].iloc[0]) if "word" in g.columns and str(g["word"].iloc[0])
+                else words.get(str(code), ""))
+        first = g.sort_values("noise_index")["file"].iloc[0] \
+            if {"file", "noise_index"} <= set(g.columns) else ""
+        L.append(f"| {md_text(code)} | {word_text(word) if word else 'none'} | {len(g)} | "
+                 f"{int(g['q_agrees'].sum())} | {100 * g['q_agrees'].mean():.0f} % | "
+                 f"{_audio_link(r, folder, str(first))} |")
     L += ["", f"Overall Q recovers the code of {100 * gen['q_agrees'].mean():.0f} % of "
-          f"{len(gen)} generated clips.", ""]
+          f"{len(gen)} generated clips. The word of a code is the one Q's one-to-one mapping "
+          "on real tokens gives it (classification.json); report.html plays the first clip "
+          "of each code (the same noise vector for every code).", ""]
     return L
-

@@ -11,7 +11,16 @@ import pandas as pd
 from analysis.diffcurves import contrast_regions
 from analysis.phones import phone_label
 from analysis.report_text import direction_sentence, fmt, level_rows, word_text
-from analysis.tables import format_ci, format_p, md_text, p_phrase
+from analysis.corrections import ALPHA, POLICY_LABEL
+from analysis.report_design import ms_text
+from analysis.tables import fits_adjusted_p, format_ci, format_p, md_text, p_phrase
+
+
+def layer_cell(r, layer: str) -> str:
+    """A layer in a table cell with its receptive field: 'conv4 (128 ms)'."""
+    lf = r.receptive_field(layer) if hasattr(r, "receptive_field") else None
+    return md_text(layer) + (f" ({ms_text(lf.field_ms)})" if lf is not None and lf.field_ms
+                             else "")
 
 
 def _phone_cells(pf, words_of_token: Dict[str, str]) -> Optional[pd.DataFrame]:
@@ -95,9 +104,13 @@ def phone_section(r) -> List[str]:
             for lay, c in known.items():
                 L += _confound_lines(c, phones, md_text(lay))
     confounded = any(_confound_lines(c, phones, "") for c in known.values())
-    L += ["| layer | k | intervals | tokens | difference " + " - ".join(
-        lab[p] for p in reversed(phones[:2])) + " (95% CI) | level p | shape p | "
-        "dev. expl. |", "|---|---:|---:|---:|---|---:|---:|---:|"]
+    adj = fits_adjusted_p(r.phone_fits)
+    L += [f"p ({POLICY_LABEL}): adjusted over the {2 * len(r.phone_fits)} level and shape tests "
+          "of all layers together.", "",
+          "| layer (receptive field) | k | intervals | tokens | difference " + " - ".join(
+              lab[p] for p in reversed(phones[:2])) + " (95% CI) | level p | level p "
+          f"({POLICY_LABEL}) | shape p | shape p ({POLICY_LABEL}) | dev. expl. |",
+          "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
     bullets = []
     for lay, pf in r.phone_fits.items():
         rows = level_rows(pf, phones[0])
@@ -107,21 +120,27 @@ def phone_section(r) -> List[str]:
         n_tok = pf.data["token_id"].nunique() if getattr(pf, "data", None) is not None \
             else None
         lvl = rows[0] if rows else None
-        L.append(f"| {md_text(lay)} | {pf.k} | {pf.n_tokens} | "
+        a_lvl = adj.get(str(lay), {}).get(f"{pf.factor}{lvl['level']}") if lvl else None
+        a_shape = adj.get(str(lay), {}).get(sterm[0]) if sterm else None
+        L.append(f"| {layer_cell(r, lay)} | {pf.k} | {pf.n_tokens} | "
                  f"{n_tok if n_tok is not None else ''} | "
                  + (f"{fmt(lvl['estimate'])} ({format_ci(lvl['lower'], lvl['upper'])})"
                     if lvl else "") + f" | {format_p(lvl['p']) if lvl else ''} | "
-                 f"{format_p(shape_p)} | {100 * pf.dev_expl:.1f} % |")
+                 f"{format_p(a_lvl)} | {format_p(shape_p)} | {format_p(a_shape)} | "
+                 f"{100 * pf.dev_expl:.1f} % |")
         parts = []
         if lvl:
             parts.append(direction_sentence(md_text(lay), lab.get(lvl["level"],
                                                                    md_text(lvl["level"])),
                                             lab[phones[0]], lvl["estimate"], lvl["lower"],
-                                            lvl["upper"], lvl["p"]))
+                                            lvl["upper"], lvl["p"], p_adj=a_lvl))
         if sterm:
-            parts.append(("the shapes differ" if shape_p < 0.05 else
+            decide = shape_p if a_shape is None else a_shape
+            parts.append(("the shapes differ" if decide < ALPHA else
                           "the shapes do not differ reliably")
-                         + f" (difference smooth {p_phrase(shape_p)})")
+                         + f" (difference smooth {p_phrase(shape_p)}"
+                         + ("" if a_shape is None else f", {POLICY_LABEL} {p_phrase(a_shape)}")
+                         + ")")
         if regions is not None and len(phones) >= 2:
             reg = regions.get(lay, [])
             if reg:
@@ -132,7 +151,7 @@ def phone_section(r) -> List[str]:
             else:
                 parts.append("the CI of the difference includes zero throughout")
         text = "; ".join(parts)
-        text += f". Automatic choices: AR1 rho = {fmt(pf.rho)}"
+        text += f". Automatic choices: AR1 \u03c1 = {fmt(pf.rho)}"
         if k_asked and pf.k != k_asked:
             text += f"; k lowered from {k_asked} to {pf.k}"
         text += "."
@@ -145,7 +164,8 @@ def phone_section(r) -> List[str]:
                          "read its p-value as indicative only.")
             else:
                 text += f" Note: {md_text(n)}."
-        if confounded and (lvl and lvl["p"] < 0.05 or shape_p < 0.05):
+        if confounded and (lvl and (a_lvl if a_lvl is not None else lvl["p"]) < ALPHA
+                           or (a_shape if a_shape is not None else shape_p) < ALPHA):
             text += " Caveat: confounded with word (design note above)."
         bullets.append("- " + text)
     L += ["", "In words:", ""] + bullets + ["", "Full tables: `phone_contrast.md`.", ""]

@@ -8,8 +8,9 @@ A word in prose is :func:`word_text`; a difference between two things in words i
 from __future__ import annotations
 
 import math
-from typing import List
+from typing import List, Optional
 
+from analysis.corrections import ALPHA, POLICY_LABEL
 from analysis.tables import ci_bounds, format_ci, format_number, md_code, md_text, p_phrase
 
 
@@ -19,8 +20,9 @@ def fmt(v: float, d: int = 3) -> str:
 
 
 def word_text(label: object) -> str:
-    """A word in prose: quoted, escaped."""
-    return f"'{md_text(label)}'"
+    """A word in prose: in italics (the linguist's convention), escaped."""
+    from analysis.terms import TermName
+    return TermName("", str(label)).markdown()
 
 
 def level_rows(fit, ref: str) -> List[dict]:
@@ -39,18 +41,22 @@ def level_rows(fit, ref: str) -> List[dict]:
 
 
 def direction_sentence(where: str, a: str, b: str, est: float, lo: float, hi: float,
-                       p: float, alpha: float = 0.05) -> str:
+                       p: float, alpha: float = ALPHA, p_adj: Optional[float] = None) -> str:
     """The direction of ``a - b`` in words (labels already escaped):
     "conv5: 'dark' is higher than 'ask' by 0.120 (95% CI 0.050 to 0.190, p = 0.0012)";
-    a negative difference is "lower ... by |est|" with the CI of |difference|; p >= alpha
-    says the two do not differ reliably."""
+    a negative difference is "lower ... by |est|" with the CI of |difference|. With ``p_adj``
+    (the report's correction policy, :mod:`analysis.corrections`) the claim rests on it and
+    both p-values are printed; without, on ``p``. Not below ``alpha``: the two "do not differ
+    reliably"."""
     prefix = f"{where}: " if where else ""
-    if not p < alpha:
+    decide = p if p_adj is None else p_adj
+    ps = p_phrase(p) + ("" if p_adj is None else f", {POLICY_LABEL} " + p_phrase(p_adj))
+    if not decide < alpha:
         return (f"{prefix}{a} does not differ reliably from {b} (difference {fmt(est)}, "
-                f"95% CI {format_ci(lo, hi)}, {p_phrase(p)})")
+                f"95% CI {format_ci(lo, hi)}, {ps})")
     word, mag, clo, chi = ("higher", est, lo, hi) if est >= 0 else ("lower", -est, -hi, -lo)
     return (f"{prefix}{a} is {word} than {b} by {fmt(mag)} (95% CI {format_ci(clo, chi)}, "
-            f"{p_phrase(p)})")
+            f"{ps})")
 
 
 def code_cell(text: str) -> str:

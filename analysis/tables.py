@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Dict, Mapping
+from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -115,39 +115,101 @@ def format_number(v, digits: int = 3) -> str:
     return f"{v:.{digits}f}"
 
 
-def _records(sub: pd.DataFrame, section: str):
-    return sub[sub["section"] == section].to_dict("records")
-
-
 def _model_line(sub: pd.DataFrame) -> Dict[str, float]:
     m = sub[sub["section"] == "model"].set_index("term")["Estimate"]
     return {k: float(m.get(k, np.nan)) for k in MODEL_ROWS}
 
 
 def _model_sentence(m: Dict[str, float]) -> str:
-    return (f"AR1 rho = {m['rho']:.3f}; {int(m['n_tokens'])} tokens/intervals, "
+    """The model line of a Markdown table (Unicode rho and R squared)."""
+    return (f"AR1 \u03c1 = {m['rho']:.3f}; {int(m['n_tokens'])} tokens/intervals, "
             f"{int(m['n_rows'])} rows; k = {int(m['k']) if not math.isnan(m['k']) else 'NA'}; "
-            f"deviance explained = {100 * m['dev_expl']:.1f} %; adjusted R^2 = {m['r_sq']:.3f}")
+            f"deviance explained = {100 * m['dev_expl']:.1f} % (mostly the random smooths'); "
+            f"adjusted R\u00b2 = {m['r_sq']:.3f}")
 
 
-def markdown_table(table: pd.DataFrame, label: str = "layer", title: str = "") -> str:
-    """Markdown: per label value, a parametric table, a smooth table and a model line."""
+def _model_sentence_tex(m: Dict[str, float]) -> str:
+    """The model line of a LaTeX table: rho and R^2 in math mode, the rest escaped."""
+    k = int(m['k']) if not math.isnan(m['k']) else 'NA'
+    return (r"AR1 $\rho$ = " + f"{m['rho']:.3f}; {int(m['n_tokens'])} tokens/intervals, "
+            f"{int(m['n_rows'])} rows; k = {k}; deviance explained = "
+            f"{100 * m['dev_expl']:.1f} \\% (mostly the random smooths'); adjusted $R^2$ = "
+            f"{m['r_sq']:.3f}")
+
+
+def adjusted_p(table: pd.DataFrame, tested: Sequence[str] = ()) -> pd.Series:
+    """The report's correction policy (:func:`analysis.corrections.adjust`) over one table's
+    family: the p-values of the rows whose term is in ``tested`` (parametric and smooth rows
+    of every fit of the table together); NaN for every other row."""
+    from analysis.corrections import adjust
+    out = pd.Series(np.nan, index=table.index)
+    mask = table["section"].isin(["parametric", "smooth"]) & \
+        table["term"].astype(str).isin([str(t) for t in tested])
+    if mask.any():
+        out[mask] = adjust(table.loc[mask, "p-value"].to_numpy(float))
+    return out
+
+
+def fits_adjusted_p(fits: Mapping[str, object]) -> Dict[str, Dict[str, float]]:
+    """{label: {term: adjusted p}} of the report's correction policy over the family of
+    ``fits`` together (each fit's :func:`analysis.terms.tested_terms`), as the tables of
+    :func:`write_tables` print them."""
+    from analysis.terms import tested_terms
+    table = fits_table(fits, "label")
+    tested = [t for fit in fits.values() for t in tested_terms(fit)]
+    adj = adjusted_p(table, tested)
+    out: Dict[str, Dict[str, float]] = {}
+    for (lab, term), v in zip(zip(table["label"], table["term"]), adj):
+        if np.isfinite(v):
+            out.setdefault(str(lab), {})[str(term)] = float(v)
+    return out
+
+
+def _name(term: str, names: Optional[Mapping[str, object]], fmt: str) -> str:
+    shown = (names or {}).get(str(term))
+    if shown is None:
+        return md_text(term) if fmt == "md" else tex_escape(term)
+    return shown.markdown() if fmt == "md" else shown.latex()
+
+
+def markdown_table(table: pd.DataFrame, label: str = "layer", title: str = "",
+                   names: Optional[Mapping[str, object]] = None,
+                   tested: Sequence[str] = ()) -> str:
+    """Markdown: per label value, a parametric table, a smooth table and a model line.
+    ``names``: {term: :class:`analysis.terms.TermName`} (``Word = dark``); ``tested``: the
+    terms of the correction family (:func:`adjusted_p`), whose adjusted p is shown."""
+    from analysis.corrections import POLICY_LABEL
+    adj = adjusted_p(table, tested)
     lines = [f"## {md_text(title)}", ""] if title else []
     for name, sub in table.groupby(label, sort=False):
         lines += [f"### {md_text(label)} {md_text(name)}", "",
-                  "| Parametric term | Estimate | Std. Error | t | p |",
-                  "|---|---:|---:|---:|---:|"]
-        for d in _records(sub, "parametric"):
-            lines.append(f"| {md_text(d['term'])} | {format_number(d['Estimate'])} | "
+                  f"| Parametric term | Estimate | Std. Error | t | p | p ({POLICY_LABEL}) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for i, d in zip(sub.index, sub.to_dict("records")):
+            if d["section"] != "parametric":
+                continue
+            lines.append(f"| {_name(d['term'], names, 'md')} | {format_number(d['Estimate'])} | "
                          f"{format_number(d['Std. Error'])} | {format_number(d['t value'])} | "
-                         f"{format_p(d['p-value'])} |")
-        lines += ["", "| Smooth term | edf | Ref.df | F | p |", "|---|---:|---:|---:|---:|"]
-        for d in _records(sub, "smooth"):
-            lines.append(f"| {md_text(d['term'])} | {format_number(d['edf'])} | "
+                         f"{format_p(d['p-value'])} | {format_p(adj[i])} |")
+        lines += ["", f"| Smooth term | edf | Ref.df | F | p | p ({POLICY_LABEL}) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for i, d in zip(sub.index, sub.to_dict("records")):
+            if d["section"] != "smooth":
+                continue
+            lines.append(f"| {_name(d['term'], names, 'md')} | {format_number(d['edf'])} | "
                          f"{format_number(d['Ref.df'])} | {format_number(d['F'])} | "
-                         f"{format_p(d['p-value'])} |")
+                         f"{format_p(d['p-value'])} | {format_p(adj[i])} |")
         lines += ["", _model_sentence(_model_line(sub)) + ".", ""]
+    if len(tested):
+        lines += [_policy_note(tested), ""]
     return "\n".join(lines)
+
+
+def _policy_note(tested: Sequence[str]) -> str:
+    from analysis.corrections import ALPHA, POLICY_LABEL
+    return (f"p ({POLICY_LABEL}): {POLICY_LABEL}-adjusted over the table's "
+            "family (every level term and difference curve of the table, all fits together);"
+            f" a difference is claimed where it is below {ALPHA:g}.")
 
 
 _TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
@@ -162,40 +224,62 @@ def tex_escape(text: object) -> str:
     return "".join(_TEX_ESCAPES.get(c, c) for c in visible(text))
 
 
-def latex_table(table: pd.DataFrame, label: str = "layer", caption: str = "") -> str:
-    """LaTeX (plain tabular, \\hline rules): per label value parametric + smooth blocks."""
+def latex_table(table: pd.DataFrame, label: str = "layer", caption: str = "",
+                names: Optional[Mapping[str, object]] = None,
+                tested: Sequence[str] = ()) -> str:
+    """LaTeX (plain tabular, \\hline rules): per label value parametric + smooth blocks, with
+    the display names and adjusted p of :func:`markdown_table`."""
+    from analysis.corrections import POLICY_LABEL
+    adj = adjusted_p(table, tested)
     out = []
     for name, sub in table.groupby(label, sort=False):
         cap = tex_escape(f"{caption} ({label} {name})" if caption else f"{label} {name}")
-        out += [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{lrrrr}",
-                r"\hline", r"Parametric term & Estimate & Std. Error & $t$ & $p$ \\", r"\hline"]
-        for d in _records(sub, "parametric"):
-            out.append(f"{tex_escape(d['term'])} & {format_number(d['Estimate'])} & "
+        if len(tested):
+            cap += ". " + tex_escape(_policy_note(tested))
+        out += [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{lrrrrr}",
+                r"\hline", r"Parametric term & Estimate & Std. Error & $t$ & $p$ & $p$ ("
+                + POLICY_LABEL + r") \\", r"\hline"]
+        for i, d in zip(sub.index, sub.to_dict("records")):
+            if d["section"] != "parametric":
+                continue
+            out.append(f"{_name(d['term'], names, 'tex')} & {format_number(d['Estimate'])} & "
                        f"{format_number(d['Std. Error'])} & {format_number(d['t value'])} & "
-                       f"{tex_escape(format_p(d['p-value']))} \\\\")
-        out += [r"\hline", r"Smooth term & edf & Ref.df & $F$ & $p$ \\", r"\hline"]
-        for d in _records(sub, "smooth"):
-            out.append(f"{tex_escape(d['term'])} & {format_number(d['edf'])} & "
+                       f"{tex_escape(format_p(d['p-value']))} & {tex_escape(format_p(adj[i]))}"
+                       " \\\\")
+        out += [r"\hline", r"Smooth term & edf & Ref.df & $F$ & $p$ & $p$ (" + POLICY_LABEL
+                + r") \\", r"\hline"]
+        for i, d in zip(sub.index, sub.to_dict("records")):
+            if d["section"] != "smooth":
+                continue
+            out.append(f"{_name(d['term'], names, 'tex')} & {format_number(d['edf'])} & "
                        f"{format_number(d['Ref.df'])} & "
-                       f"{format_number(d['F'])} & {tex_escape(format_p(d['p-value']))} \\\\")
+                       f"{format_number(d['F'])} & {tex_escape(format_p(d['p-value']))} & "
+                       f"{tex_escape(format_p(adj[i]))} \\\\")
         m = _model_line(sub)
         out += [r"\hline",
-                r"\multicolumn{5}{l}{" + tex_escape(_model_sentence(m)) + r"} \\",
+                r"\multicolumn{6}{l}{" + _model_sentence_tex(m) + r"} \\",
                 r"\hline", r"\end{tabular}", r"\caption{" + cap + "}", r"\end{table}", ""]
     return "\n".join(out)
 
 
 def write_tables(fits: Mapping[str, object], prefix: str, label: str = "layer",
                  title: str = "") -> Dict[str, str]:
-    """Write <prefix>.csv, .md and .tex for ``fits`` ({label value: GammFit}).
+    """Write <prefix>.csv, .md and .tex for ``fits`` ({label value: GammFit}): the CSV with
+    mgcv's term names, the Markdown and LaTeX with display names (:mod:`analysis.terms`) and
+    the adjusted p of the report's correction policy over the table's tested terms.
 
     Returns {'csv': path, 'md': path, 'tex': path}.
     """
+    from analysis.terms import fit_term_names, tested_terms
     table = fits_table(fits, label)
+    names, tested = {}, []
+    for fit in fits.values():
+        names.update(fit_term_names(fit))
+        tested += [t for t in tested_terms(fit) if t not in tested]
     paths = {ext: f"{prefix}.{ext}" for ext in ("csv", "md", "tex")}
     atomic_write_csv(table, paths["csv"])
-    atomic_write_text(paths["md"], markdown_table(table, label, title))
-    atomic_write_text(paths["tex"], latex_table(table, label, title))
+    atomic_write_text(paths["md"], markdown_table(table, label, title, names, tested))
+    atomic_write_text(paths["tex"], latex_table(table, label, title, names, tested))
     return paths
 
 
