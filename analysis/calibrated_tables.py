@@ -210,6 +210,9 @@ def refit_script(data_csv: str, factor: str, labels: Sequence[str], shapes: Sequ
     lines += [
         f"for (g in names({groups})) {{",
         f"  dd <- {groups}[[g]]",
+        # each group's own levels (the contrast matrix's cells contrast different phones)
+        f"  dd${factor} <- factor(as.character(dd${factor}), levels = "
+        f"unique(as.character(dd${factor})[order(dd${factor}Level)]))",
         "  rhs <- dd$model_rhs[1]",
         f"  for (resp in c({resp})) {{",
         "    if (!(resp %in% names(dd)) || all(is.na(dd[[resp]]))) next",

@@ -125,11 +125,11 @@ FIGURE_CAPTIONS = {
     "fig2": "Fig. 2. One token per word, cropped to the speech: waveform with the phone "
             "boundaries (top), each layer's channel-mean activation (a.u.) upsampled to the "
             "input's time axis (ms; {fields}), and Q's logits for the token (bottom; the code "
-            "Q chose in dark).",
+            "Q chose in the word's colour).",
     "fig3": "Fig. 3. {layer} activation (a.u.) per word over the layer's samples (top axis: "
             "ms; {field}): tokens and word means (left) and the GAMM's predicted curves with "
             "95% CI, random smooths excluded (right).",
-    "fig4": "Fig. 4. Phone contrast ({phones}) per layer (receptive fields {fields}): "
+    "fig4": "Fig. 4. Phone contrast ({phones}) per layer ({fields}): "
             "predicted curves over normalised time in the phone with 95% CI; shaded: the CI of "
             "their difference excludes zero.",
     "fig5": "Fig. 5. {layer} ({field}): predictions for {words} (top) and each difference "
@@ -138,6 +138,7 @@ FIGURE_CAPTIONS = {
 }
 # The paper's figures first, in its order; any other figure after them.
 FIGURE_ORDER = ("fig2", "fig3", "fig4", "fig5", "confusion")
+FIGURE_TITLES = {"confusion": "Q's codes per word"}
 
 
 # ------------------------------------------------------------------------ activations folder
@@ -173,7 +174,8 @@ def _caption_fields(r: ReportInputs) -> dict:
               if r.receptive_field(x) is not None and r.receptive_field(x).field_ms]
     return {"layer": md_text(r.layer), "field": field_text(r.receptive_field(r.layer)) or "field not "
             "recorded", "phones": " vs ".join(md_text(phone_label(p)) for p in phones),
-            "fields": ", ".join(fields) or "not recorded",
+            "fields": ("receptive fields " + ", ".join(fields)) if fields else
+            "receptive fields not recorded",
             "words": ", ".join(word_text(w) for w in words),
             "band": " and simultaneous 95% band (dashed)"
             if any(d.get("simultaneous") is not None for d in pairs) else ""}
@@ -191,7 +193,8 @@ def figure_lines(r: ReportInputs) -> List[str]:
         path = r.figures[key]
         cap = FIGURE_CAPTIONS[key].format(**fmt) if key in FIGURE_CAPTIONS else md_text(key)
         title = cap.split(". ", 2)
-        head = ". ".join(title[:2]) if key.startswith("fig") else md_text(key)
+        head = (". ".join(title[:2]) if key.startswith("fig") else
+                FIGURE_TITLES.get(key, md_text(key)))
         pdf = os.path.splitext(path)[0] + ".pdf"
         L += [f"### {head}", "", f"![{cap}]({path})", "", cap + f" (PDF: {md_code(pdf)})", ""]
     return L

@@ -40,3 +40,37 @@ def r_ok(packages: Sequence[str] = ("mgcv", "lme4", "lmerTest")) -> bool:
         return r_available(tuple(packages))
     except ImportError:
         return False
+
+
+def refit_blocks(stdout: str) -> dict:
+    """An analyze.py refit script's output (analysis.refits) split at its ``== <group>:
+    <label>`` lines: {group number: text}."""
+    blocks, current = {}, None
+    for line in stdout.splitlines():
+        head = line[3:].split(":", 1)[0] if line.startswith("== ") else ""
+        if head.isdigit():
+            current = int(head)
+            blocks[current] = []
+            continue
+        if current is not None:
+            blocks[current].append(line)
+    return {g: "\n".join(v) for g, v in blocks.items()}
+
+
+def r_coefficient(block: str, term: str, column: int = 0) -> float:
+    """The number in ``column`` (0: Estimate) of ``term``'s row of an R table printed in
+    ``block`` (the first such row); NaN when absent."""
+    for line in block.splitlines():
+        parts = line.split()
+        if parts and parts[0] == term and len(parts) > column + 1:
+            try:
+                return float(parts[column + 1].replace("<", ""))
+            except ValueError:
+                return float("nan")
+    return float("nan")
+
+
+def run_rscript(script: str, cwd, timeout: float = 600):
+    """``Rscript script`` in ``cwd``: the CompletedProcess (text output)."""
+    return subprocess.run(["Rscript", script], cwd=str(cwd), capture_output=True, text=True,
+                          timeout=timeout, env=child_process_env())
