@@ -43,30 +43,49 @@ def r_ok(packages: Sequence[str] = ("mgcv", "lme4", "lmerTest")) -> bool:
 
 
 def refit_blocks(stdout: str) -> dict:
-    """An analyze.py refit script's output (analysis.refits) split at its ``== <group>:
-    <label>`` lines: {group number: text}."""
+    """An analyze.py refit script's output split at its ``== <header>`` lines (analysis.refits:
+    '== 2: conv3'; the calibrated scripts: '== 1: level'): {header: the lines below it}."""
     blocks, current = {}, None
     for line in stdout.splitlines():
-        head = line[3:].split(":", 1)[0] if line.startswith("== ") else ""
-        if head.isdigit():
-            current = int(head)
+        if line.startswith("== "):
+            current = line[3:].strip()
             blocks[current] = []
             continue
         if current is not None:
             blocks[current].append(line)
-    return {g: "\n".join(v) for g, v in blocks.items()}
+    return {h: "\n".join(v) for h, v in blocks.items()}
+
+
+def _numbers(parts) -> list:
+    out = []
+    for p in parts:
+        try:
+            out.append(float(p))
+        except ValueError:
+            continue
+    return out
 
 
 def r_coefficient(block: str, term: str, column: int = 0) -> float:
-    """The number in ``column`` (0: Estimate) of ``term``'s row of an R table printed in
+    """The ``column``-th number (0: Estimate) of ``term``'s row of an R table printed in
     ``block`` (the first such row); NaN when absent."""
     for line in block.splitlines():
         parts = line.split()
-        if parts and parts[0] == term and len(parts) > column + 1:
-            try:
-                return float(parts[column + 1].replace("<", ""))
-            except ValueError:
-                return float("nan")
+        if parts and parts[0] == term:
+            nums = _numbers(parts[1:])
+            return nums[column] if len(nums) > column else float("nan")
+    return float("nan")
+
+
+def r_anova_f(block: str, term: str = "Word") -> float:
+    """The F value of ``term`` in an ``anova()`` table printed in ``block`` (lm's or
+    lmerTest's: the F is the row's second-to-last number, the p-value the last)."""
+    for line in block.splitlines():
+        parts = line.split()
+        if parts and parts[0] == term and ("Df" not in line):
+            nums = _numbers(parts[1:])
+            if len(nums) >= 3:
+                return nums[-2]
     return float("nan")
 
 

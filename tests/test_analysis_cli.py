@@ -225,3 +225,61 @@ def test_sample_rate_comes_from_extract_info(tmp_path):
         with pytest.raises(AnalysisInputError,
                            match="extract_info.json: sample_rate must be a positive number"):
             read_activations_records(str(tmp_path))
+
+
+@pytest.mark.needs_r
+@pytest.mark.slow
+def test_every_refit_script_reproduces_its_table(tmp_path):
+    """Each model the report fits has an R script beside its table that refits it from the
+    rows written with it (analysis.refits): the paper's phone GAMMs, the mixed models, the
+    contrast matrix's cells (calibrated and the paper's), the spectra's band tests."""
+    if not r_ok() or not shutil.which("Rscript"):
+        pytest.skip("R with mgcv/lme4/lmerTest not available")
+    from analysis_helpers import r_anova_f, r_coefficient, refit_blocks, run_rscript
+    acts = tmp_path / "acts"
+    write_synthetic_folder(str(acts), tokens_per_word=6, seed=5, csv=False)
+    out = tmp_path / "out"
+    res = run_analyze([f"--activations={acts}", f"--out={out}", "--phone_layers=conv2",
+                       "--contrasts=s:sh", "--contrast_layers=conv2,conv3", "--min_intervals=5",
+                       "--lmm_layers=conv2,conv5", "--spectra", "--spectra_layers=conv3",
+                       "--spectra_bands=2", "--nofigures", "--noprogress"], timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    data = pd.read_csv(out / "gamm_data.csv", keep_default_na=False)
+    assert data["Speaker"].nunique() > 1  # the rows carry their speaker
+
+    def run(script):
+        r = run_rscript(script, out)
+        assert r.returncode == 0, (script, r.stderr[-2000:])
+        return refit_blocks(r.stdout)
+
+    pc = pd.read_csv(out / "phone_contrast_paper.csv")
+    blocks = run("phone_contrast_paper_refit.R")
+    assert list(blocks) == ["1: conv2"]
+    ours = pc[(pc["layer"] == "conv2") & (pc["term"] == "Phonesh")].iloc[0]
+    assert r_coefficient(blocks["1: conv2"], "Phonesh") == pytest.approx(ours["Estimate"],
+                                                                         rel=1e-4)
+    lmm = pd.read_csv(out / "lmm.csv")
+    blocks = run("lmm_refit.R")
+    for g, (lay, t) in enumerate(lmm.groupby("layer", sort=False), start=1):
+        block = blocks[f"{g}: {lay}"]
+        row = t[t["term"] == "Worddark"].iloc[0]
+        assert r_coefficient(block, "Worddark") == pytest.approx(row["Estimate"], rel=1e-6)
+        assert r_anova_f(block) == pytest.approx(row["F_word"], rel=1e-4)
+    matrix = pd.read_csv(out / "contrast_matrix.csv")
+    fitted = matrix[matrix["status"] == "fitted"].reset_index(drop=True)
+    assert len(fitted) == 2
+    blocks = run("contrast_matrix_refit.R")
+    for g, row in enumerate(fitted.itertuples(index=False), start=1):
+        assert r_coefficient(blocks[f"{g}: level"], "Phonesh") == pytest.approx(row.estimate,
+                                                                                rel=1e-6)
+    blocks = run("contrast_matrix_paper_refit.R")
+    for g, row in enumerate(fitted.itertuples(index=False), start=1):
+        # the matrix fits its cells with the fast engine: with AR1 it agrees with mgcv to
+        # about two significant digits (docs/fast_gamm.md)
+        assert r_coefficient(blocks[f"{g}: s:sh at {row.layer}"], "Wordsh") == \
+            pytest.approx(row.estimate_paper, rel=2e-2)
+    bands = pd.read_csv(out / "spectra_bands.csv")
+    blocks = run("spectra_bands_refit.R")
+    assert len(blocks) == len(bands) == 2
+    for (header, block), f in zip(blocks.items(), bands["F"]):
+        assert r_anova_f(block) == pytest.approx(f, rel=1e-4), header
