@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -246,6 +247,12 @@ def test_every_refit_script_reproduces_its_table(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     data = pd.read_csv(out / "gamm_data.csv", keep_default_na=False)
     assert data["Speaker"].nunique() > 1  # the rows carry their speaker
+    # the software that made the numbers, in fit_info.json and the report
+    versions = json.loads((out / "fit_info.json").read_text())["versions"]
+    assert {"Python", "numpy", "pandas", "R", "mgcv", "lme4", "lmerTest"} <= set(versions)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", versions["R"]) and versions["mgcv"].startswith("1.")
+    software = (out / "report.md").read_text(encoding="utf-8").split("## Software")[1]
+    assert f"mgcv {versions['mgcv']}" in software and f"R {versions['R']}" in software
 
     def run(script):
         r = run_rscript(script, out)
