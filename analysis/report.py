@@ -26,7 +26,7 @@ The report reads from the activations folder what the analysis does not pass
 ``confusion.csv`` (:mod:`analysis.records`); a missing file omits its part.
 
 Labels (words, phones, layers, paths, the command line) are data: they enter the Markdown
-only through :func:`analysis.tables.md_text` / :func:`analysis.tables.md_code`, so none can
+only through :func:`analysis.labels.md_text` / :func:`analysis.labels.md_code`, so none can
 open a heading, a table cell, a link or HTML; the HTML converter has raw HTML switched off.
 """
 

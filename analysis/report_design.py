@@ -172,7 +172,7 @@ def versions_section(versions: Dict[str, str]) -> List[str]:
     """## Software: the versions that made the numbers (fit_info.json holds the same)."""
     if not versions:
         return []
-    return ["## Software", "", ", ".join(f"{md_text(k)} {md_text(v)}"
+    return ["## Software", "", ", ".join(f"{md_text(k)} {md_code(v)}"
                                           for k, v in versions.items()) + ".", ""]
 
 

@@ -1,7 +1,7 @@
 """report.md as a self-contained report.html, through markdown-it-py.
 
-Why markdown-it-py: it follows CommonMark (the escapes of :func:`analysis.tables.md_text` and
-:func:`analysis.tables.md_code` are CommonMark's, so a label converts back to exactly its
+Why markdown-it-py: it follows CommonMark (the escapes of :func:`analysis.labels.md_text` and
+:func:`analysis.labels.md_code` are CommonMark's, so a label converts back to exactly its
 text), its ``js-default`` preset has GFM pipe tables and **raw HTML switched off** (a ``<b>``
 in the Markdown is shown as text, never passed through), it validates link targets
 (``javascript:`` and the like are not made links), it is maintained (executablebooks) and

@@ -2,7 +2,7 @@
 
 A word in prose is :func:`word_text`; a difference between two things in words is
 :func:`direction_sentence`; numbers go through :func:`fmt`. Labels enter only through
-:func:`analysis.tables.md_text` / :func:`analysis.tables.md_code`.
+:func:`analysis.labels.md_text` / :func:`analysis.labels.md_code`.
 """
 
 from __future__ import annotations

@@ -44,24 +44,26 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import signal, stats
 
-from analysis.contrasts import natural_layers
 from analysis.corrections import benjamini_hochberg, holm
 from analysis.gamm.data import AnalysisInputError
 from analysis.records import info_sample_rate
+# the shared spectral arithmetic (re-exported: tests and callers import it from here)
+from analysis.spectra_welch import (DEFAULT_NPERSEG, _band, _band_text, _db,  # noqa: F401
+                                    _layers, _welch, band_edges, band_power, segment_length,
+                                    token_spectra)
 from analysis.tables import format_number, format_p, md_text
 
 __all__ = ["BAND_COLUMNS", "SPECTRUM_COLUMNS", "band_power", "band_tests", "fig_spectra",
            "layer_rates", "phone_spectra", "run_spectra", "spectra_report_section",
            "spectral_peaks", "token_spectra", "word_spectra"]
 
-DEFAULT_NPERSEG = 256      # Welch segment (samples) for whole-token traces
-DEFAULT_PHONE_NPERSEG = 16  # ... for phone stretches (conv3: 16 samples = 64 ms)
+DEFAULT_PHONE_NPERSEG = 16  # Welch segment for phone stretches (conv3: 16 samples = 64 ms)
 SPECTRUM_COLUMNS = ["layer", "by", "group", "frequency", "mean_db", "lower", "upper", "n"]
 BAND_COLUMNS = ["layer", "band", "f_low", "f_high", "test", "formula", "F", "df1", "df2", "p",
                 "p_holm", "p_bh", "range_db", "n_tokens"]
@@ -97,49 +99,6 @@ def layer_rates(acts: Optional[pd.DataFrame] = None,
 
 
 # --------------------------------------------------------------------------- spectra
-
-def segment_length(n: int, nperseg: int = DEFAULT_NPERSEG) -> int:
-    """Welch segment for an n-sample trace: min(n, max(16, min(nperseg, n // 4)))."""
-    return int(min(n, max(16, min(int(nperseg), n // 4))))
-
-
-def _welch(x: np.ndarray, rate: float, nperseg: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Welch PSD of rows x [m, n] with segments of exactly min(n, nperseg) samples."""
-    n = x.shape[-1]
-    return signal.welch(x, fs=rate, window="hann", nperseg=min(n, int(nperseg)),
-                        detrend="constant", axis=-1)
-
-
-def token_spectra(acts: pd.DataFrame, layer: str, rate: float,
-                  nperseg: int = DEFAULT_NPERSEG) -> Tuple[np.ndarray, pd.DataFrame, np.ndarray]:
-    """(frequencies [F], tokens (token_id, word, speaker) [T], PSD [T, F]) of ``layer``:
-    each token's trace sorted by sample. Tokens of another length than the most common one
-    are left out (extract.py gives every token the same length per layer)."""
-    sub = acts[acts["layer"].astype(str) == str(layer)]
-    if sub.empty:
-        raise AnalysisInputError(f"spectra: layer {layer!r} has no rows")
-    sub = sub.sort_values(["token_id", "sample"], kind="mergesort")
-    lengths = sub.groupby("token_id", sort=False).size()
-    n = int(lengths.mode().iloc[0])
-    keep = lengths.index[lengths == n]
-    sub = sub[sub["token_id"].isin(keep)]
-    if n < 4:
-        raise AnalysisInputError(f"spectra: layer {layer!r} has {n} samples per token "
-                                 "(need 4)")
-    x = sub["value"].to_numpy(float).reshape(len(keep), n)
-    first = sub.drop_duplicates("token_id")
-    tokens = pd.DataFrame({"token_id": first["token_id"].to_numpy(),
-                           "word": first["word"].astype(str).to_numpy(),
-                           "speaker": (first["speaker"].astype(str).to_numpy()
-                                       if "speaker" in first.columns else "NA")})
-    f, p = _welch(x, rate, segment_length(n, nperseg))
-    return f, tokens, p
-
-
-def _db(p: np.ndarray) -> np.ndarray:
-    tiny = np.finfo(float).tiny
-    return 10.0 * np.log10(np.maximum(p, tiny))
-
 
 def _group_means(layer: str, by: str, groups: np.ndarray, f: np.ndarray,
                  db: np.ndarray) -> pd.DataFrame:
@@ -203,39 +162,7 @@ def phone_spectra(phone_table: pd.DataFrame, rates: Mapping[str, float],
     return pd.concat(parts, ignore_index=True)
 
 
-def _layers(table: pd.DataFrame, rates: Mapping[str, float],
-            layers: Optional[Sequence[str]]) -> List[str]:
-    present = natural_layers(table["layer"].astype(str).unique())
-    chosen = [str(x) for x in layers] if layers else present
-    missing = [x for x in chosen if x not in present]
-    if missing:
-        raise AnalysisInputError(f"spectra: layer(s) {missing} have no rows (present: "
-                                 f"{present})")
-    norate = [x for x in chosen if not rates.get(x)]
-    if norate:
-        raise AnalysisInputError(f"spectra: no sampling rate for layer(s) {norate}: give "
-                                 "extract_info.json (layers with 'jump') or a 'time' column")
-    return chosen
-
-
 # --------------------------------------------------------------------------- bands
-
-def band_edges(rate: float, n_bands: int) -> np.ndarray:
-    """n_bands + 1 equal-width edges from 0 to the Nyquist frequency rate / 2."""
-    return np.linspace(0.0, rate / 2.0, int(n_bands) + 1)
-
-
-def band_power(f: np.ndarray, psd: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """[T, B] band power in dB: 10 log10 of the mean PSD over the bins with
-    edges[b] < f <= edges[b + 1] (DC, f = 0, is in no band: detrending removes it). A band
-    with no bin is NaN."""
-    out = np.full((psd.shape[0], len(edges) - 1), np.nan)
-    for b in range(len(edges) - 1):
-        sel = (f > edges[b]) & (f <= edges[b + 1])
-        if sel.any():
-            out[:, b] = _db(psd[:, sel].mean(axis=1))
-    return out
-
 
 def band_tests(acts: pd.DataFrame, rates: Mapping[str, float],
                layers: Optional[Sequence[str]] = None, n_bands: int = 4,
@@ -370,15 +297,6 @@ def fig_spectra(spectra: pd.DataFrame, folder: str,
 
 
 # --------------------------------------------------------------------------- report
-
-def _band_text(low: float, high: float) -> str:
-    return f"{low:.4g}-{high:.4g}"
-
-
-def _band(row) -> str:
-    """A band's edges in Hz to 4 significant digits ('0-500', '7.812-15.62')."""
-    return _band_text(row.f_low, row.f_high)
-
 
 def spectra_report_section(bands: pd.DataFrame, alpha: float = 0.05,
                            figures: Optional[Mapping[str, str]] = None, level: int = 2,

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.corrections import holm
-from analysis.spectra import (DEFAULT_NPERSEG, _band, _layers, band_edges, band_power,
-                              token_spectra)
+from analysis.spectra_welch import (DEFAULT_NPERSEG, _band, _layers, band_edges, band_power,
+                                    token_spectra)
 from analysis.tables import format_number, format_p, md_text
 
 BASELINE_COLUMNS = ["layer", "band", "f_low", "f_high", "F", "p_perm", "p_perm_holm",

@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from analysis.tables import visible  # noqa: E402
+from analysis.labels import visible  # noqa: E402
 from common.atomic import atomic_path  # noqa: E402
 
 SINGLE_COLUMN_IN = 3.4
@@ -157,7 +157,7 @@ def italicise(texts: Iterable, words: Iterable[object]) -> None:
 
 
 def plot_text(label: object) -> str:
-    """A data label as matplotlib text: one line (:func:`analysis.tables.visible`), '$'
+    """A data label as matplotlib text: one line (:func:`analysis.labels.visible`), '$'
     escaped (an even number of them would start mathtext, which can fail to parse), and a
     leading '_' shielded (matplotlib leaves such labels out of legends)."""
     text = visible(label).replace("$", r"\$")

@@ -30,7 +30,7 @@ class TermName:
     after: str = ""
 
     def markdown(self) -> str:
-        from analysis.tables import md_text
+        from analysis.labels import md_text
         if self.level is None:
             return md_text(self.before)
         shown = (md_text(phone_label(self.level)) if self.phone
@@ -38,7 +38,7 @@ class TermName:
         return md_text(self.before) + shown + md_text(self.after)
 
     def latex(self) -> str:
-        from analysis.tables import tex_escape
+        from analysis.labels import tex_escape
         if self.level is None:
             return tex_escape(self.before)
         shown = (tex_escape(phone_label(self.level)) if self.phone
@@ -55,7 +55,7 @@ class TermName:
 def _md_italic(label: str) -> str:
     """A label in Markdown italics; CommonMark opens ``*`` only before a non-space, so a label
     with spaces at its ends is shown upright (escaped) rather than with stray asterisks."""
-    from analysis.tables import md_text, visible
+    from analysis.labels import md_text, visible
     text = visible(label)
     if not text or text != text.strip():
         return md_text(label)

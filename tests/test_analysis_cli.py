@@ -70,15 +70,16 @@ def test_end_to_end_with_figures(syn, tmp_path):
     diff = pd.read_csv(out / "difference.csv")
     assert list(diff.columns) == ["comparison", "Sample", "difference", "se", "lower", "upper",
                                   "significant"]
-    # default pair = largest parametric difference: carry (+1) against the lowest estimate
-    est = {"ask": 0.0, **{t[4:]: v for t, v in par["Estimate"].items() if t != "(Intercept)"}}
-    assert diff["comparison"].iloc[0] == f"carry - {min(est, key=est.get)}"
+    # default: the paper's pairs the data have (ask:greasy; no 'wash' here), each b - a
+    assert list(pd.unique(diff["comparison"])) == ["greasy - ask"]
+    assert list(pd.read_csv(out / "difference_regions.csv").columns) == [
+        "comparison", "start", "end", "sign", "n_points"]
     info = json.loads((out / "fit_info.json").read_text())
     assert info["engine"] == "mgcv" and info["k"] == 10
     assert info["models"] == {"word": "calibrated", "phone": "calibrated"}
     assert info["phone_fits"]["conv4"]["k"] == 5
     report = (out / "report.md").read_text()
-    assert f"rho = {info['rho']:.3f}" in report
+    assert f"ρ = {info['rho']:.3f}" in report
     assert f"{par.loc['Wordcarry', 'Estimate']:.3f}" in report
     assert f"{cal.loc['carry', 'estimate']:.3f}" in report and "Model: calibrated" in report
     assert "figures/fig5_difference.png" in report
@@ -252,7 +253,7 @@ def test_every_refit_script_reproduces_its_table(tmp_path):
     assert {"Python", "numpy", "pandas", "R", "mgcv", "lme4", "lmerTest"} <= set(versions)
     assert re.fullmatch(r"\d+\.\d+\.\d+", versions["R"]) and versions["mgcv"].startswith("1.")
     software = (out / "report.md").read_text(encoding="utf-8").split("## Software")[1]
-    assert f"mgcv {versions['mgcv']}" in software and f"R {versions['R']}" in software
+    assert f"mgcv `{versions['mgcv']}`" in software and f"R `{versions['R']}`" in software
 
     def run(script):
         r = run_rscript(script, out)
