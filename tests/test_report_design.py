@@ -230,8 +230,18 @@ def test_auto_contrasts_include_the_papers_contrast():
 
 
 def test_spectra_baseline_on_a_null_and_a_planted_effect():
-    from analysis.spectra_baseline import _f_statistics, band_baseline
+    from analysis.spectra_baseline import _f_statistics, band_baseline, shuffled_words
     rng = np.random.default_rng(3)
+    # shuffles keep each speaker's words (within speakers), or all words (one token each)
+    words = np.array(list("aabbccddee"))
+    speakers = np.array(list("xyxyxyxyxz"))
+    for _ in range(20):
+        out, how = shuffled_words(words, speakers, rng)
+        assert how == "within speakers"
+        for sp in "xyz":
+            assert sorted(out[speakers == sp]) == sorted(words[speakers == sp])
+    out, how = shuffled_words(words, np.arange(10).astype(str), rng)
+    assert how == "across tokens" and sorted(out) == sorted(words)
     y = rng.normal(size=(40, 3))
     codes = np.repeat(np.arange(4), 10)
     want = [stats.f_oneway(*[y[codes == g, b] for g in range(4)]).statistic for b in range(3)]
