@@ -57,8 +57,13 @@ flags.DEFINE_list("phone_layers", DEFAULTS.phone_layers,
 flags.DEFINE_string("words", DEFAULTS.words, "words to use: comma-separated words of the word "
                     "GAMM, the difference curves and the mixed models, or 'all' (--ref_word "
                     "must be one of them)")
-flags.DEFINE_list("diff", DEFAULTS.diff, "WORD1,WORD2 for the difference curve (default: the "
-                  "two words with the largest parametric difference)")
+flags.DEFINE_list("diff", DEFAULTS.diff, "difference curves (Fig. 5): pairs a:b, each the curve "
+                  "b - a (a the reference), e.g. ask:wash,ask:greasy; or WORD1,WORD2 for the "
+                  "one curve WORD1 - WORD2 (default: the paper's pairs ask:wash,ask:greasy "
+                  "that the data have, else the two words with the largest difference)")
+flags.DEFINE_boolean("simultaneous", DEFAULTS.simultaneous, "a simultaneous 95% band beside "
+                     "the pointwise CI of each difference curve (covers the whole curve at "
+                     "once)")
 flags.DEFINE_enum("engine", DEFAULTS.engine, list(ENGINES), "word GAMM engine (auto: mgcv up "
                   f"to {AUTO_MGCV_MAX_TOKENS} tokens, the fast engine analysis.gamm.fast above "
                   "when available)")

@@ -9,8 +9,8 @@ Stages (each one a command you can run yourself; the exact command lines are pri
     prepare  prepare.py                words -> TFRecords, manifest, phone intervals
     train    train.py                  a small ciwGAN (8 codes), --train_steps iterations
                                        (--deterministic; --train_minutes is only a safety cap)
-    generate generate.py               one WAV per code, with Q's classification
     extract  extract.py                Q's layer traces on the held-out (test) tokens
+    generate generate.py               one WAV per code, named with the word Q maps it to
     analyze  analyze.py                GAMMs, tables, figures, report
 Re-running reuses every finished stage (each writes atomically and is marked done); an
 interrupted stage is redone or, for training, resumed from its last checkpoint.  Every stage
@@ -65,7 +65,7 @@ flags.DEFINE_list("redo", [], "Stages to redo even if done (corpus, prepare, tra
 define_verbose_flag()
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-STAGES = ("corpus", "prepare", "train", "generate", "extract", "analyze")
+STAGES = ("corpus", "prepare", "train", "extract", "generate", "analyze")
 STATE_NAME = "demo_state.json"
 # The sub-folder of --out each stage writes.
 STAGE_FOLDERS = {"corpus": "corpus", "prepare": "data", "train": "train",
@@ -192,11 +192,13 @@ def _demo(extra_args):
                    f"--max_steps={FLAGS.train_steps}", "--deterministic",
                    f"--max_seconds={FLAGS.train_minutes * 60:.0f}",
                    "--train_save_secs=120", "--train_summary_secs=30"]),
-        ("generate", ["generate.py", f"--checkpoint={train_dir}", f"--out={path['generate']}",
-                      "--n_per_code=10", f"--seed={FLAGS.seed}", "--overwrite"]),
         ("extract", ["extract.py", f"--checkpoint={train_dir}", f"--data={data}",
                      "--split=test", f"--out={acts}", "--phones=all", "--upsample",
                      "--overwrite"]),
+        # after extract: the files are named with the word Q's mapping gives each code
+        ("generate", ["generate.py", f"--checkpoint={train_dir}", f"--out={path['generate']}",
+                      "--n_per_code=10", f"--seed={FLAGS.seed}", f"--classification={acts}",
+                      "--overwrite"]),
         ("analyze", ["analyze.py", f"--activations={acts}", f"--out={analysis}",
                      f"--generated={path['generate']}", "--layer=conv5", "--ref_word=ask",
                      "--contrasts=auto", "--spectra", "--overwrite"]),

@@ -4,7 +4,9 @@
     python generate.py --checkpoint=model.ckpt-1000 --codes=0,3 --value=5 --out=work/gen5
 
 Files are named by code label and noise index (code_3_z000.wav, bits_0101_z000.wav); noise
-index j is the same noise vector for every code.
+index j is the same noise vector for every code. With --classification (extract.py's
+activations folder or its classification.json) each file also names the word Q's one-to-one
+mapping gives its code (code_3_dark_z000.wav) and generated.csv gets a word column.
 
 --out is never the checkpoint, a folder around it or a folder of the repository; --overwrite
 replaces only an earlier generate.py output (docs/training.md).
@@ -33,6 +35,8 @@ flags.DEFINE_integer("batch_size", 32, "Clips generated per batch.")
 flags.DEFINE_boolean("progress", True, "Show a progress bar over the batches.")
 flags.DEFINE_enum("model", None, ["ciwgan", "fiwgan"], "For TF1 checkpoints without a hint: "
                   "ciwGAN and fiwGAN checkpoints have the same variables.")
+flags.DEFINE_string("classification", None, "extract.py's activations folder (or its "
+                    "classification.json): name each file with the word its code maps to.")
 flags.DEFINE_boolean("overwrite", False, "Replace --out when it holds an earlier generate.py "
                      "output; any other existing folder is refused.")
 define_verbose_flag()
@@ -40,11 +44,11 @@ define_verbose_flag()
 
 def _generate(extra_args: list) -> None:
     check_command_line("generate.py", extra_args, required=("checkpoint", "out"))
-    inputs = {"--checkpoint": FLAGS.checkpoint}
+    inputs = {"--checkpoint": FLAGS.checkpoint, "--classification": FLAGS.classification}
     # Refuse a dangerous --out before TensorFlow is imported and the models are loaded.
     check_output(FLAGS.out, "generate", inputs, FLAGS.overwrite)
 
-    from ciwgan.generation import generate_to_folder
+    from ciwgan.generation import generate_to_folder, read_code_words
     from wavegan import load_models
     from wavegan.checkpoints import resolve_readable_prefix
     from wavegan.tf1_checkpoint import checkpoint_step
@@ -59,7 +63,8 @@ def _generate(extra_args: list) -> None:
     table = generate_to_folder(config, G, Q, FLAGS.out, FLAGS.codes, FLAGS.value,
                                FLAGS.n_per_code, FLAGS.seed, overwrite=FLAGS.overwrite,
                                batch_size=FLAGS.batch_size, progress=FLAGS.progress,
-                               inputs=inputs)
+                               inputs=inputs,
+                               words=read_code_words(config, FLAGS.classification))
     print(f"wrote {len(table)} WAVs and generated.csv to {FLAGS.out}")
     if "q_agrees" in table:
         print(f"Q recovers the code of {table['q_agrees'].mean():.0%} of them")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a Debian/Ubuntu machine (Python 3.10+):
 #   - Debian packages: R with mgcv/lme4/lmerTest (the GAMMs), festival + voices and sox (the
-#     synthetic demo corpus);
+#     synthetic demo corpus), chromium (the report's HTML opened headless by the tests);
 #   - a virtual environment .venv with requirements.txt.
 # Safe to re-run: it installs only what is missing.
 # TensorFlow: the CUDA build when nvidia-smi lists a GPU, else the CPU build; CIWGAN_TF=gpu|cpu
@@ -24,9 +24,11 @@ esac
 
 if [ "${1:-}" = "--print-tf-variant" ]; then echo "$tf_variant"; exit 0; fi
 
+# chromium: the tests open report.html in a headless browser (tests/test_report_html.py);
+# measured 33 s (apt-get update and install, --no-install-recommends) on this kind of machine.
 DEBIAN_PACKAGES=(r-base-core r-cran-mgcv r-cran-lme4 r-cran-lmertest r-cran-emmeans
                  festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
-                 festlex-cmu festlex-poslex sox)
+                 festlex-cmu festlex-poslex sox chromium)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

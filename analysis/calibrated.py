@@ -47,7 +47,7 @@ MODEL_NAMES = ("calibrated", "paper")
 CALIBRATED_BACKEND = "lme4 + lmerTest through rpy2 (REML, Satterthwaite df)"
 
 _R_UNIT_LMM = r"""
-.ganan_unit_lmm <- function(d, responses, factor, levels, re_terms) {
+.ganan_unit_lmm <- function(d, responses, factor, levels, re_terms, ddf) {
   d[[factor]] <- factor(as.character(d[[factor]]), levels = levels)
   out <- list()
   for (resp in responses) {
@@ -61,8 +61,8 @@ _R_UNIT_LMM = r"""
         message = function(c) invokeRestart("muffleMessage"),
         warning = function(w) { notes <<- c(notes, conditionMessage(w))
                                 invokeRestart("muffleWarning") })
-      co <- summary(m)$coefficients
-      a <- anova(m)
+      co <- summary(m, ddf = ddf)$coefficients
+      a <- anova(m, ddf = ddf)
       vc <- as.data.frame(lme4::VarCorr(m))
       out[[resp]] <- list(coef = co, F = a[["F value"]][1], p = a[["Pr(>F)"]][1],
                           df1 = a[["NumDF"]][1], df2 = a[["DenDF"]][1],
@@ -105,7 +105,7 @@ class UnitFit:
 
 def fit_unit_lmms(units: pd.DataFrame, responses: Sequence[str], factor: str,
                   levels: Sequence[str], re_terms: Sequence[str],
-                  what: str) -> Dict[str, UnitFit]:
+                  what: str, ddf: str = "Satterthwaite") -> Dict[str, UnitFit]:
     """Fit ``Y ~ factor + re_terms`` for every response column Y of ``units`` in one R call;
     {response: UnitFit}. Label columns should be pandas Categoricals (they cross to R as
     codes). ``re_terms`` empty: a plain linear model (nothing to pool)."""
@@ -115,7 +115,7 @@ def fit_unit_lmms(units: pd.DataFrame, responses: Sequence[str], factor: str,
     with r_errors(what, "analyse fewer units or use the paper's model (--phone_model=paper)"):
         res = session.r(".ganan_unit_lmm")(
             pandas_to_r(units), ro.StrVector(list(responses)), factor,
-            ro.StrVector([str(v) for v in levels]), ro.StrVector(list(re_terms)))
+            ro.StrVector([str(v) for v in levels]), ro.StrVector(list(re_terms)), ddf)
     rhs = " + ".join([factor] + list(re_terms))
     out = {}
     for i, resp in enumerate(responses):
@@ -236,7 +236,8 @@ def untestable_reason(words: Dict[str, List[str]], min_words: int) -> str:
 
 
 def phone_contrast_test(data: pd.DataFrame, a: str, b: str, q: int = DEFAULT_SHAPE_TERMS,
-                        min_words: int = DEFAULT_MIN_WORDS, layer: str = "") -> PhoneTest:
+                        min_words: int = DEFAULT_MIN_WORDS, layer: str = "",
+                        ddf: str = "Satterthwaite") -> PhoneTest:
     """The calibrated tests of b against a on a phone model's prepared rows (module
     docstring). q is lowered to (fewest samples per interval - 1) when intervals are short."""
     n_min = int(data.groupby("UniqueInterval", observed=True)["norm_time"].nunique().min())
@@ -253,7 +254,7 @@ def phone_contrast_test(data: pd.DataFrame, a: str, b: str, q: int = DEFAULT_SHA
     terms = phone_random_terms(units)
     responses = ["level"] + shape_columns(q_eff)
     fits = fit_unit_lmms(units, responses, "Phone", [a, b], terms,
-                         f"the calibrated phone model {a}:{b} at {layer}")
+                         f"the calibrated phone model {a}:{b} at {layer}", ddf=ddf)
     term = f"Phone{b}"
     lvl = fits["level"].term(term)
     shape = {c: float(fits[c].term(term)["Estimate"]) for c in responses[1:]}

@@ -21,6 +21,7 @@ import pandas as pd
 from analysis.calibrated import (CALIBRATED_BACKEND, shape_columns, token_units,
                                  word_random_terms, word_tests)
 from analysis.gamm.rcode import r_string
+from analysis.corrections import POLICY_LABEL, adjust
 from analysis.tables import format_number, format_p, md_text, tex_escape
 from common.atomic import atomic_write_csv, atomic_write_text
 
@@ -51,29 +52,48 @@ def word_markdown(table: pd.DataFrame, title: str) -> str:
     lines = [f"## {md_text(title)}", "", f"Model: `{table['formula'].iloc[0]}` for the level "
              "(each token's mean) and for each shape coefficient; " + CALIBRATED_BACKEND + ".",
              "", "| word | difference from " + md_text(table["reference"].iloc[0])
-             + " | SE | df | t | p (level) | shape RMS | p (shape) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in table.itertuples(index=False):
+             + f" | SE | df | t | p (level) | p (level, {POLICY_LABEL}) | shape RMS | "
+             f"p (shape) | p (shape, {POLICY_LABEL}) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lvl, shp = _adjusted(table)
+    for i, r in enumerate(table.itertuples(index=False)):
         lines.append(f"| {md_text(r.word)} | {format_number(r.estimate)} | "
                      f"{format_number(r.se)} | {format_number(r.df, 1)} | {format_number(r.t)} "
-                     f"| {format_p(r.p_level)} | {format_number(r.shape_rms)} | "
-                     f"{format_p(r.p_shape)} |")
+                     f"| {format_p(r.p_level)} | {format_p(lvl[i])} | "
+                     f"{format_number(r.shape_rms)} | {format_p(r.p_shape)} | "
+                     f"{format_p(shp[i])} |")
     return "\n".join(lines + ["", f"{int(table['n_tokens'].iloc[0])} tokens; shape: "
                               f"{int(table['shape_terms'].iloc[0])} Legendre coefficients, "
-                              "Bonferroni-combined.", ""])
+                              f"Bonferroni-combined. {POLICY_NOTE}", ""])
+
+
+# The report's correction policy (analysis.corrections) over a table's level and shape tests.
+POLICY_NOTE = (f"{POLICY_LABEL}: the report's correction policy over the table's level and "
+               "shape tests together.")
+
+
+def _adjusted(table: pd.DataFrame) -> tuple:
+    """(adjusted p_level, adjusted p_shape) of :func:`analysis.corrections.adjust` over
+    every level and shape p-value of ``table`` together (NaN: not tested)."""
+    both = adjust(np.concatenate([table["p_level"].to_numpy(float),
+                                  table["p_shape"].to_numpy(float)]))
+    return both[:len(table)], both[len(table):]
 
 
 def word_latex(table: pd.DataFrame, caption: str) -> str:
-    out = [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{lrrrrrrr}",
-           r"\hline", r"Word & Difference & SE & df & $t$ & $p$ (level) & Shape RMS & "
-           r"$p$ (shape) \\", r"\hline"]
-    for r in table.itertuples(index=False):
-        out.append(f"{tex_escape(r.word)} & {format_number(r.estimate)} & "
+    out = [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{lrrrrrrrrr}",
+           r"\hline", r"Word & Difference & SE & df & $t$ & $p$ (level) & $p$ (" + POLICY_LABEL
+           + r") & Shape RMS & $p$ (shape) & $p$ (" + POLICY_LABEL + r") \\", r"\hline"]
+    lvl, shp = _adjusted(table)
+    for i, r in enumerate(table.itertuples(index=False)):
+        out.append(r"\textit{" + tex_escape(r.word) + "} & "
+                   f"{format_number(r.estimate)} & "
                    f"{format_number(r.se)} & {format_number(r.df, 1)} & {format_number(r.t)} & "
-                   f"{tex_escape(format_p(r.p_level))} & {format_number(r.shape_rms)} & "
-                   f"{tex_escape(format_p(r.p_shape))} \\\\")
-    out += [r"\hline", r"\end{tabular}", r"\caption{" + tex_escape(caption) + "}",
-            r"\end{table}", ""]
+                   f"{tex_escape(format_p(r.p_level))} & {tex_escape(format_p(lvl[i]))} & "
+                   f"{format_number(r.shape_rms)} & {tex_escape(format_p(r.p_shape))} & "
+                   f"{tex_escape(format_p(shp[i]))} \\\\")
+    out += [r"\hline", r"\end{tabular}",
+            r"\caption{" + tex_escape(f"{caption}. {POLICY_NOTE}") + "}", r"\end{table}", ""]
     return "\n".join(out)
 
 
@@ -111,18 +131,21 @@ def phone_markdown(table: pd.DataFrame, title: str) -> str:
              "coefficients, each `~ Phone + random intercepts` (words, speakers; "
              + CALIBRATED_BACKEND + ").", "",
              f"| layer | difference {md_text(phone_label(b))} - {md_text(phone_label(a))} | SE "
-             "| df | p (level) | p (shape) | effect size | words |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for r in table.itertuples(index=False):
+             f"| df | p (level) | p (level, {POLICY_LABEL}) | p (shape) | "
+             f"p (shape, {POLICY_LABEL}) | effect size | words |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lvl, shp = _adjusted(table)
+    for i, r in enumerate(table.itertuples(index=False)):
         words = f"{_count(r.words_reference)} / {_count(r.words_phone)}"
         if r.status != "fitted":
-            lines.append(f"| {md_text(r.layer)} | {md_text(r.status)} | | | | | | {words} |")
+            lines.append(f"| {md_text(r.layer)} | {md_text(r.status)} | | | | | | | | "
+                         f"{words} |")
             continue
         lines.append(f"| {md_text(r.layer)} | {format_number(r.estimate)} | "
                      f"{format_number(r.se)} | {format_number(r.df, 1)} | "
-                     f"{format_p(r.p_level)} | {format_p(r.p_shape)} | "
-                     f"{format_number(r.effect_size, 2)} | {words} |")
-    return "\n".join(lines + [""])
+                     f"{format_p(r.p_level)} | {format_p(lvl[i])} | {format_p(r.p_shape)} | "
+                     f"{format_p(shp[i])} | {format_number(r.effect_size, 2)} | {words} |")
+    return "\n".join(lines + ["", POLICY_NOTE, ""])
 
 
 def _count(v) -> str:
@@ -130,20 +153,22 @@ def _count(v) -> str:
 
 
 def phone_latex(table: pd.DataFrame, caption: str) -> str:
-    out = [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{lrrrrrr}",
-           r"\hline", r"Layer & Difference & SE & df & $p$ (level) & $p$ (shape) & "
-           r"Effect size \\", r"\hline"]
-    for r in table.itertuples(index=False):
+    out = [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{lrrrrrrrr}",
+           r"\hline", r"Layer & Difference & SE & df & $p$ (level) & $p$ (" + POLICY_LABEL
+           + r") & $p$ (shape) & $p$ (" + POLICY_LABEL + r") & Effect size \\", r"\hline"]
+    lvl, shp = _adjusted(table)
+    for i, r in enumerate(table.itertuples(index=False)):
         if r.status != "fitted":
-            out.append(f"{tex_escape(r.layer)} & \\multicolumn{{6}}{{l}}{{"
+            out.append(f"{tex_escape(r.layer)} & \\multicolumn{{8}}{{l}}{{"
                        f"{tex_escape(r.status)}}} \\\\")
             continue
         out.append(f"{tex_escape(r.layer)} & {format_number(r.estimate)} & "
                    f"{format_number(r.se)} & {format_number(r.df, 1)} & "
-                   f"{tex_escape(format_p(r.p_level))} & {tex_escape(format_p(r.p_shape))} & "
+                   f"{tex_escape(format_p(r.p_level))} & {tex_escape(format_p(lvl[i]))} & "
+                   f"{tex_escape(format_p(r.p_shape))} & {tex_escape(format_p(shp[i]))} & "
                    f"{format_number(r.effect_size, 2)} \\\\")
-    out += [r"\hline", r"\end{tabular}", r"\caption{" + tex_escape(caption) + "}",
-            r"\end{table}", ""]
+    out += [r"\hline", r"\end{tabular}",
+            r"\caption{" + tex_escape(f"{caption}. {POLICY_NOTE}") + "}", r"\end{table}", ""]
     return "\n".join(out)
 
 
@@ -210,6 +235,9 @@ def refit_script(data_csv: str, factor: str, labels: Sequence[str], shapes: Sequ
     lines += [
         f"for (g in names({groups})) {{",
         f"  dd <- {groups}[[g]]",
+        # each group's own levels (the contrast matrix's cells contrast different phones)
+        f"  dd${factor} <- factor(as.character(dd${factor}), levels = "
+        f"unique(as.character(dd${factor})[order(dd${factor}Level)]))",
         "  rhs <- dd$model_rhs[1]",
         f"  for (resp in c({resp})) {{",
         "    if (!(resp %in% names(dd)) || all(is.na(dd[[resp]]))) next",
@@ -260,6 +288,7 @@ def calibrated_phone_outputs(folder: str, phone_rows: pd.DataFrame, layers: Sequ
             units[lay] = u
         notes.extend(cell_notes)
     table = phone_table(cells)
+    from analysis.phones import phone_label
     write_phone_outputs(folder, table, units, "phone_contrast",
-                        f"Phone contrast {a} vs {b} (calibrated)")
+                        f"Phone contrast {phone_label(a)} vs {phone_label(b)} (calibrated)")
     return table, notes

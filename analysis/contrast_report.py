@@ -27,6 +27,14 @@ def _model(matrix: pd.DataFrame) -> str:
     return "calibrated" if "status_paper" in matrix.columns else "paper"
 
 
+def difference_label(matrix: pd.DataFrame, contrast: str) -> str:
+    """How a contrast is named in the figure and tables: '[ʃ] − [s]' (phone minus
+    reference, the sign of every number of its row); plain text (escape it for Markdown)."""
+    from analysis.phones import phone_label
+    row = matrix[matrix["contrast"] == contrast].iloc[0]
+    return f"{phone_label(row['phone'])} \u2212 {phone_label(row['reference'])}"
+
+
 def _cell_text(status: str) -> str:
     """'n/t' for a contrast its words cannot carry, 'n/f' for any other cell not tested."""
     return "n/t" if str(status).startswith(UNTESTABLE) else "n/f"
@@ -43,7 +51,6 @@ def fig_contrast_matrix(matrix: pd.DataFrame, folder: str, name: str = "contrast
     import matplotlib.pyplot as plt
     from matplotlib import colors
 
-    from analysis.phones import phone_label
     from analysis.style import figure, plot_text, save_figure
 
     if method not in ENCODED:
@@ -56,9 +63,7 @@ def fig_contrast_matrix(matrix: pd.DataFrame, folder: str, name: str = "contrast
             index=contrasts, columns=layers)
 
     eff, enc, status = grid("effect_size"), grid(f"encoded_{method}"), grid("status")
-    pairs = matrix.drop_duplicates("contrast").set_index("contrast")
-    names = [f"{phone_label(pairs.loc[c, 'reference'])} vs {phone_label(pairs.loc[c, 'phone'])}"
-             for c in contrasts]
+    names = [difference_label(matrix, c) for c in contrasts]
     vals = eff.to_numpy(float)
     lim = float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0
     lim = lim if lim > 0 else 1.0
@@ -83,10 +88,11 @@ def fig_contrast_matrix(matrix: pd.DataFrame, folder: str, name: str = "contrast
     ax.set_xticks(range(len(layers)), [plot_text(x) for x in layers])
     ax.set_yticks(range(len(contrasts)), [plot_text(x) for x in names])
     ax.set_xlabel("layer")
-    fig.colorbar(im, ax=ax, label="effect size (SD of interval means)")
+    fig.colorbar(im, ax=ax, label="effect size of b \u2212 a\n(SD of interval means)")
     label = "Holm" if method == "holm" else "BH"
     alpha = matrix.attrs.get("alpha", 0.05)
-    ax.set_title(f"*: encoded ({label}, alpha {alpha:g}); n/f: not fitted")
+    ax.set_title(f"rows b \u2212 a (second phone minus first)\n*: encoded ({label}, "
+                 f"\u03b1 {alpha:g}); n/f: not fitted; n/t: not testable", fontsize=7)
     return save_figure(fig, folder, name)
 
 
@@ -167,7 +173,8 @@ def _disagreement_lines(matrix: pd.DataFrame, method: str) -> List[str]:
         ours_p = ("" if not np.isfinite(d[f"p_param_{method}"]) else
                   f" ({format_p(d[f'p_param_{method}'])} / {format_p(d[f'p_smooth_{method}'])})")
         theirs = "encoded" if r.paper else "not encoded"
-        L.append(f"| {md_text(r.contrast)} | {md_text(r.layer)} | {ours}{ours_p} | {theirs} "
+        L.append(f"| {md_text(difference_label(matrix, r.contrast))} | {md_text(r.layer)} | "
+                 f"{ours}{ours_p} | {theirs} "
                  f"({format_p(d[f'p_param_paper_{method}'])} / "
                  f"{format_p(d[f'p_smooth_paper_{method}'])}) |")
     return L + [""]
@@ -185,8 +192,9 @@ def contrast_report_section(matrix: pd.DataFrame, method: str = "holm",
     h = "#" * level
     lines = [f"{h} Phone contrasts by layer", ""] + _intro(matrix, label, alpha)
     for r in encoding_summary(matrix, method).itertuples(index=False):
+        name = md_text(difference_label(matrix, r.contrast))
         if r.untestable:
-            lines.append(f"- **{md_text(r.contrast)}**: {md_text(r.untestable)}.")
+            lines.append(f"- **{name}**: {md_text(r.untestable)}.")
             continue
         first = ("encoded at no layer" if r.first_encoded is None
                  else f"first encoded at {md_text(r.first_encoded)}")
@@ -195,12 +203,12 @@ def contrast_report_section(matrix: pd.DataFrame, method: str = "holm",
             parts.append(f"not encoded at {_join(r.not_encoded)}")
         if r.not_fitted:
             parts.append(f"not fitted at {_join(r.not_fitted)} (too few intervals)")
-        lines.append(f"- **{md_text(r.contrast)}**: " + "; ".join(parts) + ".")
+        lines.append(f"- **{name}**: " + "; ".join(parts) + ".")
     lines.append("")
     if figure:
         lines += [f"![Contrast matrix]({figure})", ""]
     layers = list(pd.unique(matrix["layer"]))
-    lines += ["| contrast | " + " | ".join(md_text(x) for x in layers) + " |",
+    lines += ["| contrast (b \u2212 a) | " + " | ".join(md_text(x) for x in layers) + " |",
               "|---|" + "---:|" * len(layers)]
     col = f"encoded_{method}"
     for c in pd.unique(matrix["contrast"]):
@@ -213,9 +221,9 @@ def contrast_report_section(matrix: pd.DataFrame, method: str = "holm",
             else:
                 cells.append(format_number(float(r["effect_size"]), 2)
                              + ("\\*" if bool(r[col]) else ""))
-        lines.append(f"| {md_text(c)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {md_text(difference_label(matrix, c))} | " + " | ".join(cells) + " |")
     if _model(matrix) == "paper":
-        lines += ["", "Cells: effect size (level difference in SDs of interval means); \\*: "
+        lines += ["", "Cells: effect size (level difference b - a in SDs of interval means); \\*: "
                   "encoded; n/f: not fitted. Every number is in contrast_matrix.csv.", ""]
         return "\n".join(lines)
     lines += ["", "Cells: effect size (level difference b - a in SDs of interval means); \\*: "
@@ -226,13 +234,28 @@ def contrast_report_section(matrix: pd.DataFrame, method: str = "holm",
 
 
 def write_contrast_outputs(matrix: pd.DataFrame, folder: str, figures: bool = True,
-                           figure_folder: str = "figures", method: str = "holm"
+                           figure_folder: str = "figures", method: str = "holm",
+                           cells: Optional[dict] = None, nthreads: int = 2
                            ) -> Dict[str, str]:
     """Write ``contrast_matrix.csv``, ``contrast_matrix.md`` (the report section) and, with
     ``figures``, ``<figure_folder>/contrast_matrix.{png,pdf}`` into ``folder`` (atomic writes;
     ``folder`` is the caller's output folder, already made safe by common.outputs).
-    Returns {'csv', 'md'[, 'figure']: path}."""
+    ``cells`` (:func:`analysis.contrasts.contrast_matrix`'s): the refit scripts of every
+    tested cell (:mod:`analysis.refits`): the calibrated cells' ``contrast_matrix_refit.R``
+    and the paper's GAMMs' ``contrast_matrix_paper_refit.R`` (``contrast_matrix_refit.R``
+    when the matrix is the paper's). Returns {'csv', 'md'[, 'figure']: path}."""
+    from analysis import refits
     from common.atomic import atomic_write_csv, atomic_write_text
+    if cells:
+        paper = _model(matrix) == "paper"
+        units = {key: c["units"] for key, c in cells.items() if "units" in c}
+        fits = {f"{key[0]} at {key[1]}": c["fit"] for key, c in cells.items() if "fit" in c}
+        if units:
+            refits.write_units_refit(folder, "contrast_matrix", units)
+        refits.write_gamm_refit(folder, "contrast_matrix" if paper else
+                                "contrast_matrix_paper", fits,
+                                "the contrast matrix's phone GAMMs (the paper's model)",
+                                nthreads=nthreads)
 
     paths = {"csv": os.path.join(folder, "contrast_matrix.csv"),
              "md": os.path.join(folder, "contrast_matrix.md")}

@@ -172,14 +172,17 @@ def parse_contrast_text(text: str) -> Optional[List[Tuple[str, str]]]:
 
 def choose_contrasts(listed: Optional[List[Tuple[str, str]]], phone_table: pd.DataFrame,
                      min_intervals: int = DEFAULT_MIN_INTERVALS,
-                     max_auto: int = DEFAULT_MAX_AUTO) -> List[Tuple[str, str]]:
+                     max_auto: int = DEFAULT_MAX_AUTO,
+                     include: Sequence[Tuple[str, str]] = ()) -> List[Tuple[str, str]]:
     """The contrasts to fit on ``phone_table``. Listed pairs (:func:`parse_contrast_text`):
     every phone must occur in the table. None ('auto'): every phone with at least
     ``min_intervals`` intervals (:func:`interval_counts`, any layer) is paired with every
     other such phone; the pairs are sorted by the smaller count of the pair (descending: the
     best-powered first), then the larger, then the names, and the first ``max_auto`` are kept
     (P phones give P (P - 1) / 2 pairs). Within a pair the more frequent phone is the
-    reference."""
+    reference. ``include`` (the paper's own contrast, [s]/[ʃ]): with 'auto', each of these
+    pairs whose two phones occur in the table comes first, as given, and counts towards
+    ``max_auto``."""
     _check_min_intervals(min_intervals)
     counts = interval_counts(phone_table)
     if listed is not None:
@@ -202,7 +205,12 @@ def choose_contrasts(listed: Optional[List[Tuple[str, str]]], phone_table: pd.Da
     pairs = [(a, b) for i, a in enumerate(phones) for b in phones[i + 1:]]
     pairs.sort(key=lambda ab: (-min(keep[ab[0]], keep[ab[1]]),
                                -max(keep[ab[0]], keep[ab[1]]), ab[0], ab[1]))
-    return pairs[:int(max_auto)]
+    first = [(str(a), str(b)) for a, b in include
+             if str(a) in counts.index and str(b) in counts.index and str(a) != str(b)]
+    first = list(dict.fromkeys(first))
+    taken = {frozenset(ab) for ab in first}
+    rest = [ab for ab in pairs if frozenset(ab) not in taken]
+    return (first + rest)[:int(max_auto)]
 
 
 def table_label(phone: str, present) -> str:
@@ -318,10 +326,15 @@ def _curve_grid(fit) -> Tuple[np.ndarray, np.ndarray]:
 
 def paper_cell(cell: pd.DataFrame, layer: str, a: str, b: str, k: int = 10,
                engine: str = "fast", ar1: bool = True, min_samples: int = 4,
-               nthreads: int = 2, rho_method: str = "global") -> Tuple[Dict, List[str]]:
+               nthreads: int = 2, rho_method: str = "global",
+               keep: Optional[dict] = None) -> Tuple[Dict, List[str]]:
     """The paper's phone GAMM of b against a on one cell's rows: ({k, engine, estimate, se,
-    p_param, edf, F, p_smooth, sd_intervals, effect_size, shape_size, rho}, notes)."""
+    p_param, edf, F, p_smooth, sd_intervals, effect_size, shape_size, rho}, notes).
+    ``keep``: a dict that receives the fit ('fit'; its rows in ``fit.data``) for a refit
+    script."""
     data, fit = _paper_fit(cell, layer, a, b, k, engine, ar1, min_samples, nthreads, rho_method)
+    if keep is not None:
+        keep["fit"] = fit
     par = fit.parametric.set_index("term")
     smo = fit.smooths.set_index("term")
     pterm = f"{fit.factor}{b}"
@@ -409,7 +422,8 @@ def contrast_matrix(phone_table: pd.DataFrame, contrasts: Sequence[Tuple[str, st
                     rho_method: str = "global",
                     progress: Optional[Callable[[str], None]] = None,
                     model: str = "calibrated", shape_terms: int = DEFAULT_SHAPE_TERMS,
-                    min_words: int = DEFAULT_MIN_WORDS) -> pd.DataFrame:
+                    min_words: int = DEFAULT_MIN_WORDS,
+                    cells: Optional[dict] = None) -> pd.DataFrame:
     """Test every contrast x layer; one row per cell (:data:`CALIBRATED_COLUMNS`, or
     :data:`PAPER_COLUMNS` with ``model='paper'``).
 
@@ -425,7 +439,9 @@ def contrast_matrix(phone_table: pd.DataFrame, contrasts: Sequence[Tuple[str, st
     words cannot carry ('cannot be tested: ...') or a fit the data cannot support ('not
     fitted: <reason>'). The corrected columns come from :func:`correct_matrix` over the whole
     matrix, per model. ``attrs``: 'notes' (k lowered, intervals dropped), 'alpha', 'model',
-    'seconds_per_layer' (the time spent on each layer's cells)."""
+    'seconds_per_layer' (the time spent on each layer's cells). ``cells``: a dict that
+    receives, per tested cell {(contrast, layer): {'units': (units, a, b), 'fit': GammFit}},
+    what the refit scripts need (:mod:`analysis.refits`)."""
     _check_arguments(phone_table, contrasts, model, engine, k, rho_method, min_intervals)
     present = natural_layers(phone_table["layer"].astype(str).unique())
     layers = present if not layers else [str(x) for x in layers]
@@ -460,15 +476,18 @@ def contrast_matrix(phone_table: pd.DataFrame, contrasts: Sequence[Tuple[str, st
                 cell = by_layer[layer][phone_of[layer].isin([a, b]).to_numpy()]
                 if not paper:
                     try:
-                        stats, cell_notes, _ = calibrated_cell(cell, layer, a, b, shape_terms,
-                                                               min_words, min_samples)
+                        stats, cell_notes, units = calibrated_cell(
+                            cell, layer, a, b, shape_terms, min_words, min_samples)
                         row.update(stats)
+                        if cells is not None and stats["status"] == STATUS_FITTED:
+                            cells.setdefault((label, layer), {})["units"] = (units, a, b)
                         notes.extend(f"{label}: {n}" for n in cell_notes)
                     except (AnalysisInputError, np.linalg.LinAlgError) as exc:
                         row["status"] = _not_fitted(exc)
                 try:
+                    kept = cells.setdefault((label, layer), {}) if cells is not None else None
                     stats, cell_notes = paper_cell(cell, layer, a, b, k, engine, ar1,
-                                                   min_samples, nthreads, rho_method)
+                                                   min_samples, nthreads, rho_method, kept)
                     if paper:
                         row.update(stats)
                         row["status"] = STATUS_FITTED

@@ -13,7 +13,7 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["benjamini_hochberg", "holm"]
+__all__ = ["ALPHA", "POLICY", "POLICY_LABEL", "adjust", "benjamini_hochberg", "holm"]
 
 
 def _finite_order(p: Sequence[float]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -47,3 +47,19 @@ def benjamini_hochberg(p: Sequence[float]) -> np.ndarray:
     adj = np.minimum(1.0, m * p[order] / np.arange(1, m + 1))
     out[order] = np.minimum.accumulate(adj[::-1])[::-1]
     return out
+
+
+# The report's one correction policy (issue 27): Holm's step-down correction of the family-wise
+# error within each table's family of tests, at ALPHA. The families: Table 1 (every word's
+# level and shape test), the phone contrast (every layer's level and shape test), the contrast
+# matrix (every cell's two tests), the spectra (every layer x band), the mixed models (every
+# layer's omnibus test, and every layer x word estimate). Benjamini-Hochberg stays in the CSVs
+# of the contrast matrix and the spectra (p_*_bh) for readers who want the FDR.
+POLICY = "holm"
+POLICY_LABEL = "Holm"
+ALPHA = 0.05
+
+
+def adjust(p: Sequence[float]) -> np.ndarray:
+    """The report's policy applied to one family: :func:`holm` (NaN stays NaN)."""
+    return holm(p)

@@ -131,21 +131,61 @@ def predict_levels(fit, levels: Sequence[str], x: Sequence[float], level: float 
     return pd.concat(parts, ignore_index=True)
 
 
-def difference_curve(fit, level1: str, level2: str, x: Sequence[float], level: float = 0.95
+def difference_curve(fit, level1: str, level2: str, x: Sequence[float], level: float = 0.95,
+                     simultaneous: bool = False, n_sim: int = 10000, seed: int = 0
                      ) -> pd.DataFrame:
     """level1 - level2 of a GammFit over x (random smooths excluded), with CI and flags.
 
     Returns DataFrame: <predictor>, difference, se, lower, upper, significant, plus
-    attrs['regions'] (list from :func:`significant_regions`).
+    attrs['regions'] (list from :func:`significant_regions`). With ``simultaneous`` also
+    columns lower_simultaneous, upper_simultaneous (:func:`simultaneous_multiplier` from
+    ``n_sim`` draws with ``seed``) and attrs 'regions_simultaneous', 'multiplier'.
     """
     x = np.asarray(x, dtype=float)
     X1 = fit.lpmatrix(fit.newdata(level1, x))
     X2 = fit.lpmatrix(fit.newdata(level2, x))
-    out = difference(X1, X2, fit.coef, fit.Vp, fit.random_columns(), level)
+    exclude = fit.random_columns()
+    out = difference(X1, X2, fit.coef, fit.Vp, exclude, level)
     out.insert(0, fit.predictor, x)
     out.attrs["regions"] = significant_regions(x, out["lower"], out["upper"])
     out.attrs["comparison"] = f"{level1} - {level2}"
+    if simultaneous:
+        D, _, V = _check(np.asarray(X1, float) - np.asarray(X2, float), fit.coef, fit.Vp,
+                         exclude)
+        c = simultaneous_multiplier(D, V, level, n_sim, seed)
+        out["lower_simultaneous"] = out["difference"] - c * out["se"]
+        out["upper_simultaneous"] = out["difference"] + c * out["se"]
+        out.attrs["multiplier"] = c
+        out.attrs["regions_simultaneous"] = significant_regions(
+            x, out["lower_simultaneous"], out["upper_simultaneous"])
     return out
+
+
+def simultaneous_multiplier(D: np.ndarray, V: np.ndarray, level: float = 0.95,
+                            n_sim: int = 10000, seed: int = 0) -> float:
+    """The critical value c of a simultaneous band ``d(x) +/- c se(x)`` over the rows of D.
+
+    D [n, p]: the difference's linear-predictor rows (random columns zeroed), V [p, p] the
+    coefficients' covariance. Under the model's normal approximation the estimation error of
+    the curve is D u with u ~ N(0, V); c is the ``level`` quantile of max_x |D(x) u| / se(x)
+    over ``n_sim`` draws (Ruppert, Wand & Carroll 2003, ch. 6.5; as gratia's
+    ``confint(type = "simultaneous")``). Pointwise bands use c = z (1.96); c >= z always."""
+    D = np.atleast_2d(np.asarray(D, dtype=float))
+    V = np.asarray(V, dtype=float)
+    used = np.flatnonzero(np.any(D != 0.0, axis=0))
+    if len(used) == 0:
+        return z_value(level)
+    D, V = D[:, used], V[np.ix_(used, used)]
+    w, Q = np.linalg.eigh((V + V.T) / 2.0)
+    root = Q * np.sqrt(np.clip(w, 0.0, None))          # V = root root^T
+    se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", D, V, D), 0.0))
+    ok = se > 0
+    if not ok.any():
+        return z_value(level)
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((root.shape[1], int(n_sim)))   # [p, n_sim]
+    dev = (D[ok] @ root) @ z / se[ok, None]                 # [n_ok, n_sim]
+    return float(max(np.quantile(np.max(np.abs(dev), axis=0), level), z_value(level)))
 
 
 def contrast_regions(fits, level1: str, level2: str, x: Sequence[float],

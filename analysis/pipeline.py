@@ -77,6 +77,8 @@ class AnalysisOptions:
     word_model: str = "calibrated"
     shape_terms: int = 3
     min_words: int = 3
+    # A simultaneous 95 % band beside the pointwise one on the difference curves (Fig. 5).
+    simultaneous: bool = False
 
 
 class Progress:
@@ -109,26 +111,6 @@ def read_table(folder: str, name: str, required: bool = True):
         raise AnalysisInputError(f"{folder} has no {name}.parquet or {name}.csv (is it an "
                                  "activations folder written by extract.py?)")
     return None
-
-
-def choose_diff_words(fit, requested) -> tuple:
-    """(word1, word2): requested pair (validated) or the pair with the largest parametric
-    difference |b_i - b_j| (reference b = 0); word1 has the larger estimate."""
-    from analysis.gamm.data import AnalysisInputError
-    levels = list(fit.levels)
-    if requested:
-        if len(requested) != 2 or requested[0] == requested[1]:
-            raise AnalysisInputError(f"--diff needs two different words, got {requested}")
-        bad = [w for w in requested if w not in levels]
-        if bad:
-            raise AnalysisInputError(f"--diff word(s) {bad} not in the data (words: {levels})")
-        return tuple(requested)
-    par = fit.parametric.set_index("term")["Estimate"]
-    est = {w: (0.0 if w == levels[0] else float(par.get(f"{fit.factor}{w}", 0.0)))
-           for w in levels}
-    hi = max(est, key=est.get)
-    lo = min(est, key=est.get)
-    return (hi, lo)
 
 
 def requested_words(words) -> Optional[list]:
@@ -236,8 +218,9 @@ def read_phone_rows(args: AnalysisOptions, phone_layers: list) -> tuple:
             listed = [tuple(table_label(p, present) for p in pair) for pair in listed]
             wanted |= {p for pair in listed for p in pair}
         rows = ptable.rows({"phone": None if auto else sorted(wanted)})
-    pairs = choose_contrasts(listed, rows, args.min_intervals, args.max_contrasts) \
-        if args.contrasts else []
+    include = [tuple(str(p) for p in args.phones[:2])] if len(args.phones) >= 2 else []
+    pairs = choose_contrasts(listed, rows, args.min_intervals, args.max_contrasts,
+                             include=include) if args.contrasts else []
     return rows, pairs
 
 
@@ -306,6 +289,9 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
     from analysis.gamm.rcode import model_data_table, r_script
     from analysis.records import read_layer_time
     from analysis.report import ReportInputs, write_report
+    from analysis import refits
+    from analysis.phones import phone_label
+    from analysis.provenance import software_versions
     from analysis.tables import visible
     progress = Progress(args.progress)
     timings, notes, figures = {}, [], {}
@@ -350,15 +336,15 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
         notes.append(f"engine {fit.engine}: predictions at the {len(grid)} fitted Sample "
                      "values only")
     atomic_write_csv(preds, os.path.join(tmp, "predictions.csv"))
-    w1, w2 = choose_diff_words(fit, list(args.diff))
-    diff = diffcurves.difference_curve(curves, w1, w2, grid)
-    regions = diff.attrs["regions"]
-    diff.insert(0, "comparison", f"{w1} - {w2}")
+    from analysis.differences import choose_pairs, difference_tables
+    pairs = choose_pairs(fit, list(args.diff))
+    diff, diff_regions, differences = difference_tables(curves, pairs, grid, args.simultaneous)
     atomic_write_csv(diff, os.path.join(tmp, "difference.csv"))
-    atomic_write_csv(diffcurves.regions_table(regions),
-                     os.path.join(tmp, "difference_regions.csv"))
-    progress(f"difference {visible(w1)} - {visible(w2)}: {len(regions)} significant "
-             "region(s)", t0)
+    atomic_write_csv(diff_regions, os.path.join(tmp, "difference_regions.csv"))
+    (w1, w2), regions = pairs[0], differences[0]["regions"]
+    progress("difference " + "; ".join(f"{visible(a)} - {visible(b)}: {len(d['regions'])} "
+                                       "significant region(s)"
+                                       for (a, b), d in zip(pairs, differences)), t0)
 
     phone_fits, phone_regions, phone_tests = {}, None, None
     phone_layers = [p for p in args.phone_layers if p]
@@ -377,8 +363,11 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
         paper_phones = args.phone_model == "paper"
         tables.write_tables(phone_fits, os.path.join(
             tmp, "phone_contrast" if paper_phones else "phone_contrast_paper"), "layer",
-            f"Phone contrast {' vs '.join(args.phones)}"
+            f"Phone contrast {' vs '.join(phone_label(p) for p in args.phones)}"
             + ("" if paper_phones else " (the paper's model)"))
+        refits.write_gamm_refit(tmp, "phone_contrast" if paper_phones else
+                                "phone_contrast_paper", phone_fits, "the paper's phone GAMMs",
+                                nthreads=args.nthreads)
         if not paper_phones:
             from analysis.calibrated_tables import calibrated_phone_outputs
             t0 = time.perf_counter()
@@ -405,39 +394,38 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
         lmm_backend = "lme4 + lmerTest through rpy2 (Satterthwaite df)"
         notes.extend(lmm_tab.attrs.get("notes", []))
         atomic_write_csv(lmm_tab, os.path.join(tmp, "lmm.csv"))
+        refits.write_lmm_refit(tmp, "lmm", refits.lmm_groups(inputs.summary, lmm_tab,
+                                                              args.ref_word, words),
+                               "Mean", "the mixed models of token means (lmm.csv)")
         timings["lmm"] = time.perf_counter() - t0
         progress("mixed models done", t0)
 
+    # one colour per word, fixed by word, in every figure (analysis.style.word_colours)
+    colours = None
+    if args.figures:
+        from analysis.style import word_colours
+        colours = word_colours(inputs.summary["word"].astype(str).unique())
     sections = []
     if inputs.contrasts:
         sections.append(contrast_section(args, inputs, tmp, progress, timings, notes))
     if inputs.spectra_rows is not None:
-        sections.append(spectra_section(args, inputs, records.info, tmp, progress, timings))
+        sections.append(spectra_section(args, inputs, records.info, tmp, progress, timings,
+                                        colours))
 
     layer_time = read_layer_time(records, args.layer, rows=acts)
     if args.figures:
-        from analysis import figures as F
+        from analysis.figures import paper_figures
         t0 = time.perf_counter()
-        fdir = os.path.join(tmp, "figures")
-        if up is not None:
-            F.fig_waveforms(up, fdir, sample_rate=records.sample_rate)
-            figures["fig2"] = "figures/fig2_waveforms.png"
-        F.fig_word_curves(fit.data, preds, fdir, layer=args.layer, layer_time=layer_time)
-        figures["fig3"] = "figures/fig3_word_curves.png"
-        if phone_fits:
-            F.fig_phone_contrast(pp, fdir, regions=phone_regions)
-            figures["fig4"] = "figures/fig4_phone_contrast.png"
-        F.fig_difference(preds, diff, w1, w2, fdir, regions=regions, layer=args.layer,
-                         layer_time=layer_time)
-        figures["fig5"] = "figures/fig5_difference.png"
-        if records.confusion is not None:
-            F.fig_confusion(records.confusion, fdir,
-                            mapping=(records.classification or {}).get("mapping"))
-            figures["confusion"] = "figures/confusion.png"
+        figures = paper_figures(
+            os.path.join(tmp, "figures"), records=records, upsampled=up, word_data=fit.data,
+            predictions=preds, layer=args.layer, layer_time=layer_time, colours=colours,
+            phone_predictions=pp if phone_fits else None, phone_regions=phone_regions,
+            differences=diff, pairs=differences, nthreads=args.nthreads)
         timings["figures"] = time.perf_counter() - t0
         progress("figures written", t0)
 
     notes.extend(fit.notes)
+    versions = software_versions()
     info = {"activations": os.path.abspath(args.activations), "layer": args.layer,
             "ref_word": args.ref_word, "words": words or "all", "k": args.k,
             "engine": fit.engine,
@@ -446,7 +434,11 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
             "phone_fits": {lay: {"formula": pf.formula, "k": pf.k, "rho": pf.rho,
                                  "r_call": pf.r_call} for lay, pf in phone_fits.items()},
             "models": {"word": args.word_model, "phone": args.phone_model},
-            "timings_s": timings, "notes": notes}
+            "differences": [{"comparison": f"{a} - {b}", "regions": d["regions"],
+                             "simultaneous_regions": d["simultaneous"],
+                             "simultaneous_multiplier": d["multiplier"]}
+                            for (a, b), d in zip(pairs, differences)],
+            "versions": versions, "timings_s": timings, "notes": notes}
     t0 = time.perf_counter()
     atomic_write_json(os.path.join(tmp, "fit_info.json"), info, sort_keys=False)
     write_report(tmp, ReportInputs(
@@ -457,7 +449,8 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
         command=" ".join(["analyze.py"] + sys.argv[1:]), records=records,
         engine_requested=args.engine, phone_regions=phone_regions, layer_time=layer_time,
         phone_table=phone_tab, generated=args.generated, sections=sections,
-        word_tests=word_tests, phone_tests=phone_tests))
+        word_tests=word_tests, phone_tests=phone_tests, differences=differences,
+        versions=versions))
     progress("report written", t0)
     return info
 
@@ -468,14 +461,16 @@ def contrast_section(args: AnalysisOptions, inputs: ModelInputs, tmp: str, progr
     heat map; returns the report section."""
     from analysis import contrast_report, contrasts
     t0 = time.perf_counter()
+    cells = {}  # each tested cell's rows, for the refit scripts
     progress(f"contrast matrix: {len(inputs.contrasts)} contrast(s), engine "
              f"{args.contrast_engine}")
     matrix = contrasts.contrast_matrix(
         inputs.phones, inputs.contrasts, layers=list(args.contrast_layers) or None, k=args.k,
         engine=args.contrast_engine, min_intervals=args.min_intervals, nthreads=args.nthreads,
         rho_method=args.rho_method, progress=progress, model=args.phone_model,
-        shape_terms=args.shape_terms, min_words=args.min_words)
-    contrast_report.write_contrast_outputs(matrix, tmp, figures=args.figures)
+        shape_terms=args.shape_terms, min_words=args.min_words, cells=cells)
+    contrast_report.write_contrast_outputs(matrix, tmp, figures=args.figures, cells=cells,
+                                           nthreads=args.nthreads)
     notes.extend(matrix.attrs.get("notes", []))
     timings["contrast matrix"] = time.perf_counter() - t0
     for layer, sec in matrix.attrs.get("seconds_per_layer", {}).items():
@@ -486,7 +481,7 @@ def contrast_section(args: AnalysisOptions, inputs: ModelInputs, tmp: str, progr
 
 
 def spectra_section(args: AnalysisOptions, inputs: ModelInputs, extract_info: dict, tmp: str,
-                    progress, timings: dict) -> str:
+                    progress, timings: dict, colours=None) -> str:
     """Spectra of the averaged feature maps (analysis.spectra) into ``tmp``, at each layer's
     rate from ``extract_info`` (extract_info.json's content); returns the report section."""
     from analysis import spectra
@@ -500,7 +495,7 @@ def spectra_section(args: AnalysisOptions, inputs: ModelInputs, extract_info: di
     res = spectra.run_spectra(inputs.spectra_rows, tmp, info=extract_info,
                               phone_table=phones, layers=list(args.spectra_layers) or None,
                               n_bands=args.spectra_bands, test=args.spectra_test,
-                              figures=args.figures)
+                              figures=args.figures, colours=colours)
     timings["spectra"] = time.perf_counter() - t0
     progress("spectra done", t0)
     with open(res["paths"]["md"], encoding="utf-8") as f:

@@ -14,15 +14,13 @@ import numpy as np
 import pandas as pd
 
 from analysis.calibrated import CALIBRATED_BACKEND
+from analysis.corrections import ALPHA, POLICY_LABEL, adjust
 from analysis.phones import phone_label
 from analysis.tables import (ci_bounds, format_ci, format_number, format_p, md_code, md_text,
                              p_phrase)
 
-ALPHA = 0.05
-
-
-def _q(label: object) -> str:
-    return f"'{md_text(label)}'"
+from analysis.report_phones import layer_cell
+from analysis.report_text import word_text as _q
 
 
 def _demote(lines: List[str], title: str) -> List[str]:
@@ -46,18 +44,25 @@ def word_section(r, paper_section: Callable, direction_sentence: Callable) -> Li
          "tokens are the replicates and speakers a random factor, so a difference between "
          "speakers is not read as one between words (docs/calibration.md). The shape p-value "
          "is the Bonferroni combination of the shape coefficients' tests.", "",
-         f"| word | difference from {ref} | 95% CI | df | p (level) | p (shape) |",
-         "|---|---:|---|---:|---:|---:|"]
+         f"p ({POLICY_LABEL}): adjusted over the {2 * len(t)} level and shape tests of the "
+         "table.", "",
+         f"| word | difference from {ref} | 95% CI | df | p (level) | p (level, {POLICY_LABEL}) "
+         f"| p (shape) | p (shape, {POLICY_LABEL}) |",
+         "|---|---:|---|---:|---:|---:|---:|---:|"]
     said = []
-    for d in t.itertuples(index=False):
+    adj = adjust(np.concatenate([t["p_level"].to_numpy(float), t["p_shape"].to_numpy(float)]))
+    for i, d in enumerate(t.itertuples(index=False)):
         lo, hi = ci_bounds(d.estimate, d.se, d.df)
-        L.append(f"| {md_text(d.word)} | {format_number(d.estimate)} | {format_ci(lo, hi)} | "
-                 f"{format_number(d.df, 1)} | {format_p(d.p_level)} | {format_p(d.p_shape)} |")
+        a_lvl, a_shape = adj[i], adj[len(t) + i]
+        L.append(f"| {_q(d.word)} | {format_number(d.estimate)} | {format_ci(lo, hi)} | "
+                 f"{format_number(d.df, 1)} | {format_p(d.p_level)} | {format_p(a_lvl)} | "
+                 f"{format_p(d.p_shape)} | {format_p(a_shape)} |")
         said.append("- " + direction_sentence(md_text(r.layer), _q(d.word), ref, d.estimate,
-                                              lo, hi, d.p_level) + ".")
-        if d.p_shape < ALPHA:
+                                              lo, hi, d.p_level, p_adj=a_lvl) + ".")
+        if a_shape < ALPHA:
             said.append(f"- {md_text(r.layer)}: the shape of {_q(d.word)} over time differs "
-                        f"from that of {ref} ({p_phrase(d.p_shape)}).")
+                        f"from that of {ref} ({p_phrase(d.p_shape)}, {POLICY_LABEL} "
+                        f"{p_phrase(a_shape)}).")
     L += ["", "In words:", ""] + said + [""]
     if bool(t["singular"].any()):
         L += ["- Caveat: singular fit (the speaker variance is estimated at 0); the model "
@@ -85,7 +90,7 @@ def _word_disagreements(t: pd.DataFrame, fit, ref: str) -> List[str]:
         return ["The paper's GAMM agrees with the calibrated model on every word's level and "
                 f"shape at alpha {ALPHA:g}.", ""]
     return ([f"Where the paper's GAMM (tokens as independent replicates, speakers ignored) "
-             f"and the calibrated model disagree at alpha {ALPHA:g}:", "",
+             f"and the calibrated model disagree at alpha {ALPHA:g} (uncorrected p):", "",
              "| word | test | p (calibrated) | p (paper's GAMM) |", "|---|---|---:|---:|"]
             + rows + [""])
 
@@ -111,23 +116,31 @@ def phone_section(r, paper_section: Callable, direction_sentence: Callable) -> L
               "below treats every interval as an independent replicate and its p-values are "
               "not calibrated for this design.", ""]
     else:
-        L += [f"| layer | difference {lb} - {la} (95% CI) | df | p (level) | p (shape) | "
-              "words |", "|---|---|---:|---:|---:|---|"]
+        adj = adjust(np.concatenate([t["p_level"].to_numpy(float),
+                                     t["p_shape"].to_numpy(float)]))
+        L += [f"p ({POLICY_LABEL}): adjusted over the level and shape tests of all tested "
+              "layers together.", "",
+              f"| layer (receptive field) | difference {lb} - {la} (95% CI) | df | p (level) | "
+              f"p (level, {POLICY_LABEL}) | p (shape) | p (shape, {POLICY_LABEL}) | words |",
+              "|---|---|---:|---:|---:|---:|---:|---|"]
         said = []
-        for d in t.itertuples(index=False):
+        for i, d in enumerate(t.itertuples(index=False)):
             words = f"{_n(d.words_reference)} / {_n(d.words_phone)}"
+            cell = layer_cell(r, d.layer)
             if d.status != "fitted":
-                L.append(f"| {md_text(d.layer)} | {md_text(d.status)} | | | | {words} |")
+                L.append(f"| {cell} | {md_text(d.status)} | | | | | | {words} |")
                 continue
             lo, hi = ci_bounds(d.estimate, d.se, d.df)
-            L.append(f"| {md_text(d.layer)} | {format_number(d.estimate)} ({format_ci(lo, hi)})"
+            a_lvl, a_shape = adj[i], adj[len(t) + i]
+            L.append(f"| {cell} | {format_number(d.estimate)} ({format_ci(lo, hi)})"
                      f" | {format_number(d.df, 1)} | {format_p(d.p_level)} | "
-                     f"{format_p(d.p_shape)} | {words} |")
+                     f"{format_p(a_lvl)} | {format_p(d.p_shape)} | {format_p(a_shape)} | "
+                     f"{words} |")
             said.append("- " + direction_sentence(md_text(d.layer), lb, la, d.estimate, lo,
-                                                  hi, d.p_level)
-                        + ("; the shapes differ" if d.p_shape < ALPHA else
+                                                  hi, d.p_level, p_adj=a_lvl)
+                        + ("; the shapes differ" if a_shape < ALPHA else
                            "; the shapes do not differ reliably")
-                        + f" ({p_phrase(d.p_shape)}).")
+                        + f" ({p_phrase(d.p_shape)}, {POLICY_LABEL} {p_phrase(a_shape)}).")
         L += ["", "In words:", ""] + said + [""]
         if len(tested) < len(t):
             L += ["Layers without a p-value say why in the table.", ""]
@@ -163,7 +176,7 @@ def _phone_disagreements(t: pd.DataFrame, fits: dict, b: str) -> List[str]:
     if not rows:
         return []
     return ([f"Where the paper's GAMM (intervals as independent replicates) and the calibrated "
-             f"model disagree at alpha {ALPHA:g}:", "",
+             f"model disagree at alpha {ALPHA:g} (uncorrected p):", "",
              "| layer | test | p (calibrated) | p (paper's GAMM) |", "|---|---|---:|---:|"]
             + rows + [""])
 

@@ -44,27 +44,32 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import signal, stats
 
-from analysis.contrasts import natural_layers
 from analysis.corrections import benjamini_hochberg, holm
 from analysis.gamm.data import AnalysisInputError
 from analysis.records import info_sample_rate
+# the shared spectral arithmetic (re-exported: tests and callers import it from here)
+from analysis.spectra_welch import (DEFAULT_NPERSEG, _band, _band_text, _db,  # noqa: F401
+                                    _layers, _welch, band_edges, band_power, segment_length,
+                                    token_spectra)
 from analysis.tables import format_number, format_p, md_text
 
 __all__ = ["BAND_COLUMNS", "SPECTRUM_COLUMNS", "band_power", "band_tests", "fig_spectra",
            "layer_rates", "phone_spectra", "run_spectra", "spectra_report_section",
            "spectral_peaks", "token_spectra", "word_spectra"]
 
-DEFAULT_NPERSEG = 256      # Welch segment (samples) for whole-token traces
-DEFAULT_PHONE_NPERSEG = 16  # ... for phone stretches (conv3: 16 samples = 64 ms)
+DEFAULT_PHONE_NPERSEG = 16  # Welch segment for phone stretches (conv3: 16 samples = 64 ms)
 SPECTRUM_COLUMNS = ["layer", "by", "group", "frequency", "mean_db", "lower", "upper", "n"]
 BAND_COLUMNS = ["layer", "band", "f_low", "f_high", "test", "formula", "F", "df1", "df2", "p",
                 "p_holm", "p_bh", "range_db", "n_tokens"]
+# The axis the spectra have: not acoustic frequency, but the rate at which the channel-mean
+# trace of a layer changes over time.
+FREQUENCY_LABEL = "modulation frequency of the trace (Hz)"
 
 
 # --------------------------------------------------------------------------- rates
@@ -94,49 +99,6 @@ def layer_rates(acts: Optional[pd.DataFrame] = None,
 
 
 # --------------------------------------------------------------------------- spectra
-
-def segment_length(n: int, nperseg: int = DEFAULT_NPERSEG) -> int:
-    """Welch segment for an n-sample trace: min(n, max(16, min(nperseg, n // 4)))."""
-    return int(min(n, max(16, min(int(nperseg), n // 4))))
-
-
-def _welch(x: np.ndarray, rate: float, nperseg: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Welch PSD of rows x [m, n] with segments of exactly min(n, nperseg) samples."""
-    n = x.shape[-1]
-    return signal.welch(x, fs=rate, window="hann", nperseg=min(n, int(nperseg)),
-                        detrend="constant", axis=-1)
-
-
-def token_spectra(acts: pd.DataFrame, layer: str, rate: float,
-                  nperseg: int = DEFAULT_NPERSEG) -> Tuple[np.ndarray, pd.DataFrame, np.ndarray]:
-    """(frequencies [F], tokens (token_id, word, speaker) [T], PSD [T, F]) of ``layer``:
-    each token's trace sorted by sample. Tokens of another length than the most common one
-    are left out (extract.py gives every token the same length per layer)."""
-    sub = acts[acts["layer"].astype(str) == str(layer)]
-    if sub.empty:
-        raise AnalysisInputError(f"spectra: layer {layer!r} has no rows")
-    sub = sub.sort_values(["token_id", "sample"], kind="mergesort")
-    lengths = sub.groupby("token_id", sort=False).size()
-    n = int(lengths.mode().iloc[0])
-    keep = lengths.index[lengths == n]
-    sub = sub[sub["token_id"].isin(keep)]
-    if n < 4:
-        raise AnalysisInputError(f"spectra: layer {layer!r} has {n} samples per token "
-                                 "(need 4)")
-    x = sub["value"].to_numpy(float).reshape(len(keep), n)
-    first = sub.drop_duplicates("token_id")
-    tokens = pd.DataFrame({"token_id": first["token_id"].to_numpy(),
-                           "word": first["word"].astype(str).to_numpy(),
-                           "speaker": (first["speaker"].astype(str).to_numpy()
-                                       if "speaker" in first.columns else "NA")})
-    f, p = _welch(x, rate, segment_length(n, nperseg))
-    return f, tokens, p
-
-
-def _db(p: np.ndarray) -> np.ndarray:
-    tiny = np.finfo(float).tiny
-    return 10.0 * np.log10(np.maximum(p, tiny))
-
 
 def _group_means(layer: str, by: str, groups: np.ndarray, f: np.ndarray,
                  db: np.ndarray) -> pd.DataFrame:
@@ -200,50 +162,20 @@ def phone_spectra(phone_table: pd.DataFrame, rates: Mapping[str, float],
     return pd.concat(parts, ignore_index=True)
 
 
-def _layers(table: pd.DataFrame, rates: Mapping[str, float],
-            layers: Optional[Sequence[str]]) -> List[str]:
-    present = natural_layers(table["layer"].astype(str).unique())
-    chosen = [str(x) for x in layers] if layers else present
-    missing = [x for x in chosen if x not in present]
-    if missing:
-        raise AnalysisInputError(f"spectra: layer(s) {missing} have no rows (present: "
-                                 f"{present})")
-    norate = [x for x in chosen if not rates.get(x)]
-    if norate:
-        raise AnalysisInputError(f"spectra: no sampling rate for layer(s) {norate}: give "
-                                 "extract_info.json (layers with 'jump') or a 'time' column")
-    return chosen
-
-
 # --------------------------------------------------------------------------- bands
-
-def band_edges(rate: float, n_bands: int) -> np.ndarray:
-    """n_bands + 1 equal-width edges from 0 to the Nyquist frequency rate / 2."""
-    return np.linspace(0.0, rate / 2.0, int(n_bands) + 1)
-
-
-def band_power(f: np.ndarray, psd: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """[T, B] band power in dB: 10 log10 of the mean PSD over the bins with
-    edges[b] < f <= edges[b + 1] (DC, f = 0, is in no band: detrending removes it). A band
-    with no bin is NaN."""
-    out = np.full((psd.shape[0], len(edges) - 1), np.nan)
-    for b in range(len(edges) - 1):
-        sel = (f > edges[b]) & (f <= edges[b + 1])
-        if sel.any():
-            out[:, b] = _db(psd[:, sel].mean(axis=1))
-    return out
-
 
 def band_tests(acts: pd.DataFrame, rates: Mapping[str, float],
                layers: Optional[Sequence[str]] = None, n_bands: int = 4,
                test: str = "lmm", nperseg: int = DEFAULT_NPERSEG,
-               ref_word: Optional[str] = None) -> pd.DataFrame:
+               ref_word: Optional[str] = None, keep: Optional[list] = None) -> pd.DataFrame:
     """Word differences in band power, one row per layer x band (:data:`BAND_COLUMNS`).
 
     test 'lmm': BandPower ~ Word + (1 | Speaker) through :func:`analysis.lmm.fit_mean_lmm`
     (lm when no speaker repeats); 'anova': one-way ANOVA (scipy.stats.f_oneway). ``range_db``
     is the largest minus the smallest word mean of the band power. p_holm / p_bh: corrected
-    over every layer x band of the table."""
+    over every layer x band of the table. ``keep``: a list that receives, per tested layer x
+    band, (label, rows with Word, Speaker, BandPower, Word's levels, formula) for the refit
+    script (:func:`analysis.refits.write_lmm_refit`)."""
     if test not in ("lmm", "anova"):
         raise AnalysisInputError(f"spectra test must be 'lmm' or 'anova', got {test!r}")
     if int(n_bands) < 1:
@@ -266,12 +198,14 @@ def band_tests(acts: pd.DataFrame, rates: Mapping[str, float],
                 continue
             means = pd.Series(y).groupby(words).mean()
             row["range_db"] = float(means.max() - means.min())
+            levels = [ref] + sorted(w for w in set(words) if w != ref)
             if test == "anova":
                 groups = [y[words == w] for w in means.index]
                 res = stats.f_oneway(*groups)
                 row.update({"formula": "BandPower ~ Word (one-way ANOVA)",
                             "F": float(res.statistic), "df1": len(groups) - 1,
                             "df2": len(y) - len(groups), "p": float(res.pvalue)})
+                fitted = "BandPower ~ Word"
             else:
                 from analysis.lmm import fit_mean_lmm
                 one = pd.DataFrame({"token_id": tok["token_id"].to_numpy(), "word": words,
@@ -281,6 +215,11 @@ def band_tests(acts: pd.DataFrame, rates: Mapping[str, float],
                 notes.extend(f"{layer} band {b + 1}: {n}" for n in r.notes)
                 row.update({"formula": r.formula.replace("Mean", "BandPower"), "F": r.F,
                             "df1": r.df1, "df2": r.df2, "p": r.p})
+                fitted = row["formula"]
+            if keep is not None:
+                keep.append((f"{layer} band {b + 1} ({_band_text(edges[b], edges[b + 1])} Hz)",
+                             pd.DataFrame({"Word": words, "Speaker": tok["speaker"].to_numpy(),
+                                           "BandPower": y}), levels, fitted))
             rows.append(row)
     out = pd.DataFrame(rows).reindex(columns=BAND_COLUMNS)
     out["p_holm"] = holm(out["p"].to_numpy(float))
@@ -318,55 +257,62 @@ def _figure_name(layer: str, i: int) -> str:
         f"spectra_layer{i + 1}"
 
 
-def fig_spectra(spectra: pd.DataFrame, folder: str) -> Dict[str, List[str]]:
+def fig_spectra(spectra: pd.DataFrame, folder: str,
+                colours: Optional[Mapping[str, str]] = None) -> Dict[str, List[str]]:
     """One figure per layer: mean dB spectrum per word (left) and per phone (right, when the
-    table has phone rows), 95 % bands shaded. Returns {layer: written paths}."""
+    table has phone rows), 95 % bands shaded, over the modulation frequency of the trace;
+    each word in its report colour (``colours``, :func:`analysis.style.word_colours`), in
+    italics; the legends below the panels, off the data. Returns {layer: written paths}."""
     from analysis.phones import phone_label
-    from analysis.style import figure, palette, plot_text, save_figure
+    from analysis.style import (figure, italicise, phone_colours, plot_text, save_figure,
+                                word_colours)
 
     out = {}
+    words = spectra.loc[spectra["by"] == "word", "group"].astype(str).unique()
+    word_pal = dict(colours) if colours else word_colours(words)
     for i, layer in enumerate(pd.unique(spectra["layer"])):
         sub = spectra[spectra["layer"] == layer]
         kinds = [b for b in ("word", "phone") if (sub["by"] == b).any()]
-        fig, axes = figure("double" if len(kinds) > 1 else "single", height_in=2.6,
+        fig, axes = figure("double" if len(kinds) > 1 else "single", height_in=3.4,
                            ncols=len(kinds))
         for ax, by in zip(axes[0], kinds):
             s = sub[sub["by"] == by]
-            groups = list(pd.unique(s["group"]))
-            colours = palette(groups)
+            groups = [str(g) for g in pd.unique(s["group"].astype(str))]
+            colours_by = word_pal if by == "word" else phone_colours(groups)
             for g in groups:
-                d = s[s["group"] == g].sort_values("frequency")
-                c = colours[str(g)]
-                name = phone_label(g) if by == "phone" else plot_text(g)
-                ax.plot(d["frequency"], d["mean_db"], color=c,
-                        label=f"{name} (n={int(d['n'].iloc[0])})")
+                d = s[s["group"].astype(str) == g].sort_values("frequency")
+                c = colours_by.get(g, "k")
+                name = plot_text(phone_label(g)) if by == "phone" else plot_text(g)
+                ax.plot(d["frequency"], d["mean_db"], color=c, label=name)
                 ax.fill_between(d["frequency"], d["lower"], d["upper"], color=c, alpha=0.2,
                                 lw=0)
-            ax.set(xlabel="frequency (Hz, at the layer's rate)", ylabel="power (dB)",
+            ax.set(xlabel=FREQUENCY_LABEL, ylabel="power (dB)",
                    title=f"{plot_text(layer)}: mean per {by}, 95% band")
-            ax.legend(ncol=2)
+            legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                               ncol=4, handlelength=1.2, columnspacing=0.8)
+            if by == "word":
+                italicise(legend.get_texts(), groups)
         out[str(layer)] = save_figure(fig, folder, _figure_name(str(layer), i))
     return out
 
 
 # --------------------------------------------------------------------------- report
 
-def _band(row) -> str:
-    """A band's edges in Hz to 4 significant digits ('0-500', '7.812-15.62')."""
-    return f"{row.f_low:.4g}-{row.f_high:.4g}"
-
-
 def spectra_report_section(bands: pd.DataFrame, alpha: float = 0.05,
-                           figures: Optional[Mapping[str, str]] = None, level: int = 2) -> str:
+                           figures: Optional[Mapping[str, str]] = None, level: int = 2,
+                           baseline: Optional[pd.DataFrame] = None) -> str:
     """Markdown: which layers and bands differ between words (Holm over the table), the band
-    table, and the figures ({layer: relative path}). Pure function of its inputs."""
+    table, the shuffled-words baseline (:func:`band_baseline`) when given, and the figures
+    ({layer: relative path}). Pure function of its inputs."""
     h = "#" * level
     test = str(bands["test"].iloc[0]) if len(bands) else "lmm"
     model = ("BandPower ~ Word + (1 | Speaker) (lmerTest; lm when no speaker repeats)"
              if test == "lmm" else "a one-way ANOVA of BandPower by Word")
     lines = [f"{h} Spectra of the averaged feature maps", "",
-             "Welch power spectra of each token's trace on the layer's own rate, averaged in "
-             f"dB per word; word differences in band power tested by {model}, Holm-corrected "
+             "Welch power spectra of each token's channel-mean trace on the layer's own rate, "
+             "averaged in dB per word. The frequency axis is the *modulation frequency of the "
+             "trace* (how fast the layer's mean activation changes over time), not acoustic "
+             f"frequency. Word differences in band power tested by {model}, Holm-corrected "
              f"over all layers and bands (alpha {alpha:g}).", ""]
     for layer in pd.unique(bands["layer"]):
         sub = bands[bands["layer"] == layer]
@@ -384,6 +330,9 @@ def spectra_report_section(bands: pd.DataFrame, alpha: float = 0.05,
                      f"{format_p(r.p)} | {format_p(r.p_holm)} | {format_p(r.p_bh)} | "
                      f"{format_number(r.range_db, 2)} |")
     lines.append("")
+    if baseline is not None and len(baseline):
+        from analysis.spectra_baseline import baseline_lines
+        lines += baseline_lines(bands, baseline, alpha)
     for layer, path in (figures or {}).items():
         lines += [f"![Spectra {md_text(layer)}]({path})", ""]
     return "\n".join(lines)
@@ -395,7 +344,9 @@ def run_spectra(acts: pd.DataFrame, folder: str, info: Optional[Mapping] = None,
                 alpha: float = 0.05, figures: bool = True, figure_folder: str = "figures",
                 rates: Optional[Mapping[str, float]] = None,
                 nperseg: int = DEFAULT_NPERSEG,
-                phone_nperseg: int = DEFAULT_PHONE_NPERSEG) -> Dict[str, object]:
+                phone_nperseg: int = DEFAULT_PHONE_NPERSEG,
+                colours: Optional[Mapping[str, str]] = None, n_perm: int = 200,
+                ref_word: Optional[str] = None) -> Dict[str, object]:
     """Everything into ``folder`` (the caller's output folder; atomic writes):
     ``spectra.csv`` (word and phone mean spectra, SPECTRUM_COLUMNS), ``spectra_bands.csv``
     (:func:`band_tests`), ``spectra_peaks.csv`` (:func:`spectral_peaks`), ``spectra.md`` (the
@@ -412,19 +363,30 @@ def run_spectra(acts: pd.DataFrame, folder: str, info: Optional[Mapping] = None,
         if ph_layers:
             spec = pd.concat([spec, phone_spectra(phone_table, rates, ph_layers,
                                                   phone_nperseg)], ignore_index=True)
-    bands = band_tests(acts, rates, layers, n_bands, test, nperseg)
+    kept: list = []
+    bands = band_tests(acts, rates, layers, n_bands, test, nperseg, ref_word, keep=kept)
+    from analysis.spectra_baseline import band_baseline
+    baseline = band_baseline(acts, rates, layers, n_bands, nperseg, n_perm)
     peaks = spectral_peaks(spec)
     paths = {name: os.path.join(folder, f"{name}.csv")
              for name in ("spectra", "spectra_bands", "spectra_peaks")}
     atomic_write_csv(spec, paths["spectra"])
     atomic_write_csv(bands, paths["spectra_bands"])
     atomic_write_csv(peaks, paths["spectra_peaks"])
+    paths["spectra_baseline"] = os.path.join(folder, "spectra_baseline.csv")
+    atomic_write_csv(baseline, paths["spectra_baseline"])
+    from analysis.refits import write_lmm_refit
+    paths.update({f"refit_{k}": v for k, v in write_lmm_refit(
+        folder, "spectra_bands", kept, "BandPower",
+        "the spectra's band-power tests (spectra_bands.csv)").items()})
     rel = {}
     if figures:
         fdir = os.path.join(folder, figure_folder)
         os.makedirs(fdir, exist_ok=True)
-        written = fig_spectra(spec, fdir)
+        written = fig_spectra(spec, fdir, colours)
         rel = {lay: f"{figure_folder}/{os.path.basename(p[0])}" for lay, p in written.items()}
     paths["md"] = os.path.join(folder, "spectra.md")
-    atomic_write_text(paths["md"], spectra_report_section(bands, alpha, rel))
-    return {"paths": paths, "bands": bands, "spectra": spec, "peaks": peaks}
+    atomic_write_text(paths["md"], spectra_report_section(bands, alpha, rel,
+                                                          baseline=baseline))
+    return {"paths": paths, "bands": bands, "spectra": spec, "peaks": peaks,
+            "baseline": baseline}

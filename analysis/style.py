@@ -3,11 +3,12 @@
 API (what a figure function uses)::
 
     fig, axes = figure("double", height_in=2.8, nrows=1, ncols=2)   # axes: 2-D array
-    colours = palette(levels)                  # {level: colour}, the same order every time
+    colours = word_colours(all_words)          # {word: colour}, fixed by word for a report
+    colours = palette(levels)                  # {level: colour} for other groups (phones)
     ax.plot(x, y, color=colours[w], label=plot_text(w))   # data labels through plot_text
     shade_regions(ax, regions)                 # significance bands (CI excludes 0)
     add_ms_axis(ax, layer_time)                # a second x axis in ms above a Sample axis
-    shared_legend(fig, axes)                   # one legend for all panels
+    shared_legend(fig, axes, italic=words)     # one legend outside the panels, words italic
     save_figure(fig, folder, "fig3_word_curves")   # PNG (300 dpi) + PDF, exact size
 
 Sizes follow common journal pages: one column :data:`SINGLE_COLUMN_IN` (3.4 in), two columns
@@ -31,7 +32,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from analysis.tables import visible  # noqa: E402
+from analysis.labels import visible  # noqa: E402
 from common.atomic import atomic_path  # noqa: E402
 
 SINGLE_COLUMN_IN = 3.4
@@ -44,6 +45,14 @@ FORMATS = ("png", "pdf")
 # Okabe & Ito's colour-blind-safe palette (black last: it is the difference curves' colour).
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
              "#000000")
+# The words' colours: Okabe-Ito without its yellow (unreadable as a line on white, and the
+# significance bands' colour), with Tol's wine in its place; one per word, up to 8 words.
+WORD_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#882255",
+                "#000000")
+# Phones' colours (Tol's muted palette): none is a word's colour, so a phone curve is never
+# read as a word's.
+PHONE_PALETTE = ("#332288", "#117733", "#AA4499", "#88CCEE", "#999933", "#44AA99", "#CC6677",
+                 "#DDCC77")
 SIGNIFICANT_COLOUR = "#F0E442"   # band where a CI excludes zero
 SIGNIFICANT_ALPHA = 0.35
 CI_ALPHA = 0.2                   # confidence bands of curves
@@ -118,8 +127,37 @@ def palette(levels: Sequence[object]) -> Dict[str, str]:
     return dict(zip(levels, colours))
 
 
+def word_colours(words: Iterable[object]) -> Dict[str, str]:
+    """{word: colour} fixed by word: the words sorted, then :data:`WORD_PALETTE` in that order
+    (tab20 beyond 8 words). The analysis computes it once from all its words and passes it
+    to every figure, so a word has one colour everywhere in a report."""
+    names = sorted({str(w) for w in words})
+    if len(names) <= len(WORD_PALETTE):
+        return dict(zip(names, WORD_PALETTE))
+    cmap = matplotlib.colormaps["tab20"]
+    return {w: matplotlib.colors.to_hex(cmap(i % 20)) for i, w in enumerate(names)}
+
+
+def phone_colours(phones: Iterable[object]) -> Dict[str, str]:
+    """{phone: colour} fixed by phone (sorted, :data:`PHONE_PALETTE`; tab20 beyond 8)."""
+    names = sorted({str(p) for p in phones})
+    if len(names) <= len(PHONE_PALETTE):
+        return dict(zip(names, PHONE_PALETTE))
+    cmap = matplotlib.colormaps["tab20"]
+    return {p: matplotlib.colors.to_hex(cmap(i % 20)) for i, p in enumerate(names)}
+
+
+def italicise(texts: Iterable, words: Iterable[object]) -> None:
+    """Set the Text artists whose text is one of ``words`` (as :func:`plot_text` shows it) in
+    italics: words are italic, as in a linguistics paper."""
+    shown = {plot_text(w) for w in words}
+    for t in texts:
+        if t.get_text() in shown:
+            t.set_fontstyle("italic")
+
+
 def plot_text(label: object) -> str:
-    """A data label as matplotlib text: one line (:func:`analysis.tables.visible`), '$'
+    """A data label as matplotlib text: one line (:func:`analysis.labels.visible`), '$'
     escaped (an even number of them would start mathtext, which can fail to parse), and a
     leading '_' shielded (matplotlib leaves such labels out of legends)."""
     text = visible(label).replace("$", r"\$")
@@ -158,10 +196,12 @@ def add_ms_axis(ax, layer_time, label: str = "time (ms)"):
 
 
 def shared_legend(fig, axes=None, handles=None, loc: str = "outside upper center",
-                  ncol: Optional[int] = None, extra: Sequence = ()):
+                  ncol: Optional[int] = None, extra: Sequence = (),
+                  italic: Iterable[object] = ()):
     """One legend for the whole figure: the distinct labelled artists of ``axes`` (or the
     given ``handles``) plus ``extra`` handles, outside the panels (constrained layout makes
-    room). Returns the legend or None when there is nothing to show."""
+    room); entries naming one of ``italic`` (words) in italics. Returns the legend or None
+    when there is nothing to show."""
     if handles is None:
         seen, handles = set(), []
         for ax in np.ravel(axes if axes is not None else fig.axes):
@@ -173,14 +213,17 @@ def shared_legend(fig, axes=None, handles=None, loc: str = "outside upper center
     if not handles:
         return None
     n = ncol or min(len(handles), 4)
-    return fig.legend(handles=handles, loc=loc, ncol=n)
+    legend = fig.legend(handles=handles, loc=loc, ncol=n)
+    italicise(legend.get_texts(), italic)
+    return legend
 
 
 def figure_problems(fig, min_pt: float = MIN_FONT_PT,
                     max_width_in: float = DOUBLE_COLUMN_IN) -> List[str]:
     """What breaks the house style in ``fig`` (drawn first, so tick labels exist): a width
     over ``max_width_in``, a height over :data:`MAX_HEIGHT_IN`, visible text under
-    ``min_pt``. Empty when the figure conforms."""
+    ``min_pt``, and :func:`text_problems` (overlapping or clipped text). Empty when the figure
+    conforms."""
     problems = []
     w, h = fig.get_size_inches()
     if w > max_width_in + 1e-6:
@@ -188,10 +231,82 @@ def figure_problems(fig, min_pt: float = MIN_FONT_PT,
     if h > MAX_HEIGHT_IN + 1e-6:
         problems.append(f"height {h:.2f} in > {MAX_HEIGHT_IN} in")
     fig.canvas.draw()
-    for t in fig.findobj(Text):
-        if t.get_visible() and t.get_text().strip() and t.get_fontsize() < min_pt - 1e-6:
+    for t in _visible_texts(fig):
+        if t.get_fontsize() < min_pt - 1e-6:
             problems.append(f"text {t.get_text()!r} at {t.get_fontsize():.1f} pt")
+    return problems + text_problems(fig)
+
+
+def _visible_texts(fig) -> List[Text]:
+    """The texts a drawn figure shows: every visible non-empty Text except tick labels, and
+    of those only the ones matplotlib draws (ticks within the view)."""
+    from matplotlib.axis import Axis
+    tick_texts, drawn = set(), []
+    for axis in fig.findobj(Axis):
+        for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+            tick_texts.update((id(tick.label1), id(tick.label2)))
+        if not axis.get_visible() or (axis.axes is not None and not axis.axes.get_visible()):
+            continue
+        for tick in axis._update_ticks():  # the ticks matplotlib draws (private, stable API)
+            drawn += [lab for lab in (tick.label1, tick.label2)
+                      if lab.get_visible() and lab.get_text().strip()]
+    out = []
+    for t in fig.findobj(Text):
+        if id(t) in tick_texts or not t.get_visible() or not t.get_text().strip():
+            continue
+        ax = t.axes
+        if ax is not None and not ax.get_visible():
+            continue
+        out.append(t)
+    return out + drawn
+
+
+def text_problems(fig, tolerance_px: float = 0.5) -> List[str]:
+    """Texts of a drawn figure that overlap another text, or that reach outside the figure
+    (clipped labels), from matplotlib's renderer extents. Tick labels whose tick lies outside
+    its axis' view (matplotlib hides them when drawing) are left out."""
+    renderer = fig.canvas.get_renderer()
+    fw, fh = fig.bbox.width, fig.bbox.height
+    boxes = []
+    for t in _visible_texts(fig):
+        try:
+            bb = t.get_window_extent(renderer)
+        except (RuntimeError, ValueError):
+            continue
+        if bb.width <= 0 or bb.height <= 0:
+            continue
+        boxes.append((t, bb))
+    problems = []
+    for t, bb in boxes:
+        if (bb.x0 < -tolerance_px or bb.y0 < -tolerance_px or bb.x1 > fw + tolerance_px
+                or bb.y1 > fh + tolerance_px):
+            problems.append(f"text {t.get_text()!r} is clipped by the figure's edge")
+    for i in range(len(boxes)):
+        ti, bi = boxes[i]
+        for tj, bj in boxes[i + 1:]:
+            ox = min(bi.x1, bj.x1) - max(bi.x0, bj.x0)
+            oy = min(bi.y1, bj.y1) - max(bi.y0, bj.y0)
+            if ox > tolerance_px and oy > tolerance_px:
+                problems.append(f"text {ti.get_text()!r} overlaps {tj.get_text()!r}")
     return problems
+
+
+def drop_overlapping(fig, texts: Sequence[Text]) -> int:
+    """Hide each of ``texts`` (e.g. phone labels over a waveform) that overlaps an earlier
+    one of them or another visible text of the figure; returns how many were hidden."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    mine = set(map(id, texts))
+    others = [t.get_window_extent(renderer) for t in _visible_texts(fig) if id(t) not in mine]
+    kept, hidden = [], 0
+    for t in texts:
+        bb = t.get_window_extent(renderer)
+        if any(bb.overlaps(o) for o in others + kept) or bb.x0 < 0 or bb.x1 > fig.bbox.width:
+            t.set_visible(False)
+            hidden += 1
+        else:
+            kept.append(bb)
+    return hidden
 
 
 def save_figure(fig, folder: str, name: str, formats: Sequence[str] = FORMATS,

@@ -16,57 +16,19 @@ escaped for each format (:func:`md_text`, :func:`tex_escape`). All writes are at
 from __future__ import annotations
 
 import math
-import re
-from typing import Dict, Mapping
+from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
+# Labels as text (visible, md_text, md_code, tex_escape) live in analysis.labels; re-exported
+# here, where the table writers and their callers have always found them.
+from analysis.labels import md_code, md_text, tex_escape, visible  # noqa: F401
 from common.atomic import atomic_write_csv, atomic_write_text
 
 TABLE_COLUMNS = ["section", "term", "Estimate", "Std. Error", "t value", "edf", "Ref.df", "F",
                  "p-value"]
 MODEL_ROWS = ["rho", "n_tokens", "n_rows", "dev_expl", "r_sq", "k"]
-
-
-# ------------------------------------------------------------------------ labels as text
-# Words, speakers, phones and layers come from the data: any string. Every writer below shows
-# them as text, never as markup: on one line (control characters as escapes), with the
-# characters that mean something in Markdown, HTML or LaTeX escaped.
-
-def visible(text: object) -> str:
-    """``text`` on one line: every non-printable character (newline, tab, other control or
-    format characters, line separators) is shown as its Python escape (``\\n``, ``\\x07``,
-    ``\\u2028``); everything else, non-ASCII letters included, is kept."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
-
-
-# Inline markup of CommonMark/GFM: escapes, code, emphasis, links/images, raw HTML, entities,
-# table cells, strikethrough, math (GitHub renders $...$).
-_MD_INLINE = frozenset("\\`*_[]<>&|~$")
-# Characters that open a block when they start a line (heading, quote, list, setext rule).
-_MD_BLOCK_START = frozenset("#>+-=")
-_MD_ORDERED_START = re.compile(r"^(\d+)([.)])")
-
-
-def md_text(text: object) -> str:
-    """``text`` as literal Markdown text (:func:`visible`, markup characters backslash-escaped,
-    a leading block marker escaped); a CommonMark renderer and
-    :func:`analysis.report.markdown_to_html` show exactly :func:`visible` of it."""
-    out = "".join("\\" + ch if ch in _MD_INLINE else ch for ch in visible(text))
-    if out[:1] in _MD_BLOCK_START:
-        return "\\" + out
-    return _MD_ORDERED_START.sub(r"\1\\\2", out, count=1)
-
-
-def md_code(text: object) -> str:
-    """``text`` as a Markdown code span: fenced by more backticks than any run inside it,
-    padded with a space when it starts or ends with a backtick (CommonMark)."""
-    body = visible(text)
-    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if body[:1] == "`" or body[-1:] == "`" else ""
-    return f"{fence}{pad}{body}{pad}{fence}"
 
 
 def fit_table(fit) -> pd.DataFrame:
@@ -115,87 +77,159 @@ def format_number(v, digits: int = 3) -> str:
     return f"{v:.{digits}f}"
 
 
-def _records(sub: pd.DataFrame, section: str):
-    return sub[sub["section"] == section].to_dict("records")
-
-
 def _model_line(sub: pd.DataFrame) -> Dict[str, float]:
     m = sub[sub["section"] == "model"].set_index("term")["Estimate"]
     return {k: float(m.get(k, np.nan)) for k in MODEL_ROWS}
 
 
 def _model_sentence(m: Dict[str, float]) -> str:
-    return (f"AR1 rho = {m['rho']:.3f}; {int(m['n_tokens'])} tokens/intervals, "
+    """The model line of a Markdown table (Unicode rho and R squared)."""
+    return (f"AR1 \u03c1 = {m['rho']:.3f}; {int(m['n_tokens'])} tokens/intervals, "
             f"{int(m['n_rows'])} rows; k = {int(m['k']) if not math.isnan(m['k']) else 'NA'}; "
-            f"deviance explained = {100 * m['dev_expl']:.1f} %; adjusted R^2 = {m['r_sq']:.3f}")
+            f"deviance explained = {100 * m['dev_expl']:.1f} % (mostly the random smooths'); "
+            f"adjusted R\u00b2 = {m['r_sq']:.3f}")
 
 
-def markdown_table(table: pd.DataFrame, label: str = "layer", title: str = "") -> str:
-    """Markdown: per label value, a parametric table, a smooth table and a model line."""
+def _model_sentence_tex(m: Dict[str, float]) -> str:
+    """The model line of a LaTeX table: rho and R^2 in math mode, the rest escaped."""
+    k = int(m['k']) if not math.isnan(m['k']) else 'NA'
+    return (r"AR1 $\rho$ = " + f"{m['rho']:.3f}; {int(m['n_tokens'])} tokens/intervals, "
+            f"{int(m['n_rows'])} rows; k = {k}; deviance explained = "
+            f"{100 * m['dev_expl']:.1f} \\% (mostly the random smooths'); adjusted $R^2$ = "
+            f"{m['r_sq']:.3f}")
+
+
+def adjusted_p(table: pd.DataFrame, tested: Sequence[str] = ()) -> pd.Series:
+    """The report's correction policy (:func:`analysis.corrections.adjust`) over one table's
+    family: the p-values of the rows whose term is in ``tested`` (parametric and smooth rows
+    of every fit of the table together); NaN for every other row."""
+    from analysis.corrections import adjust
+    out = pd.Series(np.nan, index=table.index)
+    mask = table["section"].isin(["parametric", "smooth"]) & \
+        table["term"].astype(str).isin([str(t) for t in tested])
+    if mask.any():
+        out[mask] = adjust(table.loc[mask, "p-value"].to_numpy(float))
+    return out
+
+
+def fits_adjusted_p(fits: Mapping[str, object]) -> Dict[str, Dict[str, float]]:
+    """{label: {term: adjusted p}} of the report's correction policy over the family of
+    ``fits`` together (each fit's :func:`analysis.terms.tested_terms`), as the tables of
+    :func:`write_tables` print them."""
+    from analysis.terms import tested_terms
+    table = fits_table(fits, "label")
+    tested = [t for fit in fits.values() for t in tested_terms(fit)]
+    adj = adjusted_p(table, tested)
+    out: Dict[str, Dict[str, float]] = {}
+    for (lab, term), v in zip(zip(table["label"], table["term"]), adj):
+        if np.isfinite(v):
+            out.setdefault(str(lab), {})[str(term)] = float(v)
+    return out
+
+
+def _name(term: str, names: Optional[Mapping[str, object]], fmt: str) -> str:
+    shown = (names or {}).get(str(term))
+    if shown is None:
+        return md_text(term) if fmt == "md" else tex_escape(term)
+    return shown.markdown() if fmt == "md" else shown.latex()
+
+
+def markdown_table(table: pd.DataFrame, label: str = "layer", title: str = "",
+                   names: Optional[Mapping[str, object]] = None,
+                   tested: Sequence[str] = ()) -> str:
+    """Markdown: per label value, a parametric table, a smooth table and a model line.
+    ``names``: {term: :class:`analysis.terms.TermName`} (``Word = dark``); ``tested``: the
+    terms of the correction family (:func:`adjusted_p`), whose adjusted p is shown."""
+    from analysis.corrections import POLICY_LABEL
+    adj = adjusted_p(table, tested)
     lines = [f"## {md_text(title)}", ""] if title else []
     for name, sub in table.groupby(label, sort=False):
         lines += [f"### {md_text(label)} {md_text(name)}", "",
-                  "| Parametric term | Estimate | Std. Error | t | p |",
-                  "|---|---:|---:|---:|---:|"]
-        for d in _records(sub, "parametric"):
-            lines.append(f"| {md_text(d['term'])} | {format_number(d['Estimate'])} | "
+                  f"| Parametric term | Estimate | Std. Error | t | p | p ({POLICY_LABEL}) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for i, d in zip(sub.index, sub.to_dict("records")):
+            if d["section"] != "parametric":
+                continue
+            lines.append(f"| {_name(d['term'], names, 'md')} | {format_number(d['Estimate'])} | "
                          f"{format_number(d['Std. Error'])} | {format_number(d['t value'])} | "
-                         f"{format_p(d['p-value'])} |")
-        lines += ["", "| Smooth term | edf | Ref.df | F | p |", "|---|---:|---:|---:|---:|"]
-        for d in _records(sub, "smooth"):
-            lines.append(f"| {md_text(d['term'])} | {format_number(d['edf'])} | "
+                         f"{format_p(d['p-value'])} | {format_p(adj[i])} |")
+        lines += ["", f"| Smooth term | edf | Ref.df | F | p | p ({POLICY_LABEL}) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for i, d in zip(sub.index, sub.to_dict("records")):
+            if d["section"] != "smooth":
+                continue
+            lines.append(f"| {_name(d['term'], names, 'md')} | {format_number(d['edf'])} | "
                          f"{format_number(d['Ref.df'])} | {format_number(d['F'])} | "
-                         f"{format_p(d['p-value'])} |")
+                         f"{format_p(d['p-value'])} | {format_p(adj[i])} |")
         lines += ["", _model_sentence(_model_line(sub)) + ".", ""]
+    if len(tested):
+        lines += [_policy_note(tested), ""]
     return "\n".join(lines)
 
 
-_TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
-                "<": r"$<$", ">": r"$>$", "|": r"\textbar{}"}
+def _policy_note(tested: Sequence[str]) -> str:
+    from analysis.corrections import ALPHA, POLICY_LABEL
+    return (f"p ({POLICY_LABEL}): {POLICY_LABEL}-adjusted over the table's "
+            "family (every level term and difference curve of the table, all fits together);"
+            f" a difference is claimed where it is below {ALPHA:g}.")
 
 
-def tex_escape(text: object) -> str:
-    """``text`` as literal LaTeX text: :func:`visible` (so no line break or blank line, which
-    would end a tabular row or paragraph), then LaTeX's special characters escaped. Non-ASCII
-    letters are kept as UTF-8 (a document may need fonts for e.g. IPA letters)."""
-    return "".join(_TEX_ESCAPES.get(c, c) for c in visible(text))
-
-
-def latex_table(table: pd.DataFrame, label: str = "layer", caption: str = "") -> str:
-    """LaTeX (plain tabular, \\hline rules): per label value parametric + smooth blocks."""
+def latex_table(table: pd.DataFrame, label: str = "layer", caption: str = "",
+                names: Optional[Mapping[str, object]] = None,
+                tested: Sequence[str] = ()) -> str:
+    """LaTeX (plain tabular, \\hline rules): per label value parametric + smooth blocks, with
+    the display names and adjusted p of :func:`markdown_table`."""
+    from analysis.corrections import POLICY_LABEL
+    adj = adjusted_p(table, tested)
     out = []
     for name, sub in table.groupby(label, sort=False):
         cap = tex_escape(f"{caption} ({label} {name})" if caption else f"{label} {name}")
-        out += [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{lrrrr}",
-                r"\hline", r"Parametric term & Estimate & Std. Error & $t$ & $p$ \\", r"\hline"]
-        for d in _records(sub, "parametric"):
-            out.append(f"{tex_escape(d['term'])} & {format_number(d['Estimate'])} & "
+        if len(tested):
+            cap += ". " + tex_escape(_policy_note(tested))
+        out += [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{lrrrrr}",
+                r"\hline", r"Parametric term & Estimate & Std. Error & $t$ & $p$ & $p$ ("
+                + POLICY_LABEL + r") \\", r"\hline"]
+        for i, d in zip(sub.index, sub.to_dict("records")):
+            if d["section"] != "parametric":
+                continue
+            out.append(f"{_name(d['term'], names, 'tex')} & {format_number(d['Estimate'])} & "
                        f"{format_number(d['Std. Error'])} & {format_number(d['t value'])} & "
-                       f"{tex_escape(format_p(d['p-value']))} \\\\")
-        out += [r"\hline", r"Smooth term & edf & Ref.df & $F$ & $p$ \\", r"\hline"]
-        for d in _records(sub, "smooth"):
-            out.append(f"{tex_escape(d['term'])} & {format_number(d['edf'])} & "
+                       f"{tex_escape(format_p(d['p-value']))} & {tex_escape(format_p(adj[i]))}"
+                       " \\\\")
+        out += [r"\hline", r"Smooth term & edf & Ref.df & $F$ & $p$ & $p$ (" + POLICY_LABEL
+                + r") \\", r"\hline"]
+        for i, d in zip(sub.index, sub.to_dict("records")):
+            if d["section"] != "smooth":
+                continue
+            out.append(f"{_name(d['term'], names, 'tex')} & {format_number(d['edf'])} & "
                        f"{format_number(d['Ref.df'])} & "
-                       f"{format_number(d['F'])} & {tex_escape(format_p(d['p-value']))} \\\\")
+                       f"{format_number(d['F'])} & {tex_escape(format_p(d['p-value']))} & "
+                       f"{tex_escape(format_p(adj[i]))} \\\\")
         m = _model_line(sub)
         out += [r"\hline",
-                r"\multicolumn{5}{l}{" + tex_escape(_model_sentence(m)) + r"} \\",
+                r"\multicolumn{6}{l}{" + _model_sentence_tex(m) + r"} \\",
                 r"\hline", r"\end{tabular}", r"\caption{" + cap + "}", r"\end{table}", ""]
     return "\n".join(out)
 
 
 def write_tables(fits: Mapping[str, object], prefix: str, label: str = "layer",
                  title: str = "") -> Dict[str, str]:
-    """Write <prefix>.csv, .md and .tex for ``fits`` ({label value: GammFit}).
+    """Write <prefix>.csv, .md and .tex for ``fits`` ({label value: GammFit}): the CSV with
+    mgcv's term names, the Markdown and LaTeX with display names (:mod:`analysis.terms`) and
+    the adjusted p of the report's correction policy over the table's tested terms.
 
     Returns {'csv': path, 'md': path, 'tex': path}.
     """
+    from analysis.terms import fit_term_names, tested_terms
     table = fits_table(fits, label)
+    names, tested = {}, []
+    for fit in fits.values():
+        names.update(fit_term_names(fit))
+        tested += [t for t in tested_terms(fit) if t not in tested]
     paths = {ext: f"{prefix}.{ext}" for ext in ("csv", "md", "tex")}
     atomic_write_csv(table, paths["csv"])
-    atomic_write_text(paths["md"], markdown_table(table, label, title))
-    atomic_write_text(paths["tex"], latex_table(table, label, title))
+    atomic_write_text(paths["md"], markdown_table(table, label, title, names, tested))
+    atomic_write_text(paths["tex"], latex_table(table, label, title, names, tested))
     return paths
 
 

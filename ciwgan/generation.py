@@ -8,31 +8,60 @@ value pushed beyond 1 (e.g. 5) to exaggerate its effect.  The latents and labels
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Mapping, Optional, Sequence
+import re
+from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from common.layout import GENERATED_CSV
+from common.layout import CLASSIFICATION_JSON, GENERATED_CSV
 from common.atomic import atomic_write_csv
 from common.constants import SAMPLE_RATE
 from common.errors import InputError
 from common.outputs import OutputFolder
 from wavegan.config import WaveGANConfig
 
-from .codes import NO_CODE, code_latents, code_probabilities, parse_codes, read_codes
+from .codes import (NO_CODE, code_label, code_latents, code_probabilities, parse_codes,
+                    read_codes)
 
 
 class GenerationError(InputError):
     """Bad generation settings (--codes, --n_per_code) for the loaded model."""
 
 
-def wav_name(label: str, noise_index: int) -> str:
+# A word goes into a file name only when it is plain (letters, digits, '_', '-'): a label from
+# the data never becomes a path (docs/analysis.md, "Labels are data").
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+def wav_name(label: str, noise_index: int, word: Optional[str] = None) -> str:
     """File name of a generated clip: ``code_3_z000.wav`` / ``bits_0101_z000.wav`` (noise
-    index 0), ``z000.wav`` without a code (WaveGAN)."""
-    return f"z{noise_index:03d}.wav" if label == NO_CODE else f"{label}_z{noise_index:03d}.wav"
+    index 0), ``z000.wav`` without a code (WaveGAN); with the ``word`` the code maps to
+    (a plain word only), ``code_3_dark_z000.wav``."""
+    if label == NO_CODE:
+        return f"z{noise_index:03d}.wav"
+    if word is not None and _PLAIN_WORD.fullmatch(str(word)):
+        return f"{label}_{word}_z{noise_index:03d}.wav"
+    return f"{label}_z{noise_index:03d}.wav"
+
+
+def read_code_words(config: WaveGANConfig, path: Optional[str]) -> Dict[str, str]:
+    """{code label: word} from extract.py's classification.json (``path``: the file or the
+    activations folder holding it): the one-to-one ``mapping`` ({word: code}) of Q's codes on
+    real words. {} without a path; a missing or unreadable file is a GenerationError."""
+    if not path:
+        return {}
+    file = os.path.join(path, CLASSIFICATION_JSON) if os.path.isdir(path) else path
+    try:
+        with open(file, encoding="utf-8") as f:
+            mapping = json.load(f).get("mapping") or {}
+        return {code_label(config, int(code)): str(word) for word, code in mapping.items()}
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise GenerationError(f"--classification={path}: cannot read the word-to-code "
+                              f"mapping of {file} ({exc})") from exc
 
 
 def generate_audio(G, z: np.ndarray, batch_size: int = 32, progress: bool = False) -> np.ndarray:
@@ -63,7 +92,8 @@ def generate_to_folder(config: WaveGANConfig, G, Q, out_dir: str,
                        n_per_code: int = 1, seed: int = 0, sample_rate: int = SAMPLE_RATE,
                        overwrite: bool = False, batch_size: int = 32, progress: bool = False,
                        inputs: Mapping[str, Optional[str]] = (),
-                       flag: str = "--out") -> pd.DataFrame:
+                       flag: str = "--out",
+                       words: Optional[Mapping[str, str]] = None) -> pd.DataFrame:
     """Write one WAV per (code, noise) and ``generated.csv`` into ``out_dir`` under the
     safe-output rule (:mod:`common.outputs`, stage "generate").
 
@@ -72,7 +102,9 @@ def generate_to_folder(config: WaveGANConfig, G, Q, out_dir: str,
     replaced; an existing ``out_dir`` is replaced only with ``overwrite`` and only when it is an
     earlier generate output.  The folder appears atomically.  Raises :class:`GenerationError`
     for codes the model does not have and :class:`common.errors.OutputPathError` for a refused
-    ``out_dir``, both before any work.
+    ``out_dir``, both before any work. ``words`` ({code label: word},
+    :func:`read_code_words`): each clip's file is named with its code's word and
+    generated.csv gets a ``word`` column.
     """
     import soundfile as sf
 
@@ -91,11 +123,12 @@ def generate_to_folder(config: WaveGANConfig, G, Q, out_dir: str,
     rows = []
     with output as tmp:
         for i, (clip, label) in enumerate(zip(audio, labels)):
-            name = wav_name(label, i % n_per_code)
+            word = (words or {}).get(label)
+            name = wav_name(label, i % n_per_code, word)
             sf.write(os.path.join(tmp, name), np.clip(clip, -1, 1), sample_rate,
                      subtype="PCM_16")
             rows.append({"file": name, "code": label, "noise_index": i % n_per_code,
-                         "code_value": value})
+                         "code_value": value, **({"word": word or ""} if words else {})})
         table = pd.DataFrame(rows)
         if Q is not None:
             table = pd.concat([table, classify_generated(config, Q, audio)], axis=1)

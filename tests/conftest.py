@@ -46,3 +46,15 @@ def require_fixture(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tf1_dim8() -> Path:
     return require_fixture(TF1_DIM8)
+
+
+def require_tool(name: str, install: str) -> str:
+    """The path of the program ``name`` (e.g. chromium); skipped when absent, unless
+    REQUIRE_FIXTURES=1 (CI, where setup.sh installs it) makes it fail, as for the fixtures."""
+    import shutil
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("REQUIRE_FIXTURES") == "1":
+            pytest.fail(f"{name} is missing (REQUIRE_FIXTURES=1); {install}")
+        pytest.skip(f"{name} not installed; {install}")
+    return path

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,15 +70,16 @@ def test_end_to_end_with_figures(syn, tmp_path):
     diff = pd.read_csv(out / "difference.csv")
     assert list(diff.columns) == ["comparison", "Sample", "difference", "se", "lower", "upper",
                                   "significant"]
-    # default pair = largest parametric difference: carry (+1) against the lowest estimate
-    est = {"ask": 0.0, **{t[4:]: v for t, v in par["Estimate"].items() if t != "(Intercept)"}}
-    assert diff["comparison"].iloc[0] == f"carry - {min(est, key=est.get)}"
+    # default: the paper's pairs the data have (ask:greasy; no 'wash' here), each b - a
+    assert list(pd.unique(diff["comparison"])) == ["greasy - ask"]
+    assert list(pd.read_csv(out / "difference_regions.csv").columns) == [
+        "comparison", "start", "end", "sign", "n_points"]
     info = json.loads((out / "fit_info.json").read_text())
     assert info["engine"] == "mgcv" and info["k"] == 10
     assert info["models"] == {"word": "calibrated", "phone": "calibrated"}
     assert info["phone_fits"]["conv4"]["k"] == 5
     report = (out / "report.md").read_text()
-    assert f"rho = {info['rho']:.3f}" in report
+    assert f"ρ = {info['rho']:.3f}" in report
     assert f"{par.loc['Wordcarry', 'Estimate']:.3f}" in report
     assert f"{cal.loc['carry', 'estimate']:.3f}" in report and "Model: calibrated" in report
     assert "figures/fig5_difference.png" in report
@@ -152,8 +154,8 @@ def test_markdown_to_html_tables_and_pipes():
     md = "# T\n\n| a | b |\n|---|---:|\n| `x \\| y` | 2 |\n\n- item `c`\n\n![cap](f.png)\n\ntext"
     h = markdown_to_html(md)
     assert "<h1>T</h1>" in h and "<th>a</th>" in h
-    assert "<td><code>x | y</code></td><td>2</td>" in h
-    assert "<li>item <code>c</code></li>" in h and "<img src='f.png'" in h
+    assert '<td><code>x | y</code></td>\n<td style="text-align:right">2</td>' in h
+    assert "<li>item <code>c</code></li>" in h and '<img src="f.png" alt="cap">' in h
     assert "<p>text</p>" in h and "---" not in h
 
 
@@ -225,3 +227,67 @@ def test_sample_rate_comes_from_extract_info(tmp_path):
         with pytest.raises(AnalysisInputError,
                            match="extract_info.json: sample_rate must be a positive number"):
             read_activations_records(str(tmp_path))
+
+
+@pytest.mark.needs_r
+@pytest.mark.slow
+def test_every_refit_script_reproduces_its_table(tmp_path):
+    """Each model the report fits has an R script beside its table that refits it from the
+    rows written with it (analysis.refits): the paper's phone GAMMs, the mixed models, the
+    contrast matrix's cells (calibrated and the paper's), the spectra's band tests."""
+    if not r_ok() or not shutil.which("Rscript"):
+        pytest.skip("R with mgcv/lme4/lmerTest not available")
+    from analysis_helpers import r_anova_f, r_coefficient, refit_blocks, run_rscript
+    acts = tmp_path / "acts"
+    write_synthetic_folder(str(acts), tokens_per_word=6, seed=5, csv=False)
+    out = tmp_path / "out"
+    res = run_analyze([f"--activations={acts}", f"--out={out}", "--phone_layers=conv2",
+                       "--contrasts=s:sh", "--contrast_layers=conv2,conv3", "--min_intervals=5",
+                       "--lmm_layers=conv2,conv5", "--spectra", "--spectra_layers=conv3",
+                       "--spectra_bands=2", "--nofigures", "--noprogress"], timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    data = pd.read_csv(out / "gamm_data.csv", keep_default_na=False)
+    assert data["Speaker"].nunique() > 1  # the rows carry their speaker
+    # the software that made the numbers, in fit_info.json and the report
+    versions = json.loads((out / "fit_info.json").read_text())["versions"]
+    assert {"Python", "numpy", "pandas", "R", "mgcv", "lme4", "lmerTest"} <= set(versions)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", versions["R"]) and versions["mgcv"].startswith("1.")
+    software = (out / "report.md").read_text(encoding="utf-8").split("## Software")[1]
+    assert f"mgcv `{versions['mgcv']}`" in software and f"R `{versions['R']}`" in software
+
+    def run(script):
+        r = run_rscript(script, out)
+        assert r.returncode == 0, (script, r.stderr[-2000:])
+        return refit_blocks(r.stdout)
+
+    pc = pd.read_csv(out / "phone_contrast_paper.csv")
+    blocks = run("phone_contrast_paper_refit.R")
+    assert list(blocks) == ["1: conv2"]
+    ours = pc[(pc["layer"] == "conv2") & (pc["term"] == "Phonesh")].iloc[0]
+    assert r_coefficient(blocks["1: conv2"], "Phonesh") == pytest.approx(ours["Estimate"],
+                                                                         rel=1e-4)
+    lmm = pd.read_csv(out / "lmm.csv")
+    blocks = run("lmm_refit.R")
+    for g, (lay, t) in enumerate(lmm.groupby("layer", sort=False), start=1):
+        block = blocks[f"{g}: {lay}"]
+        row = t[t["term"] == "Worddark"].iloc[0]
+        assert r_coefficient(block, "Worddark") == pytest.approx(row["Estimate"], rel=1e-6)
+        assert r_anova_f(block) == pytest.approx(row["F_word"], rel=1e-4)
+    matrix = pd.read_csv(out / "contrast_matrix.csv")
+    fitted = matrix[matrix["status"] == "fitted"].reset_index(drop=True)
+    assert len(fitted) == 2
+    blocks = run("contrast_matrix_refit.R")
+    for g, row in enumerate(fitted.itertuples(index=False), start=1):
+        assert r_coefficient(blocks[f"{g}: level"], "Phonesh") == pytest.approx(row.estimate,
+                                                                                rel=1e-6)
+    blocks = run("contrast_matrix_paper_refit.R")
+    for g, row in enumerate(fitted.itertuples(index=False), start=1):
+        # the matrix fits its cells with the fast engine: with AR1 it agrees with mgcv to
+        # about two significant digits (docs/fast_gamm.md)
+        assert r_coefficient(blocks[f"{g}: s:sh at {row.layer}"], "Wordsh") == \
+            pytest.approx(row.estimate_paper, rel=2e-2)
+    bands = pd.read_csv(out / "spectra_bands.csv")
+    blocks = run("spectra_bands_refit.R")
+    assert len(blocks) == len(bands) == 2
+    for (header, block), f in zip(blocks.items(), bands["F"]):
+        assert r_anova_f(block) == pytest.approx(f, rel=1e-4), header

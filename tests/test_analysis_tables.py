@@ -19,7 +19,8 @@ def _stub_fit(shift=0.0):
     return GammFit(parametric=par, smooths=smo, rho=-0.356, n_tokens=32, n_rows=512,
                    dev_expl=0.982, r_sq=0.964, formula="Value ~ Word", r_call="bam(...)",
                    coef=np.zeros(3), Vp=np.eye(3), coef_names=["a", "b", "c"],
-                   lpmatrix=lambda nd: np.zeros((len(nd), 3)), engine="stub", k=10)
+                   lpmatrix=lambda nd: np.zeros((len(nd), 3)), engine="stub", k=10,
+                   levels=["ask", "carry"])
 
 
 def test_fits_table_columns_and_rows():
@@ -41,12 +42,18 @@ def test_write_tables_files(tmp_path):
     assert list(csv.columns) == ["layer"] + TABLE_COLUMNS
     assert sorted(csv["layer"].unique()) == ["conv1", "conv2"]
     md = open(paths["md"]).read()
-    assert "### layer conv2" in md and "| Wordcarry | 1.070 | 0.210 | 5.080 | < 0.0001 |" in md
-    assert "AR1 rho = -0.356; 32 tokens/intervals, 512 rows; k = 10" in md
+    # terms as a reader names them, the Holm-adjusted p beside the raw one (mgcv's names in
+    # the CSV)
+    assert "### layer conv2" in md and \
+        "| Word = *carry* | 1.070 | 0.210 | 5.080 | < 0.0001 | < 0.0001 |" in md
+    assert "Wordcarry" in set(csv["term"]) and "Wordcarry" not in md
+    assert "AR1 ρ = -0.356; 32 tokens/intervals, 512 rows; k = 10" in md
     assert "deviance explained = 98.2 %" in md
     tex = open(paths["tex"]).read()
     assert tex.count(r"\begin{tabular}") == 2
-    assert r"s(Sample):WordOrderedcarry & 1.440 & 1.480 & 0.450 & 0.7125 \\" in tex
+    assert (r"s(Sample): Word = \textit{carry} (difference curve) & 1.440 & 1.480 & 0.450 & "
+            r"0.7125 & ") in tex
+    assert r"AR1 $\rho$ = -0.356" in tex and "rho =" not in tex
     assert r"98.2 \%" in tex
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
 

@@ -194,10 +194,12 @@ def test_report_section_names_first_layer_and_the_layers_without_encoding():
     assert summ.loc["s:sh", "not_fitted"] == ["conv4"]
     assert summ.loc["p:b", "first_encoded"] is None
     text = contrast_report_section(m)
-    assert ("- **s:sh**: first encoded at conv1; not encoded at conv3; not fitted at conv4 "
-            "(too few intervals).") in text
-    assert "- **p:b**: encoded at no layer; not encoded at conv1, conv2, conv3, conv4." in text
-    assert "| s:sh | 1.50\\* | 0.10\\* | -0.20 | n/f |" in text
+    # each contrast named by its difference, the sign of its numbers: [ʃ] - [s]
+    assert ("- **\\[ʃ\\] \u2212 \\[s\\]**: first encoded at conv1; not encoded at conv3; not "
+            "fitted at conv4 (too few intervals).") in text
+    assert ("- **\\[b\\] \u2212 \\[p\\]**: encoded at no layer; not encoded at conv1, conv2, "
+            "conv3, conv4.") in text
+    assert "| \\[ʃ\\] \u2212 \\[s\\] | 1.50\\* | 0.10\\* | -0.20 | n/f |" in text
     # under BH (less strict) p:b conv3 (0.03, 0.05) stays unencoded but the order holds
     assert encoding_summary(m, "bh").set_index("contrast").loc["s:sh", "first_encoded"] == \
         "conv1"
@@ -206,7 +208,7 @@ def test_report_section_names_first_layer_and_the_layers_without_encoding():
 def test_report_section_escapes_labels():
     rows = [("a*:b_", "conv1", "fitted", 0.001, 0.5, 1.0)]
     text = contrast_report_section(_matrix(rows))
-    assert "**a\\*:b\\_**" in text and "**a*:b_**" not in text
+    assert "**\\[b\\_\\] \u2212 \\[a\\*\\]**" in text and "**[b_]" not in text
 
 
 def test_outputs_written(tmp_path):

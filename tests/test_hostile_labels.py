@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from analysis.report import markdown_to_html
-from analysis_helpers import child_process_env, r_ok, run_analyze
+from analysis_helpers import (child_process_env, r_coefficient, r_ok, refit_blocks,
+                              run_analyze, run_rscript)
 from common.outputs import MARKER_NAME, check_output
 from common.errors import OutputPathError
 from synthetic.activations import write_synthetic_folder
@@ -38,15 +39,21 @@ PHONES = {"s": "s\\\"'", "sh": "ʃ|$`"}
 SHOWN = {WORDS[1]: "lone\\", WORDS[2]: 'new\\nline "q" | `tick` ![x](y) <b>&amp;',
          WORDS[3]: "ʃé ../../up $x$ _u", WORDS[4]: "# h\\r\\t- i"}
 OUTPUT_FILES = {
-    MARKER_NAME, "table1.csv", "table1.md", "table1.tex", "gamm_data.csv", "table1_refit.R",
-    "phone_contrast.csv", "phone_contrast.md", "phone_contrast.tex", "predictions.csv",
+    MARKER_NAME, "table1.csv", "table1.md", "table1.tex", "table1_refit.R", "word_units.csv",
+    "table1_paper.csv", "table1_paper.md", "table1_paper.tex", "table1_paper_refit.R",
+    "gamm_data.csv", "phone_contrast.csv", "phone_contrast.md", "phone_contrast.tex",
+    "phone_contrast_refit.R", "phone_units.csv", "phone_contrast_paper.csv", "phone_contrast_paper.md", "phone_contrast_paper.tex",
+    "phone_contrast_paper_data.csv", "phone_contrast_paper_refit.R", "predictions.csv",
     "difference.csv", "difference_regions.csv", "phone_predictions.csv", "lmm.csv",
-    "fit_info.json", "report.md", "report.html"} | {
+    "lmm_data.csv", "lmm_refit.R", "fit_info.json", "report.md", "report.html"} | {
     f"figures/{name}.{ext}" for name in ("fig2_waveforms", "fig3_word_curves",
                                          "fig4_phone_contrast", "fig5_difference", "confusion")
     for ext in ("png", "pdf")}
+# What markdown-it-py makes of Markdown syntax (raw HTML is off: no other tag can appear)
 HTML_TAGS = {"!DOCTYPE", "html", "head", "meta", "title", "style", "body", "h1", "h2", "h3",
-             "h4", "h5", "h6", "p", "ul", "li", "table", "tr", "th", "td", "img", "code"}
+             "h4", "h5", "h6", "p", "ul", "ol", "li", "table", "thead", "tbody", "tr", "th",
+             "td", "img", "code", "pre", "hr", "br", "blockquote", "em", "strong", "s", "nav",
+             "a"}
 
 
 def _tree(folder, skip=()):
@@ -106,11 +113,13 @@ def test_hostile_labels_are_data(hostile_run):
     # after a label inside it
     assert _tree(str(root), skip={str(out)}) == before
     assert set(_tree(str(out))) == OUTPUT_FILES
-    # every label reached R exactly: mgcv names its terms 'Word<label>'
-    t1 = pd.read_csv(out / "table1.csv", keep_default_na=False)
+    # every label reached R exactly: mgcv names its terms 'Word<label>' (the paper's GAMM;
+    # Table 1 holds the calibrated model's by default)
+    t1 = pd.read_csv(out / "table1_paper.csv", keep_default_na=False)
     assert set(t1.loc[t1["section"] == "parametric", "term"]) == \
         {"(Intercept)"} | {f"Word{w}" for w in words[1:]}
-    phone_terms = set(pd.read_csv(out / "phone_contrast.csv", keep_default_na=False)["term"])
+    phone_terms = set(pd.read_csv(out / "phone_contrast_paper.csv",
+                                  keep_default_na=False)["term"])
     assert f"Phone{PHONES['sh']}" in phone_terms
     # the speakers' random intercepts were fitted (lmer, not the plain lm fallback)
     assert set(pd.read_csv(out / "lmm.csv")["formula"]) == {"Mean ~ Word + (1 | Speaker)"}
@@ -127,11 +136,12 @@ def test_hostile_labels_are_data(hostile_run):
     assert "\r" not in md  # CommonMark ends a line at CR as well as LF
     assert [line for line in md.splitlines() if line.startswith("#")] == [
         line for line in md.splitlines() if re.match(
-            r"#+ (GAMM analysis|Word model|Difference curve|Phone contrast|Mean activation|"
-            r"Q classification|Figures|Notes|Timings|layer )", line)]
-    tex = (out / "table1.tex").read_text(encoding="utf-8")
-    assert (r"Wordlone\textbackslash{} & " in tex
-            and r"Word\# h\textbackslash{}r\textbackslash{}t-" in tex)
+            r"#+ (GAMM analysis|Design|Reading this report|Word model|Difference curve|"
+            r"Phone contrast|Mean activation|Q classification|Figures|Fig\. \d|Q's codes|"
+            r"The paper's|Notes|Timings|Software|layer )", line)]
+    tex = (out / "table1_paper.tex").read_text(encoding="utf-8")
+    assert (r"Word = \textit{lone\textbackslash{}} & " in tex
+            and r"Word = \textit{\# h\textbackslash{}r\textbackslash{}t-" in tex)
     for line in tex.splitlines():  # every table row stays on one line
         assert not line.strip() or line.endswith("\\\\") or line.startswith("\\"), line
 
@@ -140,11 +150,13 @@ def test_hostile_labels_are_data(hostile_run):
 def test_written_r_script_holds_no_label_and_refits(hostile_run, tmp_path):
     root, words, out, res, _ = hostile_run
     assert res.returncode == 0, res.stderr[-3000:]
-    script = (out / "table1_refit.R").read_text(encoding="utf-8")
-    assert script.isascii() and "system" not in script and "lone" not in script
+    # every R script the run wrote is ASCII and holds no label (labels reach R as data)
+    for path in out.glob("*.R"):
+        script = path.read_text(encoding="utf-8")
+        assert script.isascii() and "system" not in script and "lone" not in script, path
     if shutil.which("Rscript") is None:
         pytest.skip("Rscript not on PATH")
-    check = (f'invisible(parse("table1_refit.R")); source("table1_refit.R"); '
+    check = (f'invisible(parse("table1_paper_refit.R")); source("table1_paper_refit.R"); '
              f'write.csv(summary(m)$p.table, "{tmp_path}/p.csv", fileEncoding = "UTF-8"); '
              f'cat(length(coef(m)), file = "{tmp_path}/p.txt")')
     r = subprocess.run(["Rscript", "-e", check], cwd=out, capture_output=True, text=True,
@@ -153,7 +165,7 @@ def test_written_r_script_holds_no_label_and_refits(hostile_run, tmp_path):
     assert not (root / "pwned").exists()
     refit = pd.read_csv(tmp_path / "p.csv", index_col=0, keep_default_na=False,
                         encoding="utf-8")
-    t1 = pd.read_csv(out / "table1.csv", keep_default_na=False)
+    t1 = pd.read_csv(out / "table1_paper.csv", keep_default_na=False)
     ours = t1[t1["section"] == "parametric"].set_index("term")["Estimate"].astype(float)
     # same words in the same level order (R's read.csv reads a carriage return as a newline)
     assert list(refit.index) == [term.replace("\r", "\n") for term in ours.index]
@@ -161,6 +173,14 @@ def test_written_r_script_holds_no_label_and_refits(hostile_run, tmp_path):
     # the size rule's coefficient count is mgcv's own
     from analysis.gamm.mgcv import mgcv_memory_bytes
     assert int((tmp_path / "p.txt").read_text()) == mgcv_memory_bytes(15, 5, 10)[0]
+    # the mixed models' refit reads the hostile words and speakers as data, same estimates
+    r = run_rscript("lmm_refit.R", out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert not (root / "pwned").exists()
+    lmm = pd.read_csv(out / "lmm.csv", keep_default_na=False)
+    block = refit_blocks(r.stdout)["1: conv5"]
+    first = lmm[lmm["term"] == "(Intercept)"]["Estimate"].astype(float).iloc[0]
+    assert r_coefficient(block, "(Intercept)") == pytest.approx(first, rel=1e-6)
 
 
 @pytest.mark.needs_r
@@ -369,7 +389,8 @@ def test_escaped_labels_render_as_themselves():
                                                for _ in range(rng.randint(0, 12)))
         shown = html.escape(label.replace("\n", "\\n").replace("\t", "\\t"))
         body = markdown_to_html(md_text(label)).split("<body>\n")[1]
-        assert body == f"<p>{shown}</p>\n</body></html>", label
+        # CommonMark strips a paragraph's leading and trailing spaces (HTML collapses them)
+        assert body == f"<p>{shown.strip(' ')}</p>\n</body></html>", label
         assert f"<code>{shown}</code>" in markdown_to_html(f"see {md_code(label)} here"), label
         cell = markdown_to_html(f"| h |\n|---|\n| {md_text(label)} |")
         assert f"<td>{shown.rstrip(' ')}</td>" in cell, (label, cell)

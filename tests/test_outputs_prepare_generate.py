@@ -206,3 +206,26 @@ def test_generate_replaces_only_its_own_output(run_dir, tmp_path):
     proc = cli("generate.py", ckpt, f"--out={thesis}", "--overwrite")
     assert_refused(proc, "generate.py", f"--out={thesis}", "not an output of generate")
     assert tree_bytes(thesis) == {"thesis.txt": b"four years"}
+
+
+def test_generate_names_files_with_the_word_of_their_code(run_dir, tmp_path):
+    """--classification: each clip's file and generated.csv name the word Q's one-to-one
+    mapping gives its code; a word that is not plain text stays out of the file name."""
+    import pandas as pd
+    acts = tmp_path / "acts"
+    acts.mkdir()
+    (acts / "classification.json").write_text(json.dumps(
+        {"mapping": {"dark": 1, "../x": 2, "ask": 0}}))
+    out = tmp_path / "gen"
+    proc = cli("generate.py", f"--checkpoint={run_dir}", f"--out={out}",
+               f"--classification={acts}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = sorted(n for n in os.listdir(out) if n.endswith(".wav"))
+    assert names == ["code_0_ask_z000.wav", "code_1_dark_z000.wav", "code_2_z000.wav"]
+    table = pd.read_csv(out / "generated.csv", keep_default_na=False)
+    assert table.set_index("code")["word"].to_dict() == {"code_0": "ask", "code_1": "dark",
+                                                        "code_2": "../x"}
+    assert sorted(os.listdir(acts)) == ["classification.json"]  # the input untouched
+    proc = cli("generate.py", f"--checkpoint={run_dir}", f"--out={tmp_path / 'g2'}",
+               f"--classification={tmp_path / 'nope'}")
+    assert proc.returncode == 2 and "--classification=" in proc.stderr

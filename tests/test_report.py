@@ -127,16 +127,19 @@ def _inputs(folder, **kw):
 def test_word_levels_with_hand_checked_ci_and_direction(tmp_path):
     md = build_markdown(_inputs(_folder(tmp_path)))
     lo, hi = 1.0 - Z975 * 0.25, 1.0 + Z975 * 0.25
-    assert f"| carry | 1.000 | {lo:.3f} to {hi:.3f} | < 0.0001 | 1.00 | 0.7500 |" in md
-    assert (f"- conv5: 'carry' is higher than 'ask' by 1.000 (95% CI {lo:.3f} to {hi:.3f}, "
-            "p < 0.0001).") in md
+    assert (f"| *carry* | 1.000 | {lo:.3f} to {hi:.3f} | < 0.0001 | < 0.0001 | 1.00 | 0.7500 | "
+            "0.7500 |") in md
+    assert (f"- conv5: *carry* is higher than *ask* by 1.000 (95% CI {lo:.3f} to {hi:.3f}, "
+            "p < 0.0001, Holm p < 0.0001).") in md
     # a negative difference: "lower by |d|" with the CI of |d|
     lo, hi = 0.5 - Z975 * 0.2, 0.5 + Z975 * 0.2
-    assert (f"- conv5: 'dark' is lower than 'ask' by 0.500 (95% CI {lo:.3f} to {hi:.3f}, "
-            "p = 0.0120).") in md
-    assert "the shape of 'dark' over time differs from that of 'ask'" in md
+    # Holm over the 4 tests: p 0.012 is the third smallest of (1e-5, 0.012, 0.75, 0.001) -> x 2
+    assert (f"- conv5: *dark* is lower than *ask* by 0.500 (95% CI {lo:.3f} to {hi:.3f}, "
+            "p = 0.0120, Holm p = 0.0240).") in md
+    assert "the shape of *dark* over time differs from that of *ask*" in md
+    assert "p = 0.0010, Holm p = 0.0030" in md  # second smallest: x 3
     assert "Engine mgcv, chosen automatically (--engine=auto: mgcv up to 250 tokens" in md
-    assert "AR1 rho = -0.250, estimated from the residuals of a first fit" in md
+    assert "AR1 ρ = -0.250, estimated from the residuals of a first fit" in md
 
 
 def test_direction_sentence_not_significant():
@@ -150,9 +153,9 @@ def test_difference_regions_in_samples_and_ms(tmp_path):
     # centre0 511.5 input samples and jump 1024 at 16 kHz: 31.97 ms + 64 ms per sample
     ms = [(511.5 + s * 1024) / 16.0 for s in (0.0, 9.0, 12.0, 13.5)]
     assert (f"- Samples 0.00 to 9.00 = {ms[0]:.0f} to {ms[1]:.0f} ms (centres of the input "
-            "spans; one sample = 64 ms): 'carry' is higher than 'ask'.") in md
+            "spans; one sample = 64 ms): *carry* is higher than *ask*.") in md
     assert f"- Samples 12.00 to 13.50 = {ms[2]:.0f} to {ms[3]:.0f} ms" in md
-    assert "'ask' is higher than 'carry'." in md
+    assert "*ask* is higher than *carry*." in md
     assert "32 to 608 ms" in md  # written out by hand: 31.97 -> 32, 607.97 -> 608
 
 
@@ -176,7 +179,7 @@ def test_layer_time_from_the_time_column_when_extract_info_lacks_it(tmp_path):
 def test_phone_confound_note_with_cell_counts_and_k_caveat(tmp_path):
     md = build_markdown(_inputs(_folder(tmp_path)))
     assert ("Design note (every layer): the phones come from disjoint sets of words (\\[s\\] "
-            "only from 'ask', 'carry'; \\[ʃ\\] only from 'dark'), so the phone contrast is "
+            "only from *ask*, *carry*; \\[ʃ\\] only from *dark*), so the phone contrast is "
             "confounded with word") in md
     for row in ("| \\[s\\] | ask | 3 | 2 |", "| \\[s\\] | carry | 1 | 1 |",
                 "| \\[ʃ\\] | dark | 3 | 2 |", "| \\[s\\] | all | 4 | 3 |",
@@ -185,7 +188,9 @@ def test_phone_confound_note_with_cell_counts_and_k_caveat(tmp_path):
     # the table counts intervals and tokens apart (7 intervals from 5 tokens)
     assert "| conv4 | 5 | 7 | 5 | 0.300" in md
     lo, hi = 0.3 - Z975 * 0.1, 0.3 + Z975 * 0.1
-    assert f"| conv2 | 10 | 7 | 5 | 0.300 ({lo:.3f} to {hi:.3f}) | 0.0040 | 0.0020 |" in md
+    # Holm over the 4 tests of both layers (all 0.004 or 0.002): 0.002 x 4, 0.004 x 2 -> 0.008
+    assert (f"| conv2 | 10 | 7 | 5 | 0.300 ({lo:.3f} to {hi:.3f}) | 0.0040 | 0.0080 | 0.0020 | "
+            "0.0080 |") in md
     conv4 = [line for line in md.splitlines() if line.startswith("- conv4:")][0]
     assert "k lowered from 10 to 5" in conv4 and "Caveat: conv4: k lowered" in conv4
     assert "indicative only" in conv4 and "Caveat: confounded with word" in conv4
@@ -194,7 +199,7 @@ def test_phone_confound_note_with_cell_counts_and_k_caveat(tmp_path):
     assert "excludes zero at normalised time 0.20-0.60 (higher)" in conv2
     assert "k lowered" not in conv2
     page = markdown_to_html(md)
-    assert "[ʃ] only from &#x27;dark&#x27;" in page
+    assert "[ʃ] only from <em>dark</em>" in page
 
 
 def test_no_confound_note_when_every_word_has_both_phones(tmp_path):
@@ -204,7 +209,7 @@ def test_no_confound_note_when_every_word_has_both_phones(tmp_path):
     md = build_markdown(_inputs(_folder(tmp_path), phone_fits={"conv2": pf},
                                 phone_regions={"conv2": []}))
     # ask: tokens 0 ([s]) and 1 ([ʃ]); dark: 3 ([s]) and 4 ([ʃ]); carry: 2 ([s]) only
-    assert "partly confounded with word: only 'ask', 'dark' contribute both; 'carry' only" \
+    assert "partly confounded with word: only *ask*, *dark* contribute both; *carry* only" \
         in md
     pf.data = pf.data[pf.data["token_id"] != 2]
     md = build_markdown(_inputs(_folder(tmp_path / "b"), phone_fits={"conv2": pf},
@@ -215,13 +220,13 @@ def test_no_confound_note_when_every_word_has_both_phones(tmp_path):
 def test_lmm_estimates_with_t_based_ci(tmp_path):
     md = build_markdown(_inputs(_folder(tmp_path)))
     lo, hi = 0.6 - T975_DF10 * 0.2, 0.6 + T975_DF10 * 0.2
-    assert f"| conv5 | carry | 0.600 | {lo:.3f} to {hi:.3f} | 10.0 | 0.0130 |" in md
+    assert f"| conv5 | *carry* | 0.600 | {lo:.3f} to {hi:.3f} | 10.0 | 0.0130 | 0.0260 |" in md
     lo0, hi0 = 0.2 - T975_DF10 * 0.1, 0.2 + T975_DF10 * 0.1
-    assert (f"| conv5 | ask (reference mean) | 0.200 | {format_number(lo0)} to "
+    assert (f"| conv5 | *ask* (reference mean) | 0.200 | {format_number(lo0)} to "
             f"{format_number(hi0)} | 10.0 |") in md
-    assert (f"- conv5: 'carry' is higher than 'ask' by 0.600 (95% CI {lo:.3f} to {hi:.3f}, "
-            "p = 0.0130).") in md
-    assert "'dark' is lower than 'ask' by 0.0500" not in md  # p = 0.81: no direction claimed
+    assert (f"- conv5: *carry* is higher than *ask* by 0.600 (95% CI {lo:.3f} to {hi:.3f}, "
+            "p = 0.0130, Holm p = 0.0260).") in md
+    assert "*dark* is lower than *ask* by 0.0500" not in md  # p = 0.81: no direction claimed
     assert "Caveat (conv5): singular fit" in md
 
 
@@ -233,12 +238,12 @@ def test_classification_mapping_baseline_and_checkpoint(tmp_path):
             "chance (always the most frequent word) 0.278.") in md
     assert "mean 0.330, 95th percentile 0.440." in md
     assert "so the one-sided permutation p < 0.05" in md
-    assert "| ask | 5 | 2 (5, 100 %) | 2 (5) |" in md
-    assert "| dark | 4 | 2 (4, 100 %) | none |" in md
-    assert "| rag | 4 | 0 (3, 75 %) | 0 (3) |" in md
-    assert "| wash | 5 | 1 (4, 80 %) | 1 (4) |" in md
-    assert "- Shared codes: 'ask' and 'dark' most often go to the same code 2." in md
-    assert "- Words the one-to-one mapping leaves without a code: 'dark'." in md
+    assert "| *ask* | 5 | 2 (5, 100 %) | 2 (5) |" in md
+    assert "| *dark* | 4 | 2 (4, 100 %) | none |" in md
+    assert "| *rag* | 4 | 0 (3, 75 %) | 0 (3) |" in md
+    assert "| *wash* | 5 | 1 (4, 80 %) | 1 (4) |" in md
+    assert "- Shared codes: *ask* and *dark* most often go to the same code 2." in md
+    assert "- Words the one-to-one mapping leaves without a code: *dark*." in md
     assert "- Codes Q never chose: 3; codes chosen but matched to no word: none." in md
     assert "Q classification of generated audio" in md and "Not available here" in md
     # below the 95th percentile; an exact p when classification.json has one
@@ -248,7 +253,8 @@ def test_classification_mapping_baseline_and_checkpoint(tmp_path):
     exact = dict(CLASSIFICATION, permutation_chance=dict(CLASSIFICATION["permutation_chance"],
                                                          p=0.01))
     md = build_markdown(_inputs(_folder(tmp_path / "c", exact, CONFUSION)))
-    assert "One-sided permutation p = 0.0100: Q's codes track the words above chance." in md
+    assert ("One-sided permutation p = 0.0100 (the smallest p 200 shuffles can give is 1/201 = "
+            "0.0050): Q's codes track the words above chance.") in md
 
 
 def test_generated_accuracy_per_code(tmp_path):
@@ -260,7 +266,8 @@ def test_generated_accuracy_per_code(tmp_path):
         gen / "generated.csv", index=False)
     md = build_markdown(_inputs(_folder(tmp_path, CLASSIFICATION, CONFUSION),
                                 generated=str(gen)))
-    assert "| code\\_0 | 2 | 1 | 50 % |" in md and "| code\\_1 | 3 | 2 | 67 % |" in md
+    # the word of each code from classification.json's mapping ({ask: 2, rag: 0, wash: 1})
+    assert "| code\\_0 | *rag* | 2 | 1 | 50 % |" in md and "| code\\_1 | *wash* | 3 | 2 | 67 % |" in md
     assert "Overall Q recovers the code of 60 % of 5 generated clips." in md
 
 
@@ -276,7 +283,8 @@ def test_missing_files_omit_their_parts_and_html_stays_clean(tmp_path):
     page = open(paths["html"], encoding="utf-8").read()
     tags = {t for _, t in re.findall(r"<(/?)([!\w]+)", page)}
     assert tags <= {"!DOCTYPE", "html", "head", "meta", "title", "style", "body", "h1", "h2",
-                    "h3", "p", "ul", "li", "table", "tr", "th", "td", "img", "code"}
+                    "h3", "p", "ul", "li", "table", "thead", "tbody", "tr", "th", "td", "img",
+                    "code", "nav", "a", "strong", "em"}
 
 
 def test_hostile_phone_label_is_text(tmp_path):
@@ -341,7 +349,9 @@ def captured(monkeypatch):
                                     .to_rgb(style.SIGNIFICANT_COLOUR))}
         return real(fig, folder, name, *a, **k)
 
+    from analysis import figure_waveforms
     monkeypatch.setattr(F, "save_figure", spy)
+    monkeypatch.setattr(figure_waveforms, "save_figure", spy)
     return seen
 
 
@@ -379,7 +389,8 @@ def test_figures_png_pdf_page_sizes_units_legends(tmp_path, captured):
     for name in ("fig3_word_curves", "fig4_phone_contrast", "fig5_difference"):
         assert captured[name]["legends"] >= 1, name
     assert captured["fig4_phone_contrast"]["shaded"] == 1  # conv1's region only
-    assert captured["fig5_difference"]["shaded"] == 2      # both panels
+    # the pair's own panel (with several pairs the predictions panel is shared by all)
+    assert captured["fig5_difference"]["shaded"] == 1
     assert "excludes 0" in texts["fig4_phone_contrast"]
 
 

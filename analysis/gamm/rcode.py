@@ -75,10 +75,11 @@ def r_script(fit: GammFit, data_csv: str, nthreads: int = 2) -> str:
     text (``colClasses``; no ``NA`` conversion, so a word spelled ``NA`` or ``nan`` stays a
     word). The script itself is ASCII and holds no label.
     """
+    speaker = ", Speaker = \"character\"" if _has_speaker(fit) else ""
     return ("# Refit of the model in table files; run with: Rscript <this file>\n"
             "library(mgcv)\n"
             f"d <- read.csv({r_string(data_csv)}, colClasses = c({fit.factor} = \"character\", "
-            f"{fit.random_factor} = \"character\"), na.strings = character(0), "
+            f"{fit.random_factor} = \"character\"{speaker}), na.strings = character(0), "
             "encoding = \"UTF-8\")\n"
             "d$start_event <- as.logical(d$start_event)\n"
             + r_fit_code(fit.formula, fit.factor, fit.random_factor, discrete=fit.discrete,
@@ -86,15 +87,23 @@ def r_script(fit: GammFit, data_csv: str, nthreads: int = 2) -> str:
             + "\nprint(summary(m))\n")
 
 
+def _has_speaker(fit: GammFit) -> bool:
+    return fit.data is not None and "Speaker" in fit.data.columns
+
+
 def model_data_table(fit: GammFit) -> pd.DataFrame:
     """The rows a fit used, in model order: Value, <predictor>, <factor>, <factor>Level (the
     1-based level number, :func:`level_column`), <random>, start_event (TRUE/FALSE strings for
-    R's read.csv)."""
+    R's read.csv), and Speaker when the rows have it (not in the model: the paper's GAMMs
+    ignore speakers; there for a reader's own models)."""
     if fit.data is None:
         raise ValueError("this GammFit does not carry its data")
     d = fit.data
-    return pd.DataFrame({"Value": d["Value"], fit.predictor: d[fit.predictor],
-                         fit.factor: d[fit.factor].astype(str),
-                         level_column(fit.factor): d[fit.factor].cat.codes.to_numpy() + 1,
-                         fit.random_factor: d[fit.random_factor].astype(str),
-                         "start_event": np.where(d["start_event"], "TRUE", "FALSE")})
+    out = pd.DataFrame({"Value": d["Value"], fit.predictor: d[fit.predictor],
+                        fit.factor: d[fit.factor].astype(str),
+                        level_column(fit.factor): d[fit.factor].cat.codes.to_numpy() + 1,
+                        fit.random_factor: d[fit.random_factor].astype(str),
+                        "start_event": np.where(d["start_event"], "TRUE", "FALSE")})
+    if _has_speaker(fit):
+        out["Speaker"] = d["Speaker"].astype(str).to_numpy()
+    return out
