@@ -54,6 +54,7 @@ from wavegan.tf1_checkpoint import (checkpoint_problem, checkpoint_step, folder_
 from .cluster import multiworker_role
 from .codes import NO_CODE, code_latents, sample_training_z
 from .generation import wav_name
+from .train_options import TrainOptions  # noqa: F401  (the loop's options; re-exported)
 from .trainer import GANTrainer
 
 log = logging.getLogger(__name__)
@@ -65,32 +66,6 @@ ARCHITECTURE_FIELDS = ("model", "num_categ", "latent_dim", "kernel_len", "dim", 
 
 class TrainingError(InputError, RuntimeError):
     """A run that cannot start or continue (message says why and what to do)."""
-
-
-@dataclasses.dataclass
-class TrainOptions:
-    train_dir: str
-    data_dir: Optional[str] = None
-    batch_size: int = 64
-    max_steps: Optional[int] = None
-    max_seconds: Optional[float] = None
-    save_secs: float = 300.0
-    summary_secs: float = 120.0
-    seed: int = 0
-    loss: str = "wgan-gp"
-    disc_nupdates: int = 5
-    gq_semantics: str = "simultaneous"
-    init_from: Optional[str] = None
-    normalize: bool = True
-    xla: bool = False
-    mixed_precision: bool = False
-    distribute: str = "none"
-    keep_checkpoints: int = 5
-    preview_n: int = 1
-    progress: bool = True
-    # TensorFlow's deterministic kernels (tf.config.experimental.enable_op_determinism): the
-    # same seed and steps give the same weights on machines of one kind (docs/training.md).
-    deterministic: bool = False
 
 
 # --------------------------------------------------------------------------------------------
