@@ -46,13 +46,11 @@ def _generate(extra_args: list) -> None:
 
     from ciwgan.generation import generate_to_folder
     from wavegan import load_models
-    from wavegan.checkpoints import resolve_readable_prefix
-    from wavegan.tf1_checkpoint import checkpoint_step
+    from wavegan.checkpoint_files import checkpoint_step
 
-    # Resolved once here and passed on, so the prefix printed is the one loaded (a folder's
-    # newest readable checkpoint; a fallback to an older one has logged its own warning).
-    prefix = resolve_readable_prefix(FLAGS.checkpoint)
-    config, G, _, Q = load_models(prefix, model=FLAGS.model)
+    # The prefix printed is the one loaded (a folder's newest readable checkpoint; a fallback
+    # to an older one has logged its own warning).
+    config, G, _, Q, prefix = load_models(FLAGS.checkpoint, model=FLAGS.model)
     # Our ckpt-N and TF1's model.ckpt-N both number by training step.
     step = checkpoint_step(prefix)
     print(f"checkpoint: {prefix}" + (f" (step {step})" if step is not None else ""))

@@ -157,7 +157,7 @@ def _train_holding_lock(info: dict, normalize: bool) -> None:
     if FLAGS.init_from:
         # The architecture comes from the original run's checkpoint, not from the flags; a
         # folder gives its newest readable checkpoint.
-        from wavegan.checkpoints import resolve_readable_prefix
+        from wavegan.checkpoint_files import resolve_readable_prefix
         from wavegan.tf1_checkpoint import tf1_checkpoint_config
         init_prefix = resolve_readable_prefix(FLAGS.init_from)
         config = tf1_checkpoint_config(

@@ -48,8 +48,9 @@ from common.logs import tensorboard_hint
 
 from wavegan.checkpoints import CONFIG_NAME, build_models, model_checkpoint
 from wavegan.config import WaveGANConfig
-from wavegan.tf1_checkpoint import (checkpoint_problem, checkpoint_step, folder_checkpoints,
-                                    load_tf1_checkpoint, newest_readable)
+from wavegan.checkpoint_files import (checkpoint_problem, checkpoint_step, folder_checkpoints,
+                                      newest_readable)
+from wavegan.tf1_checkpoint import load_tf1_checkpoint
 
 from .cluster import multiworker_role
 from .codes import NO_CODE, code_latents, sample_training_z

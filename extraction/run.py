@@ -106,19 +106,16 @@ class SkippedTokens:
 
 def load_checkpoint(path: str, model: Optional[str] = None):
     """``(prefix, config, G, D, Q)`` for ``--checkpoint=path``: ``prefix`` is the checkpoint
-    actually loaded (a folder resolves to its newest readable checkpoint), recorded in
-    extract_info.json. Any load failure is an ExtractionError naming the flag."""
+    actually loaded (a folder resolves to its newest readable checkpoint, with a warning when
+    it falls back past an unreadable one), recorded in extract_info.json. Any load failure is
+    an ExtractionError naming the flag."""
     from wavegan import CheckpointError, load_models
-    from wavegan.checkpoints import resolve_readable_prefix
 
     try:
-        # Resolved once here (a folder may fall back, with a warning, past an unreadable newest
-        # checkpoint) and that prefix loaded, so the prefix recorded is the one loaded.
-        prefix = resolve_readable_prefix(path)
-        config, G, D, Q = load_models(prefix, model=model)
+        loaded = load_models(path, model=model)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         raise ExtractionError(f"--checkpoint={path}: {e}") from None
-    return prefix, config, G, D, Q
+    return loaded.prefix, loaded.config, loaded.G, loaded.D, loaded.Q
 
 
 def long_tables(plan: Plan) -> list:
@@ -326,7 +323,7 @@ def write_network_outputs(tmp: str, res: dict, config, network: str, n_perm: int
 def build_info(*, checkpoint, config, source, plan: Plan, res: dict, writers: dict,
                net_out: dict, seconds: dict, checkpoint_prefix: Optional[str] = None) -> dict:
     """The content of extract_info.json."""
-    from wavegan.tf1_checkpoint import checkpoint_step
+    from wavegan.checkpoint_files import checkpoint_step
 
     words = res["words"]
     info = {

@@ -60,7 +60,7 @@ def test_traces_equal_tf1_reference(tmp_path, ref, wav_folder):
     wavegan = _wavegan()
     from extraction.run import run_extraction
     from extraction.sources import open_source
-    config, G, D, Q = wavegan.load_models(CKPT)
+    config, G, D, Q, _ = wavegan.load_models(CKPT)
     out = tmp_path / "act"
     source = open_source(wav_folder, "test", 3, config.slice_len)   # batches 3 + 1
     run_extraction(Q, config, source, str(out), normalize="none", progress=False,
@@ -79,7 +79,7 @@ def test_discriminator_traces_equal_tf1_reference(tmp_path, ref, wav_folder):
     wavegan = _wavegan()
     from extraction.run import run_extraction
     from extraction.sources import open_source
-    config, G, D, Q = wavegan.load_models(CKPT)
+    config, G, D, Q, _ = wavegan.load_models(CKPT)
     source = open_source(wav_folder, "test", 4, config.slice_len)
     run_extraction(D, config, source, str(tmp_path / "d"), network="D", normalize="none",
                       progress=False, layers="conv1,conv5")
@@ -121,7 +121,7 @@ def test_traces_via_prepared_dataset(tmp_path, ref, wav_folder):
     build = pytest.importorskip("corpus.build")
     from extraction.run import run_extraction
     from extraction.sources import open_source
-    config, G, D, Q = wavegan.load_models(CKPT)
+    config, G, D, Q, _ = wavegan.load_models(CKPT)
     data = tmp_path / "data"
     build.prepare_dataset(str(data), folder_dir=wav_folder, words="all", pad_ms=0.0,
                           test_fraction=0.5, seed=0, progress=False)

@@ -57,7 +57,7 @@ def _train_and_extract(tmp_path, name, data, seed, summary_secs):
     out = tmp_path / f"{name}_acts"
     extract(ExtractOptions(checkpoint=str(train_dir), data=data, out=str(out), split="train",
                            csv=True, progress=False))
-    _, G, D, Q = load_models(str(train_dir))
+    _, G, D, Q, _ = load_models(str(train_dir))
     return _weights_digest([G, D, Q]), {t: (out / t).read_bytes() for t in TABLES
                                         if (out / t).exists()}
 

@@ -79,7 +79,7 @@ def test_train_writes_checkpoint_config_summaries(tmp_path, tiny_data):
     # The checkpoint loads for extraction with its config and every trained weight: biases
     # start at zero and move with training, in every block of every network (except D's
     # output bias: the WGAN critic loss mean(D(G(z))) - mean(D(x)) has zero gradient for it).
-    config, G, D, Q = load_models(str(train_dir))
+    config, G, D, Q, _ = load_models(str(train_dir))
     assert config == TINY and Q is not None
     for net in (G, D, Q):
         biases = [v for v in net.weights if v.path.endswith("bias") and v.path != "D/output/bias"]
@@ -223,7 +223,7 @@ def test_init_from_tf1_checkpoint_continues_the_original_run(tmp_path, tiny_data
     # The weights continue from the original's (moved by one step of lr 1e-4, not re-drawn).
     reader = tf.train.load_checkpoint(str(tf1_dim8 / "model.ckpt-3"))
     original = reader.get_tensor("Q/Qoutput/dense/kernel")
-    _, _, _, Q = load_models(str(train_dir))
+    _, _, _, Q, _ = load_models(str(train_dir))
     assert np.max(np.abs(Q.dense.kernel.numpy() - original)) < 1e-3
     # --data, --batch_size and --normalize are the shared names of --data_dir,
     # --train_batch_size and --data_normalize.
