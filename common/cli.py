@@ -1,7 +1,11 @@
-"""One place where errors become exit codes, for every script.
+"""The command line of every script: flags generated from a stage's options, and one place
+where errors become exit codes.
 
-    def main(argv):
-        return run_main("extract.py", lambda: _extract(options))
+A stage script is a shim (:func:`stage_script`): its flags come from the stage's options
+dataclass (:mod:`common.options`: name, type, default, range, help, renamed names), the
+command line is parsed and checked (a bad flag, a value out of range, a stray argument, a
+missing required flag: one line, exit 2) before the stage's ``run(options)`` imports anything
+heavy, and what ``run`` raises becomes an exit status:
 
 * :class:`common.errors.InputError` (bad input: a flag, file or value): one line
   ``<script>: error: <message>`` on stderr, exit status 2, no traceback;
@@ -16,6 +20,7 @@ import sys
 import traceback
 from typing import Callable, Optional
 
+from . import options as opts
 from .errors import InputError, one_line
 
 EXIT_BAD_INPUT = 2
@@ -63,63 +68,188 @@ class ArgumentParser(argparse.ArgumentParser):
         raise InputError(message)
 
 
-def define_deprecated_alias(old: str, new: str, flag_values=None, negate: bool = False) -> None:
-    """Keep ``--old`` working for a flag renamed to ``--new`` (same type): it is accepted and
-    copied onto ``--new`` by :func:`apply_deprecated_aliases`, with a one-line notice.
-    ``negate=True`` is for a boolean ``--old`` that meant 'not --new' (``--no_figures`` for
-    ``--nofigures``): ``--new`` gets the opposite value."""
+# --------------------------------------------------------------------------------------------
+# Flags from a stage's options
+# --------------------------------------------------------------------------------------------
+def define_option_flags(options_class, flag_values=None, module_name=None) -> None:
+    """Define one absl flag per field of ``options_class`` that has one (its name, type,
+    default, allowed values and help from the field), its synonyms (absl aliases) and its
+    renamed names (:func:`define_renamed_flag`).  ``module_name``: the module absl lists them
+    under (a script's ``--help`` shows its main module's flags: ``sys.argv[0]``)."""
+    from absl import flags
+
+    flag_values = flag_values or flags.FLAGS
+    where = {"module_name": module_name} if module_name else {}
+    define = {"string": flags.DEFINE_string, "int": flags.DEFINE_integer,
+              "float": flags.DEFINE_float, "bool": flags.DEFINE_boolean,
+              "list": flags.DEFINE_list}
+    for field, option in opts.option_fields(options_class):
+        name = opts.flag_name(field)
+        if not name:
+            continue
+        default = opts.field_default(field)
+        if option.kind == "enum":
+            flags.DEFINE_enum(name, default, list(option.choices), option.help_text(),
+                              flag_values=flag_values, **where)
+        else:
+            define[option.kind](name, default, option.help_text(), flag_values=flag_values,
+                                **where)
+        for synonym in option.synonyms:
+            flags.DEFINE_alias(synonym, name, flag_values=flag_values, **where)
+        for renamed in option.renamed:
+            define_renamed_flag(renamed, name, flag_values, **where)
+
+
+def options_from_flags(options_class, flag_values=None):
+    """The parsed flags as ``options_class`` (each field checked: an InputError names the
+    flag and its allowed values).  Renamed names must have been applied
+    (:func:`check_command_line`)."""
+    from absl import flags
+
+    flag_values = flag_values or flags.FLAGS
+    values = {}
+    for field, _ in opts.option_fields(options_class):
+        name = opts.flag_name(field)
+        if name:
+            values[field.name] = flag_values[name].value
+    return options_class(**values)
+
+
+def define_renamed_flag(renamed: "opts.Renamed", new: str, flag_values=None,
+                        module_name=None) -> None:
+    """Accept ``--<renamed.name>`` for the flag ``--new``: its value (converted through
+    ``renamed.values`` when given, e.g. a boolean onto an enum or onto the negated boolean)
+    is copied onto ``--new`` by :func:`apply_renamed_flags`, with a one-line notice when the
+    name is deprecated."""
     from absl import flags
 
     flag_values = flag_values or flags.FLAGS
     target = flag_values[new]
-    if negate and not target.boolean:
-        raise ValueError(f"--{new} is not a boolean: it cannot be negated")
-    holder = flags.Flag(target.parser, target.serializer, old, None,
-                        f"deprecated: use --{'no' if negate else ''}{new}",
-                        boolean=target.boolean)
-    flags.DEFINE_flag(holder, flag_values)
-    _DEPRECATED.setdefault(id(flag_values), {})[old] = (new, negate)
+    boolean = target.boolean if renamed.values is None else all(
+        isinstance(k, bool) for k, _ in renamed.values)
+    parser = flags.BooleanParser() if boolean else target.parser
+    serializer = flags.ArgumentSerializer() if boolean else target.serializer
+    hint = renamed.help or (f"deprecated: use --{new}" if renamed.deprecated
+                            else f"the same as --{new}")
+    holder = flags.Flag(parser, serializer, renamed.name, None, hint, boolean=boolean)
+    flags.DEFINE_flag(holder, flag_values, module_name=module_name)
+    _RENAMED.setdefault(id(flag_values), {})[renamed.name] = (new, renamed)
 
 
-# id(FlagValues) -> {old name: (new name, negated?)}
-_DEPRECATED: dict = {}
+# id(FlagValues) -> {old name: (new name, Renamed)}
+_RENAMED: dict = {}
 
 
-def apply_deprecated_aliases(script: str, flag_values=None) -> None:
-    """Carry every deprecated flag that was given over to its new name, printing one notice
-    each (once: calling it again does nothing).  Giving both names with different meanings is
-    an :class:`InputError`."""
+def _spelled(name: str, value, boolean: bool) -> str:
+    if boolean:
+        return f"--{'' if value else 'no'}{name}"
+    return f"--{name}={value}"
+
+
+def apply_renamed_flags(script: str, flag_values=None) -> None:
+    """Carry every renamed flag that was given over to its new name, printing one notice
+    each for the deprecated ones (once: calling it again does nothing).  Giving both names
+    with different meanings is an :class:`InputError`."""
     from absl import flags
 
     flag_values = flag_values or flags.FLAGS
-    for old, (new, negate) in _DEPRECATED.get(id(flag_values), {}).items():
+    for old, (new, renamed) in _RENAMED.get(id(flag_values), {}).items():
         if not flag_values[old].present:
             continue
-        value = flag_values[old].value
-        if negate:
-            value = not value
-        if flag_values[new].present and flag_values[new].value != value:
-            raise InputError(f"--{old}={flag_values[old].value} and "
-                             f"--{new}={flag_values[new].value} disagree (--{old} is the "
-                             f"deprecated {'negated form' if negate else 'name'} of --{new})")
-        spelled = f"--{'' if value else 'no'}{new}" if negate else f"--{new}"
-        print(f"{script}: note: --{old} is deprecated; use {spelled}", file=sys.stderr)
-        flag_values[new].value = value
-        flag_values[new].present = 1
+        given = flag_values[old].value
+        value = renamed.convert(given)
+        target = flag_values[new]
+        if target.present and target.value != value:
+            shown = str(given).lower() if isinstance(given, bool) else given
+            raise InputError(f"--{old}={shown} and {_spelled(new, target.value, target.boolean)}"
+                             f" disagree (--{old} is "
+                             f"{'the deprecated name of' if renamed.deprecated else 'another name for'}"
+                             f" --{new})")
+        if renamed.deprecated:
+            print(f"{script}: note: --{old} is deprecated; use "
+                  f"{_spelled(new, value, target.boolean) if renamed.values else f'--{new}'}",
+                  file=sys.stderr)
+        target.value = value
+        target.present = 1
         flag_values[old].present = 0  # carried over once: a second call does nothing
 
 
-def check_command_line(script: str, extra_args, required=(), flag_values=None) -> None:
-    """What every script checks first: deprecated names carried over
-    (:func:`apply_deprecated_aliases`), no positional arguments, the ``required`` flags given.
-    Each problem is an :class:`InputError` (one line, exit 2)."""
+def check_command_line(script: str, extra_args, flag_values=None, required=()) -> None:
+    """What every script checks first: renamed names carried over
+    (:func:`apply_renamed_flags`) and no positional arguments (an :class:`InputError`)."""
+    apply_renamed_flags(script, flag_values)
+    if extra_args:
+        raise InputError(f"unexpected arguments {list(extra_args)} (flags are --name=value)")
+    _legacy_required(required, flag_values)
+
+
+# TEMPORARY, while the scripts move to stage_script: the previous names.
+def define_deprecated_alias(old, new, flag_values=None, negate=False):
+    define_renamed_flag(opts.Renamed(old, ((True, False), (False, True)) if negate else None),
+                        new, flag_values)
+
+
+apply_deprecated_aliases = apply_renamed_flags
+
+
+def _legacy_required(required, flag_values):
     from absl import flags
 
     flag_values = flag_values or flags.FLAGS
-    apply_deprecated_aliases(script, flag_values)
-    if extra_args:
-        raise InputError(f"unexpected arguments {list(extra_args)} (flags are --name=value)")
     missing = [f"--{name}" for name in required if not flag_values[name].value]
     if missing:
         raise InputError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
                          "required")
+
+
+def parse_options(script: str, options_class, argv, flag_values=None):
+    """``argv`` (after absl parsed the flags) checked and turned into ``options_class``: the
+    renamed names carried over, no stray argument, every field in range, the required ones
+    given.  Each problem is an :class:`InputError` naming the flag."""
+    check_command_line(script, argv[1:], flag_values)
+    options = options_from_flags(options_class, flag_values)
+    opts.require(options)
+    return options
+
+
+def stage_script(script: str, options_class, run: Callable, report: Optional[Callable] = None,
+                 before_flags: Optional[Callable] = None) -> None:
+    """The whole of a stage's script: TensorFlow's logs quietened (before it is imported),
+    the flags defined from ``options_class`` (and ``--verbose``), the command line parsed and
+    checked (:func:`parse_options`), then ``run(options, script=script)``; ``report(result)``
+    is printed on stdout when given.  Exits with :func:`run_main`'s status."""
+    from absl import app
+
+    from .logs import define_verbose_flag, quiet_logs
+
+    quiet_logs()
+    define_option_flags(options_class, module_name=sys.argv[0])
+    define_verbose_flag(module_name=sys.argv[0])
+
+    def main(argv):
+        def body():
+            result = run(parse_options(script, options_class, argv), script=script)
+            if report is not None:
+                print(report(result), flush=True)
+        return run_main(script, body)
+
+    app.run(main, flags_parser=absl_flags_parser(script))
+
+
+def command_args(options_class, values: dict) -> list:
+    """``--name=value`` arguments giving ``values`` ({field name: value}, in that order) to
+    the script of ``options_class``, after checking them against it (an InputError names
+    the flag): how one script asks another (demo.py) to run a stage."""
+    options_class(**values)
+    fields = {f.name: (f, option) for f, option in opts.option_fields(options_class)}
+    args = []
+    for name, value in values.items():
+        field, option = fields[name]
+        flag = opts.flag_name(field)
+        if option.kind == "bool":
+            args.append(_spelled(flag, value, True))
+        elif option.kind == "list":
+            args.append(f"--{flag}={','.join(value)}")
+        else:
+            args.append(f"--{flag}={value}")
+    return args

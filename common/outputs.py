@@ -23,11 +23,13 @@ import functools
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import time
 from typing import Mapping, Optional
 
+from . import options as opts
 from .atomic import atomic_write_json, default_mode
 from .errors import OutputPathError
 
@@ -99,14 +101,49 @@ def check_not_project(out: str, flag: str = "--out", root: str = PROJECT_ROOT) -
 
 
 def check_not_input(out: str, inputs: Mapping[str, Optional[str]], flag: str = "--out") -> None:
-    """Refuse an output that is, contains or lies inside any input (``{flag: path}``)."""
+    """Refuse an output that is, contains or lies inside any input (``{flag: path}``), in
+    whichever spelling it was given: a folder, a file, a checkpoint prefix or one of its
+    files (the folder it is read from, :func:`read_from`), through symbolic links (every
+    path is compared resolved)."""
     for in_flag, in_path in inputs.items():
         if not in_path:
             continue
-        how = overlap(out, in_path)
-        if how:
-            raise OutputPathError(f"{flag}={out} {how} the input {in_flag}={in_path}; "
-                                  "choose an output folder apart from the inputs")
+        for read in read_from(in_path):
+            how = overlap(out, read)
+            if how:
+                where = "" if real(read) == real(in_path) else f" (read from {read})"
+                raise OutputPathError(f"{flag}={out} {how} the input {in_flag}={in_path}"
+                                      f"{where}; choose an output folder apart from the inputs")
+
+
+# A checkpoint's files: PREFIX.index, PREFIX.data-00000-of-00001, PREFIX.meta (TF1).
+_CHECKPOINT_FILE = re.compile(r"\.(index|meta)$|\.data-\d+-of-\d+$")
+
+
+def read_from(path: str) -> list:
+    """The paths a stage reads when given ``path``: the path itself, except for a checkpoint
+    named by its prefix (``RUN/ckpt-3``, no such file but ``RUN/ckpt-3.index``) or by one of
+    its files (``RUN/ckpt-3.index``): the loader reads the folder holding it (config.json,
+    args.txt, the pointer file beside it), so that folder counts, and the folder the index
+    file really lies in when it is reached through a symbolic link."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return [path]
+    index = path if path.endswith(".index") else path + ".index"
+    if not (_CHECKPOINT_FILE.search(path) or os.path.exists(index)):
+        return [path]
+    found = [os.path.dirname(os.path.abspath(path))]
+    if os.path.exists(index):
+        target = os.path.dirname(real(index))
+        if target != real(found[0]):
+            found.append(target)
+    return found
+
+
+def inputs_of(options) -> dict:
+    """{'--flag': path} of every input of a stage's options (:mod:`common.options` fields with
+    role 'input' or 'checkpoint'), for :func:`check_output`."""
+    return opts.paths(options, "input")
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,9 +25,11 @@ from tqdm import tqdm
 
 from common import layout
 from common.atomic import atomic_write_csv, atomic_write_json
-from common.constants import DEFAULT_WORDS, SAMPLE_RATE, SLICE_LEN
-from common.outputs import OutputFolder
+from common.constants import SAMPLE_RATE
+from common.options import require
+from common.outputs import OutputFolder, inputs_of
 from corpus.errors import CorpusError, NoUsableDataError
+from corpus.prepare_options import PrepareOptions
 from corpus.report import Report
 from corpus.slicing import assign_splits, pad_samples, safe_name, shard_paths
 from corpus.spool import ClipSpool, spool_dir_for
@@ -129,44 +131,36 @@ def _select_words(requested: Optional[list], seen, tokens: list, report: Report,
     return sorted({t.word for t in tokens})
 
 
-def prepare_dataset(out_dir: str, timit_dir: Optional[str] = None,
-                    folder_dir: Optional[str] = None, words=DEFAULT_WORDS,
-                    pad_ms: float = 25.0, slice_len: int = SLICE_LEN, split: str = "random",
-                    test_fraction: float = 0.2, seed: int = 0, write_wavs: bool = False,
-                    overwrite: bool = False, shard_size: int = 1000,
-                    progress: bool = True) -> dict:
-    """Prepare a dataset folder from a TIMIT-layout tree or a folder corpus.
+def run(options: PrepareOptions, script: str = "prepare") -> dict:
+    """Prepare the dataset folder ``options.out`` from a TIMIT-layout tree or a folder corpus
+    (``script`` names the caller in messages).
 
-    Returns the dataset.json dict plus ``'report'`` (the Report). Raises
-    :class:`common.errors.OutputPathError` for an output path the safe-output rule refuses
-    (checked before any audio is read), CorpusError subclasses: NoUsableDataError (nothing
-    usable), CorpusError for bad settings. See docs/data.md.
+    Returns the dataset.json dict plus ``'report'`` (the Report), ``'seconds'`` and ``'out'``.
+    Raises :class:`common.errors.OutputPathError` for an output path the safe-output rule
+    refuses (checked before any audio is read), CorpusError subclasses: NoUsableDataError
+    (nothing usable), CorpusError for bad settings. See docs/data.md.
     """
     t0 = time.time()
-    if (timit_dir is None) == (folder_dir is None):
-        raise CorpusError("give exactly one of --timit_dir and --folder_dir")
-    if slice_len <= 0:
-        raise CorpusError(f"--slice_len={slice_len}: must be positive")
-    if shard_size <= 0:
-        raise CorpusError(f"--shard_size={shard_size}: must be positive")
+    require(options)
     try:
-        pad = pad_samples(pad_ms, SAMPLE_RATE)
-        assign_splits(pd.DataFrame({"word": [], "speaker": [], "timit_split": []}), split,
-                      test_fraction, seed)
+        assign_splits(pd.DataFrame({"word": [], "speaker": [], "timit_split": []}),
+                      options.split, options.test_fraction, options.seed)
     except ValueError as e:
         raise CorpusError(str(e)) from e
-    requested = parse_words(words)
-    output = OutputFolder(out_dir, "prepare",
-                          inputs={"--timit_dir": timit_dir, "--folder_dir": folder_dir},
-                          overwrite=overwrite, flag="--out")
+    pad = pad_samples(options.pad_ms, SAMPLE_RATE)
+    requested = parse_words(options.word_selection())
+    output = OutputFolder(options.out, "prepare", inputs=inputs_of(options),
+                          overwrite=options.overwrite, flag="--out")
     report = Report()
     # Clips wait on disk, not in memory, between reading and writing (corpus/spool.py).
-    with ClipSpool(dir=spool_dir_for(out_dir)) as spool:
-        info = _prepare(output, spool, timit_dir, folder_dir, requested, pad, pad_ms,
-                        slice_len, split, test_fraction, seed, write_wavs, shard_size,
-                        progress, report)
+    with ClipSpool(dir=spool_dir_for(options.out)) as spool:
+        info = _prepare(output, spool, options.timit_dir, options.folder_dir, requested, pad,
+                        options.pad_ms, options.slice_len, options.split,
+                        options.test_fraction, options.seed, options.write_wavs,
+                        options.shard_size, options.progress, report)
     info["seconds"] = round(time.time() - t0, 2)
     info["report"] = report
+    info["out"] = options.out
     return info
 
 
@@ -255,7 +249,8 @@ MAX_LISTED_WORDS = 20   # above this the summary gives counts, not every word (-
 
 def summary_text(info: dict) -> str:
     """Multi-line human summary of a prepare run (every word listed up to MAX_LISTED_WORDS;
-    beyond, the number of words and the spread of tokens per word)."""
+    beyond, the number of words and the spread of tokens per word), ending with the folder
+    written when ``info`` names it (as :func:`run` returns it)."""
     words = info["words"]
     listed = f"words {words}" if len(words) <= MAX_LISTED_WORDS else \
         f"{len(words)} words ({', '.join(words[:3])}, ..., {words[-1]})"
@@ -274,4 +269,6 @@ def summary_text(info: dict) -> str:
         lines.extend("  " + s for s in rep.summary_lines())
     if info.get("missing_words"):
         lines.append(f"  words with no token: {info['missing_words']}")
+    if "out" in info:
+        lines.append(f"wrote {info['out']} in {info['seconds']:.1f} s")
     return "\n".join(lines)

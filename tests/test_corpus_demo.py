@@ -190,7 +190,8 @@ def _hf_fraction(x):
 @pytest.mark.skipif(shutil.which("festival") is None, reason="festival not installed")
 def test_tiny_demo_corpus_labels_line_up(tmp_path):
     pytest.importorskip("tensorflow")
-    from corpus.build import prepare_dataset
+    from corpus.build import run as run_prepare
+    from corpus.prepare_options import PrepareOptions
     from corpus.pipeline import load_split_arrays
 
     out = str(tmp_path / "demo")
@@ -225,7 +226,8 @@ def test_tiny_demo_corpus_labels_line_up(tmp_path):
 
     # through prepare exactly like TIMIT; every target word once per speaker
     data = str(tmp_path / "data")
-    info = prepare_dataset(data, timit_dir=out, test_fraction=0.0, progress=False)
+    info = run_prepare(PrepareOptions(out=data, timit_dir=out, test_fraction=0.0,
+                                      progress=False))
     assert info["words"] == sorted(DEFAULT_WORDS) and info["splits"] == {"train": 24}
     assert info["skipped"] == {} and info["warnings"] == {}
     audio, rows = load_split_arrays(data, "train", normalize=False)

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 import corpus_helpers as ch
-from corpus.build import prepare_dataset
+from corpus.build import run as run_prepare
+from corpus.prepare_options import PrepareOptions
 from corpus.errors import DatasetIncompleteError
 
 tf = pytest.importorskip("tensorflow")
@@ -23,8 +24,8 @@ WORDS = "ask,dark,greasy,rag,wash"
 def data_dir(tmp_path_factory):
     base = tmp_path_factory.mktemp("pipe")
     ch.make_timit_tree(str(base / "timit"))
-    prepare_dataset(str(base / "data"), timit_dir=str(base / "timit"), words=WORDS,
-                    shard_size=7, progress=False)
+    run_prepare(PrepareOptions(out=str(base / "data"), timit_dir=str(base / "timit"),
+                               words=WORDS, shard_size=7, progress=False))
     return str(base / "data")
 
 

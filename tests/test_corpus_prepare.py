@@ -15,9 +15,10 @@ import pytest
 import soundfile as sf
 
 import corpus_helpers as ch
-from common.errors import OutputPathError
+from common.errors import InputError, OutputPathError
 from common.outputs import MARKER_NAME
-from corpus.build import prepare_dataset
+from corpus.build import run as run_prepare
+from corpus.prepare_options import PrepareOptions
 from corpus.errors import CorpusError, NoUsableDataError
 
 pytest.importorskip("tensorflow")
@@ -32,7 +33,7 @@ TOKEN_REASONS = ("too_long", "wrd_malformed", "wrd_out_of_range", "wrd_overlap",
 def run(out, src, **kw):
     kw.setdefault("words", WORDS)
     kw.setdefault("progress", False)
-    return prepare_dataset(str(out), timit_dir=str(src), **kw)
+    return run_prepare(PrepareOptions(out=str(out), timit_dir=str(src), **kw))
 
 
 def read_manifest(d):
@@ -262,7 +263,7 @@ def test_unknown_word_warns_and_only_unknown_fails(tmp_path, caplog):
     assert not os.path.exists(tmp_path / "o2")
 
 
-@pytest.mark.parametrize("words", ["", " , ", []])
+@pytest.mark.parametrize("words", ["", " , ", ","])
 def test_empty_selection_is_an_error(tmp_path, words):
     with pytest.raises(CorpusError, match="empty selection"):
         run(tmp_path / "o", tmp_path, words=words)
@@ -279,8 +280,8 @@ def test_nothing_usable_is_a_clear_error(tmp_path):
         run(tmp_path / "o", tmp_path / "t" / "TRAIN" / "DR1")  # no DR folders below
     with pytest.raises(CorpusError, match="no such folder"):
         run(tmp_path / "o", tmp_path / "nope")
-    with pytest.raises(CorpusError, match="exactly one"):
-        prepare_dataset(str(tmp_path / "o"))
+    with pytest.raises(InputError, match="exactly one"):
+        run_prepare(PrepareOptions(out=str(tmp_path / "o")))
     assert not os.path.exists(tmp_path / "o")
 
 
@@ -295,8 +296,8 @@ def test_folder_corpus(tmp_path):
     (src / "yes" / "notes.txt").write_text("ignored")
     with open(src / "no" / "broken.wav", "wb") as f:
         f.write(b"RIFF....")
-    info = prepare_dataset(str(tmp_path / "o"), folder_dir=str(src), words="all",
-                           test_fraction=0.0, progress=False)
+    info = run_prepare(PrepareOptions(out=str(tmp_path / "o"), folder_dir=str(src),
+                                      words="all", test_fraction=0.0, progress=False))
     assert info["words"] == ["no", "yes"] and info["splits"] == {"train": 6}
     assert info["skipped"] == {"audio_unreadable": 1}
     man = read_manifest(str(tmp_path / "o")).set_index("speaker")
@@ -304,8 +305,8 @@ def test_folder_corpus(tmp_path):
     assert man.loc["st44", "end_sample"] == 22050 and man.loc["spk0"].shape[0] == 2
     assert pd.read_csv(tmp_path / "o" / "phones.csv").empty
     with pytest.raises(CorpusError, match="TRAIN/TEST"):
-        prepare_dataset(str(tmp_path / "o2"), folder_dir=str(src), words="all",
-                        split="timit", progress=False)
+        run_prepare(PrepareOptions(out=str(tmp_path / "o2"), folder_dir=str(src),
+                                   words="all", split="timit", progress=False))
 
 
 # --------------------------------------------------------------------------- atomic output

@@ -211,12 +211,14 @@ def test_fast_stratified_split_equals_the_per_word_scan():
 def test_prepare_all_words_counts_and_shards_match_in_memory_path(tmp_path, small_corpus):
     pytest.importorskip("tensorflow")
     from corpus import tfrecords
-    from corpus.build import prepare_dataset, summary_text
+    from corpus.build import run as run_prepare, summary_text
+    from corpus.prepare_options import PrepareOptions
     from corpus.timit import read_timit
 
     root, info = small_corpus
     data = str(tmp_path / "data")
-    got = prepare_dataset(data, timit_dir=root, words="all", shard_size=8, progress=False)
+    got = run_prepare(PrepareOptions(out=data, timit_dir=root, words="all", shard_size=8,
+                                     progress=False))
     stream = synth.word_stream(info["n_tokens"], SMALL["vocab_size"], seed=5)
     vocab = synth.vocabulary(SMALL["vocab_size"], 5)
     expected = collections.Counter(vocab[int(j)][0] for j in stream)

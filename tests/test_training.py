@@ -27,7 +27,8 @@ WORDS = ["ask", "dark", "rag", "year"]
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     """A prepared dataset of 4 words x 6 noise-burst tokens from a word-folder corpus."""
-    from corpus.build import prepare_dataset
+    from corpus.build import run as run_prepare
+    from corpus.prepare_options import PrepareOptions
 
     root = tmp_path_factory.mktemp("corpus")
     rng = np.random.RandomState(0)
@@ -38,7 +39,8 @@ def tiny_data(tmp_path_factory):
             burst = rng.randn(n) * np.hanning(n) * (0.2 + 0.1 * w_i)
             sf.write(str(root / "words" / word / f"{word}_{j}.wav"), burst, SAMPLE_RATE)
     out = root / "data"
-    prepare_dataset(str(out), folder_dir=str(root / "words"), words=WORDS, progress=False)
+    run_prepare(PrepareOptions(out=str(out), folder_dir=str(root / "words"),
+                               words=",".join(WORDS), progress=False))
     return str(out)
 
 
