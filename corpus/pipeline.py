@@ -83,7 +83,7 @@ def make_dataset(data_dir: str, split: str = "train", batch_size: int = 64,
 
     Order: records -> shuffle (buffer = the split's token count, capped at 20000; reshuffled
     each epoch; deterministic for a given seed) -> repeat -> batch -> parse -> normalise ->
-    prefetch.
+    prefetch.  ``normalize``: True or 'peak' (the peak normalisation), False or 'none'.
     """
     import tensorflow as tf
 
@@ -100,9 +100,11 @@ def make_dataset(data_dir: str, split: str = "train", batch_size: int = 64,
         ds = ds.repeat()
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
 
+    peak = normalize in (True, "peak")
+
     def parse(serialized):
         ex = tf.io.parse_example(serialized, spec)
-        if normalize:
+        if peak:
             ex["audio"] = peak_normalize_tf(ex["audio"])
         return ex
 

@@ -230,7 +230,7 @@ def test_init_from_tf1_checkpoint_continues_the_original_run(tmp_path, tiny_data
     # --data, --batch_size and --normalize are the shared names of --data_dir,
     # --train_batch_size and --data_normalize.
     used = json.loads((train_dir / "flags.json").read_text())["options"]
-    assert (used["data_dir"], used["batch_size"], used["normalize"]) == (tiny_data, 4, True)
+    assert (used["data_dir"], used["batch_size"], used["normalize"]) == (tiny_data, 4, "peak")
 
 
 def test_normalize_and_data_normalize_must_agree(tmp_path, tiny_data):
@@ -239,8 +239,9 @@ def test_normalize_and_data_normalize_must_agree(tmp_path, tiny_data):
          f"--data={tiny_data}", "--normalize=none", "--data_normalize"],
         capture_output=True, text=True, cwd=str(ROOT), timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert proc.stderr.strip() == ("train.py: error: --normalize=none and "
-                                   "--data_normalize=true disagree")
+    assert proc.stderr.strip() == ("train.py: error: --data_normalize=true and "
+                                   "--normalize=none disagree (--data_normalize is another "
+                                   "name for --normalize)")
     assert not (tmp_path / "run").exists()
 
 
