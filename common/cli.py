@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import weakref
 from typing import Callable, Optional
 
 from . import options as opts
@@ -78,7 +79,7 @@ def define_option_flags(options_class, flag_values=None, module_name=None) -> No
     under (a script's ``--help`` shows its main module's flags: ``sys.argv[0]``)."""
     from absl import flags
 
-    flag_values = flag_values or flags.FLAGS
+    flag_values = flags.FLAGS if flag_values is None else flag_values
     where = {"module_name": module_name} if module_name else {}
     define = {"string": flags.DEFINE_string, "int": flags.DEFINE_integer,
               "float": flags.DEFINE_float, "bool": flags.DEFINE_boolean,
@@ -106,7 +107,7 @@ def options_from_flags(options_class, flag_values=None):
     (:func:`check_command_line`)."""
     from absl import flags
 
-    flag_values = flag_values or flags.FLAGS
+    flag_values = flags.FLAGS if flag_values is None else flag_values
     values = {}
     for field, _ in opts.option_fields(options_class):
         name = opts.flag_name(field)
@@ -123,7 +124,7 @@ def define_renamed_flag(renamed: "opts.Renamed", new: str, flag_values=None,
     name is deprecated."""
     from absl import flags
 
-    flag_values = flag_values or flags.FLAGS
+    flag_values = flags.FLAGS if flag_values is None else flag_values
     target = flag_values[new]
     boolean = target.boolean if renamed.values is None else all(
         isinstance(k, bool) for k, _ in renamed.values)
@@ -133,11 +134,11 @@ def define_renamed_flag(renamed: "opts.Renamed", new: str, flag_values=None,
                             else f"the same as --{new}")
     holder = flags.Flag(parser, serializer, renamed.name, None, hint, boolean=boolean)
     flags.DEFINE_flag(holder, flag_values, module_name=module_name)
-    _RENAMED.setdefault(id(flag_values), {})[renamed.name] = (new, renamed)
+    _RENAMED.setdefault(flag_values, {})[renamed.name] = (new, renamed)
 
 
-# id(FlagValues) -> {old name: (new name, Renamed)}
-_RENAMED: dict = {}
+# FlagValues -> {old name: (new name, Renamed)}
+_RENAMED = weakref.WeakKeyDictionary()
 
 
 def _spelled(name: str, value, boolean: bool) -> str:
@@ -152,8 +153,8 @@ def apply_renamed_flags(script: str, flag_values=None) -> None:
     with different meanings is an :class:`InputError`."""
     from absl import flags
 
-    flag_values = flag_values or flags.FLAGS
-    for old, (new, renamed) in _RENAMED.get(id(flag_values), {}).items():
+    flag_values = flags.FLAGS if flag_values is None else flag_values
+    for old, (new, renamed) in _RENAMED.get(flag_values, {}).items():
         if not flag_values[old].present:
             continue
         given = flag_values[old].value
@@ -195,7 +196,7 @@ apply_deprecated_aliases = apply_renamed_flags
 def _legacy_required(required, flag_values):
     from absl import flags
 
-    flag_values = flag_values or flags.FLAGS
+    flag_values = flags.FLAGS if flag_values is None else flag_values
     missing = [f"--{name}" for name in required if not flag_values[name].value]
     if missing:
         raise InputError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
@@ -212,8 +213,16 @@ def parse_options(script: str, options_class, argv, flag_values=None):
     return options
 
 
+def _stage_body(script, options_class, run, report, argv, flag_values=None):
+    def body():
+        result = run(parse_options(script, options_class, argv, flag_values), script=script)
+        if report is not None:
+            print(report(result), flush=True)
+    return run_main(script, body)
+
+
 def stage_script(script: str, options_class, run: Callable, report: Optional[Callable] = None,
-                 before_flags: Optional[Callable] = None) -> None:
+                 ) -> None:
     """The whole of a stage's script: TensorFlow's logs quietened (before it is imported),
     the flags defined from ``options_class`` (and ``--verbose``), the command line parsed and
     checked (:func:`parse_options`), then ``run(options, script=script)``; ``report(result)``
@@ -225,15 +234,27 @@ def stage_script(script: str, options_class, run: Callable, report: Optional[Cal
     quiet_logs()
     define_option_flags(options_class, module_name=sys.argv[0])
     define_verbose_flag(module_name=sys.argv[0])
+    app.run(lambda argv: _stage_body(script, options_class, run, report, argv),
+            flags_parser=absl_flags_parser(script))
 
-    def main(argv):
-        def body():
-            result = run(parse_options(script, options_class, argv), script=script)
-            if report is not None:
-                print(report(result), flush=True)
-        return run_main(script, body)
 
-    app.run(main, flags_parser=absl_flags_parser(script))
+def run_stage_command(script: str, options_class, run: Callable, argv,
+                      report: Optional[Callable] = None) -> int:
+    """What :func:`stage_script` does with ``argv`` (``[script, flags...]``), in this process
+    and on flags of its own (absl's global FLAGS untouched); returns the exit status.  For
+    tests and for calling a stage as its command line would."""
+    from absl import flags
+
+    from .logs import define_verbose_flag
+
+    flag_values = flags.FlagValues()
+    define_option_flags(options_class, flag_values)
+    define_verbose_flag(flag_values)
+    try:
+        rest = flag_values(list(argv))
+    except flags.Error as err:
+        return fail(script, err)
+    return _stage_body(script, options_class, run, report, rest, flag_values)
 
 
 def command_args(options_class, values: dict) -> list:

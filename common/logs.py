@@ -288,7 +288,7 @@ def define_verbose_flag(flag_values=None, module_name=None) -> None:
     from absl import flags
 
     flags.DEFINE_boolean("verbose", False, VERBOSE_HELP,
-                         flag_values=flag_values or flags.FLAGS,
+                         flag_values=flags.FLAGS if flag_values is None else flag_values,
                          **({"module_name": module_name} if module_name else {}))
 
 

@@ -48,7 +48,8 @@ def test_seed_fixes_the_initial_weights(op_determinism):
 
 
 def _train_and_extract(tmp_path, name, data, seed, summary_secs):
-    from extraction.run import ExtractOptions, extract
+    from extraction.extract_options import ExtractOptions
+    from extraction.run import run as extract
 
     train_dir = tmp_path / name
     result = run_training(TINY, options(train_dir, data, seed=seed, max_steps=2,
