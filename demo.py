@@ -4,7 +4,7 @@
     .venv/bin/python demo.py --train_steps=2000 --dim=16
 
 Stages (each one a command you can run yourself; the exact command lines are printed):
-    corpus   python -m corpus.demo     synthetic TIMIT-layout corpus (festival voices)
+    corpus   python -m corpus.demo_corpus     synthetic TIMIT-layout corpus (festival voices)
     prepare  prepare.py                words -> TFRecords, manifest, phone intervals
     train    train.py                  a small ciwGAN (8 codes), --train_steps iterations
                                        (--deterministic; --train_minutes is only a safety cap)
@@ -107,7 +107,7 @@ def check_demo_folder(out):
 
 def stage_command(args) -> str:
     """The command line of a stage as printed: runnable as it is from any folder (the stages
-    run in the repository, where ``python train.py`` and ``python -m corpus.demo`` resolve)."""
+    run in the repository, where ``python train.py`` and ``python -m corpus.demo_corpus`` resolve)."""
     return f"cd {shlex.quote(HERE)} && {shlex.join([sys.executable] + list(args))}"
 
 
@@ -171,7 +171,7 @@ def _demo(extra_args):
     # Stages speak the shared vocabulary (docs/CONVENTIONS.md); train.py keeps the original
     # scripts' names (--train_dir, --data_dir, --train_batch_size).
     stages = [
-        ("corpus", ["-m", "corpus.demo", f"--out={corpus}",
+        ("corpus", ["-m", "corpus.demo_corpus", f"--out={corpus}",
                     f"--n_speakers={FLAGS.n_speakers}", f"--seed={FLAGS.seed}", "--overwrite"]),
         ("prepare", ["prepare.py", f"--timit_dir={corpus}", f"--out={data}",
                      f"--seed={FLAGS.seed}", "--overwrite"]),

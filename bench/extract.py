@@ -53,7 +53,7 @@ def main(argv):
     from wavegan.runtime import describe_devices
     print(describe_devices("bench/extract.py"), flush=True)
 
-    from corpus.pipeline import peak_normalize_np
+    from corpus.dataset import peak_normalize_np
     from extraction.run import run_extraction
     from extraction.sources import ArraySource
     from wavegan import QNetwork

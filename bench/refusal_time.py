@@ -35,7 +35,7 @@ def commands(missing: str) -> dict:
                        f"--out={BAD_OUT}"],
         "analyze.py": ["analyze.py", f"--activations={missing}", f"--out={BAD_OUT}"],
         "demo.py": ["demo.py", f"--out={BAD_OUT}"],
-        "corpus.demo": ["-m", "corpus.demo", f"--out={BAD_OUT}"],
+        "corpus.demo_corpus": ["-m", "corpus.demo_corpus", f"--out={BAD_OUT}"],
     }
 
 

@@ -1,6 +1,6 @@
 """Benchmark (issue 14, part 4): prepare.py --words=all on a full-size TIMIT-layout corpus.
 
-Writes (or reuses) the synthetic-voice demo corpus (``python -m corpus.demo --voice=synthetic``:
+Writes (or reuses) the synthetic-voice demo corpus (``python -m corpus.demo_corpus --voice=synthetic``:
 speakers x sentences x words per sentence pseudo-words from a vocabulary of ``vocab_size``),
 then runs ``prepare.py --timit_dir=<corpus> --words=all`` on it. Both run as child processes;
 each child's wall time and peak RSS are measured on that child alone (``os.wait4`` returns the
@@ -62,10 +62,10 @@ def prepare_part(speakers: int = 630, sentences: int = synth.DEFAULT_N_SENTENCES
     data_dir = os.path.join(work_dir, f"data_{speakers}x{sentences}")
     os.makedirs(work_dir, exist_ok=True)
     gen = _check(measured_run(
-        [sys.executable, "-m", "corpus.demo", f"--out={corpus_dir}", "--voice=synthetic",
+        [sys.executable, "-m", "corpus.demo_corpus", f"--out={corpus_dir}", "--voice=synthetic",
          f"--n_speakers={speakers}", f"--n_sentences={sentences}",
          f"--vocab_size={vocab_size}", f"--words_per_sentence={words_per_sentence}",
-         f"--seed={seed}", f"--jobs={jobs}", "--noprogress", "--overwrite"]), "corpus.demo")
+         f"--seed={seed}", f"--jobs={jobs}", "--noprogress", "--overwrite"]), "corpus.demo_corpus")
     prep = _check(measured_run(
         [sys.executable, os.path.join(prepare_root, "prepare.py"), f"--timit_dir={corpus_dir}",
          "--words=all", f"--out={data_dir}", "--overwrite", "--noprogress"],

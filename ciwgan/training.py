@@ -34,7 +34,7 @@ def run(options: TrainOptions, script: str = "train") -> dict:
         request_exact_numerics()
     from ciwgan.cluster import multiworker_role
     from common.lock import folder_lock
-    from corpus.pipeline import read_dataset_info
+    from corpus.dataset import read_dataset_info
 
     check_not_project(options.train_dir, "--train_dir")
     check_not_input(options.train_dir, inputs_of(options), "--train_dir")

@@ -189,7 +189,7 @@ def set_aside_untracked(prefix: str, manager: tf.train.CheckpointManager) -> Non
 def real_batches(options: TrainOptions, config: WaveGANConfig, info: dict, seed: int):
     """Endless iterator of real batches [B, slice_len] from the prepared dataset (``info``: its
     dataset.json)."""
-    from corpus.pipeline import iterate_checked, make_dataset
+    from corpus.dataset import iterate_checked, make_dataset
 
     if int(info.get("slice_len", config.slice_len)) != config.slice_len:
         raise TrainingError(f"{options.data_dir} holds {info['slice_len']}-sample clips but the "
@@ -407,7 +407,7 @@ def run_training(config: WaveGANConfig, options: TrainOptions, hold_lock: bool =
     Holds ``train_dir``'s lock (:func:`common.lock.folder_lock`) for the whole run;
     ``hold_lock=False`` when the caller already holds it (``train.py`` takes it, after checking
     the folder against its inputs, before TensorFlow is imported)."""
-    from corpus.pipeline import read_dataset_info
+    from corpus.dataset import read_dataset_info
 
     info = read_dataset_info(options.data_dir)  # an incomplete dataset fails before any work
     # --distribute=multiworker: only the chief takes the lock and writes into train_dir.

@@ -23,7 +23,7 @@ CONVENTIONS = os.path.join(ROOT, "docs", "CONVENTIONS.md")
 # script name (as in the tables and in its messages) -> command line after the interpreter
 SCRIPTS = {name: [os.path.join(ROOT, name)] for name in (
     "prepare.py", "train.py", "generate.py", "extract.py", "analyze.py", "demo.py")}
-SCRIPTS["corpus.demo"] = ["-m", "corpus.demo"]
+SCRIPTS["corpus.demo_corpus"] = ["-m", "corpus.demo_corpus"]
 REPO_FOLDER = os.path.join(ROOT, "analysis")     # an output there is refused as bad input
 # docs table type -> absl --helpxml <type>
 XML_TYPES = {"string": "string", "int": "int", "float": "float", "bool": "bool",
@@ -155,7 +155,7 @@ def test_train_keeps_the_original_names():
 def _required(script, tmp_path):
     missing = str(tmp_path / "missing")
     return {"prepare.py": [f"--timit_dir={missing}"],
-            "corpus.demo": [],
+            "corpus.demo_corpus": [],
             "extract.py": [f"--checkpoint={missing}", f"--out={tmp_path / 'out'}"],
             "analyze.py": [f"--activations={missing}", f"--out={tmp_path / 'out'}"],
             }.get(script, [])
@@ -204,7 +204,7 @@ def test_old_and_new_name_disagreeing_is_one_line(old, new, script, tmp_path):
 BAD_VALUES = {"prepare.py": "--seed=many", "train.py": "--seed=many",
               "generate.py": "--seed=many", "extract.py": "--batch_size=many",
               "analyze.py": "--k=many", "demo.py": "--seed=many",
-              "corpus.demo": "--n_speakers=many"}
+              "corpus.demo_corpus": "--n_speakers=many"}
 
 
 @pytest.mark.parametrize("script", list(SCRIPTS))

@@ -22,7 +22,7 @@ from corpus.prepare_options import PrepareOptions
 from corpus.errors import CorpusError, NoUsableDataError
 
 pytest.importorskip("tensorflow")
-from corpus.pipeline import load_split_arrays, read_dataset_info  # noqa: E402
+from corpus.dataset import load_split_arrays, read_dataset_info  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = "ask,dark,greasy,rag,wash"

@@ -20,7 +20,7 @@ written under the safe-output rule (:mod:`common.outputs`, stage "demo-corpus"):
 demo corpus with the same settings is reused; another one is replaced only with --overwrite;
 any other existing folder is refused.
 
-    python -m corpus.demo --out=work/demo_timit --n_speakers=64
+    python -m corpus.demo_corpus --out=work/demo_timit --n_speakers=64
 
 ``--voice=synthetic`` writes a corpus of TIMIT's size instead (630 speakers x 10 sentences of
 pseudo-words from a 6,229-word vocabulary, ``--n_speakers=630``) with the fast numpy voice of
@@ -38,24 +38,23 @@ import subprocess
 import tempfile
 import time
 
+from typing import Optional
+
 import numpy as np
 import soundfile as sf
-from absl import app, flags
 from scipy import signal
 
 from common.atomic import atomic_write_json
-from common.cli import (absl_flags_parser, check_command_line, define_deprecated_alias,
-                        run_main)
+from common.cli import stage_script
 from common.constants import SAMPLE_RATE
-from common.logs import define_verbose_flag, quiet_logs
+from common.options import Renamed, StageOptions, choice, integer, require, shared
 from common.outputs import OutputFolder, check_not_project
 from common.outputs import read_marker as read_output_marker
 from corpus.errors import CorpusError
 from corpus import synth
 from corpus.synth import base36
 
-SCRIPT = "corpus.demo"
-FLAGS = flags.FLAGS
+SCRIPT = "corpus.demo_corpus"
 DEMO_VERSION = 1
 STAGE = "demo-corpus"
 INFO_NAME = "demo_corpus.json"
@@ -361,63 +360,65 @@ def _generate_synthetic(out_dir: str, n_speakers: int, seed: int, jobs: int, ove
     return {**info, "reused": False}
 
 
-def define_flags() -> None:
-    """The command line's flags (the shared vocabulary: --out, --overwrite, --progress, --seed).
-    Defined only when the module runs as a script, so importing it adds no flag to absl's
-    global FLAGS."""
-    flags.DEFINE_string("out", None, "Output TIMIT-layout folder (written atomically; never a "
-                        "folder of the repository).")
-    flags.DEFINE_integer("n_speakers", DEFAULT_N_SPEAKERS, "Synthetic speakers (each says SA1 "
-                         "and SA2: one token of every target word).")
-    flags.DEFINE_integer("seed", 0, "Seed of the speakers' voices, rates, pitch and noise "
-                         "(and of the synthetic voice's vocabulary and sentences).")
-    flags.DEFINE_integer("jobs", 0, "Parallel festival runs or synthetic-voice threads "
-                         "(0 = number of CPUs).")
-    flags.DEFINE_enum("voice", "festival", list(VOICE_NAMES), "festival: SA1 and SA2 spoken "
-                      "by festival (the default demo corpus); synthetic: a fast numpy "
-                      "formant/noise synthesiser saying --n_sentences sentences of "
-                      "--words_per_sentence pseudo-words from a --vocab_size-word vocabulary "
-                      "per speaker (TIMIT's size: --n_speakers=630).")
-    flags.DEFINE_integer("n_sentences", synth.DEFAULT_N_SENTENCES, "Sentences per speaker "
-                         "(--voice=synthetic only).")
-    flags.DEFINE_integer("vocab_size", synth.DEFAULT_VOCAB_SIZE, "Distinct pseudo-words "
-                         "(--voice=synthetic only; every one occurs when the corpus has at "
-                         "least as many word slots).")
-    flags.DEFINE_integer("words_per_sentence", synth.DEFAULT_WORDS_PER_SENTENCE, "Words per "
-                         "sentence (--voice=synthetic only).")
-    flags.DEFINE_bool("overwrite", False, "Replace an earlier demo corpus with other settings "
-                      "in --out; any other existing folder is refused.")
-    flags.DEFINE_bool("progress", True, "Show a progress bar.")
-    define_verbose_flag()
-    define_deprecated_alias("out_dir", "out")
+@dataclasses.dataclass(frozen=True)
+class DemoCorpusOptions(StageOptions):
+    """What ``python -m corpus.demo_corpus`` is asked to do (its flags come from here)."""
+    out: Optional[str] = shared("out", required=True, help="the TIMIT-layout corpus folder",
+                                renamed=(Renamed("out_dir"),))
+    n_speakers: int = integer(DEFAULT_N_SPEAKERS, "synthetic speakers (festival: each says "
+                              "SA1 and SA2, one token of every target word)", low=1,
+                              high=100_000)
+    seed: int = shared("seed", 0, help="the speakers' voices, rates, pitch and noise (and the "
+                       "synthetic voice's vocabulary and sentences)")
+    jobs: int = integer(0, "parallel festival runs or synthetic-voice threads (0 = number of "
+                        "CPUs)", low=0, high=1024)
+    voice: str = choice("festival", VOICE_NAMES, "festival: SA1 and SA2 spoken by festival "
+                        "(the default demo corpus); synthetic: a fast numpy formant/noise "
+                        "synthesiser saying --n_sentences sentences of --words_per_sentence "
+                        "pseudo-words from a --vocab_size-word vocabulary per speaker "
+                        "(TIMIT's size: --n_speakers=630)")
+    n_sentences: Optional[int] = integer(None, "sentences per speaker (--voice=synthetic only; "
+                                         f"unset: {synth.DEFAULT_N_SENTENCES})", low=1,
+                                         high=10_000)
+    vocab_size: Optional[int] = integer(None, "distinct pseudo-words (--voice=synthetic only; "
+                                        "every one occurs when the corpus has at least as many "
+                                        f"word slots; unset: {synth.DEFAULT_VOCAB_SIZE})",
+                                        low=1, high=1_000_000)
+    words_per_sentence: Optional[int] = integer(
+        None, "words per sentence (--voice=synthetic only; unset: "
+        f"{synth.DEFAULT_WORDS_PER_SENTENCE})", low=1, high=1000)
+    overwrite: bool = shared("overwrite", False, help="an earlier demo corpus with other "
+                             "settings")
+    progress: bool = shared("progress", True)
+
+    def check(self) -> None:
+        if self.voice != "synthetic":
+            for name in SYNTHETIC_FLAGS:
+                if getattr(self, name) is not None:
+                    raise DemoError(f"--{name} applies to --voice=synthetic only")
 
 
-def _generate(extra_args: list) -> None:
-    check_command_line(SCRIPT, extra_args, required=("out",))
-    if FLAGS.voice != "synthetic":
-        for name in SYNTHETIC_FLAGS:
-            if FLAGS[name].present:
-                raise DemoError(f"--{name} applies to --voice=synthetic only")
-    m = generate_demo_corpus(FLAGS.out, FLAGS.n_speakers, FLAGS.seed, FLAGS.jobs,
-                             FLAGS.overwrite, FLAGS.progress, voice=FLAGS.voice,
-                             n_sentences=FLAGS.n_sentences, vocab_size=FLAGS.vocab_size,
-                             words_per_sentence=FLAGS.words_per_sentence)
+def run(options: DemoCorpusOptions, script: str = SCRIPT) -> dict:
+    """The command line's run: :func:`generate_demo_corpus` with ``options``; returns its
+    demo_corpus.json dict plus 'reused' and 'out'."""
+    require(options)
+    sizes = {name: getattr(options, name) for name in SYNTHETIC_FLAGS
+             if getattr(options, name) is not None}
+    m = generate_demo_corpus(options.out, options.n_speakers, options.seed, options.jobs,
+                             options.overwrite, options.progress, voice=options.voice, **sizes)
+    return {**m, "out": options.out}
+
+
+def summary(m: dict) -> str:
+    """The closing line: reused, or what was written."""
     if m["reused"]:
-        print(f"{FLAGS.out}: complete demo corpus with these settings exists; reused")
-    elif FLAGS.voice == "synthetic":
-        print(f"wrote {FLAGS.out}: {m['n_speakers']} speakers x {m['n_sentences']} sentences, "
-              f"{m['n_tokens']} word tokens of {m['n_words_used']} distinct words, in "
-              f"{m['seconds']} s")
-    else:
-        print(f"wrote {FLAGS.out}: {m['n_speakers']} speakers x 2 sentences in "
-              f"{m['seconds']} s")
-
-
-def main(argv) -> int:
-    return run_main(SCRIPT, lambda: _generate(argv[1:]))
+        return f"{m['out']}: complete demo corpus with these settings exists; reused"
+    if m.get("voice") == "synthetic":
+        return (f"wrote {m['out']}: {m['n_speakers']} speakers x {m['n_sentences']} "
+                f"sentences, {m['n_tokens']} word tokens of {m['n_words_used']} distinct "
+                f"words, in {m['seconds']} s")
+    return f"wrote {m['out']}: {m['n_speakers']} speakers x 2 sentences in {m['seconds']} s"
 
 
 if __name__ == "__main__":
-    quiet_logs()
-    define_flags()
-    app.run(main, flags_parser=absl_flags_parser(SCRIPT))
+    stage_script(SCRIPT, DemoCorpusOptions, run, summary)

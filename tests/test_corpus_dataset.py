@@ -1,4 +1,4 @@
-"""corpus.pipeline and corpus.tfrecords: Example encoding, read_dataset_info, make_dataset
+"""corpus.dataset and corpus.tfrecords: Example encoding, read_dataset_info, make_dataset
 (shapes, peak normalisation, seeded determinism, repeat/remainder) and load_split_arrays."""
 
 import json
@@ -14,7 +14,7 @@ from corpus.prepare_options import PrepareOptions
 from corpus.errors import DatasetIncompleteError
 
 tf = pytest.importorskip("tensorflow")
-from corpus import pipeline as pl  # noqa: E402
+from corpus import dataset as pl  # noqa: E402
 from corpus import tfrecords as tfr  # noqa: E402
 
 WORDS = "ask,dark,greasy,rag,wash"
