@@ -168,8 +168,9 @@ def code_probabilities(config: WaveGANConfig, logits) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Training: z drawn as the original train_ciwgan.py / train_fiwgan.py draw it
 # --------------------------------------------------------------------------------------------
-def sample_training_z(config: WaveGANConfig, batch_size: int, rng: tf.random.Generator):
-    """z float32 [B, latent_dim] for one training batch, from the trainer's generator.
+def sample_training_z(config: WaveGANConfig, batch_size: int, rng):
+    """z float32 [B, latent_dim] for one training batch, from the trainer's generator ``rng``
+    (a ``tf.random.Generator``).
 
     ciwGAN (``random_z``): a one-hot code of a uniformly drawn category; fiwGAN: independent
     Bernoulli(0.5) bits; then uniform(-1, 1) noise.  WaveGAN: uniform(-1, 1) everywhere.
