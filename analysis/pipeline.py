@@ -1,6 +1,7 @@
 """The whole analysis of an activations folder: fits, tables, figures and the report.
 
-``run_analysis(AnalysisOptions(activations=..., out=...))`` is what ``analyze.py`` calls.
+``run(AnalysisOptions(activations=..., out=...))`` is the analyze stage (``analyze.py``; the
+options: :mod:`analysis.analyze_options`).
 ``out`` follows the safe-output rule of :mod:`common.outputs` (stage "analyze"): never the
 activations folder or a folder of this repository, an existing folder replaced only when it
 is an earlier analyze output and ``overwrite`` is set, everything written to a hidden sibling
@@ -23,63 +24,29 @@ import sys
 import time
 from typing import Optional
 
+from analysis.analyze_options import AnalysisOptions
 from analysis.columns import (CSV_NA_VALUES, LABEL_COLUMNS, open_table,  # noqa: F401
                               read_csv_labels)
 from common import layout
 from common.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
-from common.errors import OutputPathError
-from common.outputs import OutputFolder
+from common.errors import InputError, OutputPathError, one_line
+from common.options import require
+from common.outputs import OutputFolder, inputs_of
 
 STAGE = "analyze"
 
 
-@dataclasses.dataclass
-class AnalysisOptions:
-    """What analyze.py's flags say (see analyze.py for their help)."""
-
-    activations: Optional[str] = None
-    out: Optional[str] = None
-    layer: str = "conv5"
-    ref_word: str = "ask"
-    k: int = 10
-    phones: list = dataclasses.field(default_factory=lambda: ["s", "sh"])
-    phone_layers: list = dataclasses.field(default_factory=lambda: ["conv1", "conv2", "conv3", "conv4"])
-    diff: list = dataclasses.field(default_factory=list)
-    engine: str = "auto"
-    generated: Optional[str] = None
-    rho_method: str = "global"
-    lmm_layers: list = dataclasses.field(default_factory=list)
-    nthreads: int = 2
-    grid: int = 0
-    figures: bool = True
-    overwrite: bool = False
-    progress: bool = True
-    # Words of the word GAMM, the difference curves and the mixed models: a list, or a
-    # comma-separated string as analyze.py's --words gives it; empty or 'all': every word.
-    words: object = "all"
-    # The layer-by-contrast diagnostic (analysis.contrasts, docs/contrasts.md): 'a:b,c:d' or
-    # 'auto' ('' = off), cells needing min_intervals intervals per phone, 'auto' capped at
-    # max_contrasts pairs, on contrast_layers (empty: every layer of the phone table).
-    contrasts: str = ""
-    min_intervals: int = 10
-    max_contrasts: int = 10
-    contrast_layers: list = dataclasses.field(default_factory=list)
-    contrast_engine: str = "fast"
-    # Spectra of the averaged feature maps (analysis.spectra): off by default.
-    spectra: bool = False
-    spectra_bands: int = 4
-    spectra_test: str = "lmm"
-    spectra_layers: list = dataclasses.field(default_factory=list)
-
-
 class Progress:
     """Progress lines on stderr, ``[analyze] <message> (<seconds since t0> s)``; silent when
-    ``enabled`` is False (analyze.py --noprogress)."""
+    ``enabled`` is False (analyze.py --noprogress).  ``last`` is the latest message, printed
+    or not: what the analysis was doing when something failed."""
 
     def __init__(self, enabled: bool = True):
         self.enabled = bool(enabled)
+        self.last = "starting"
 
     def __call__(self, msg: str, t0: Optional[float] = None) -> None:
+        self.last = msg
         if not self.enabled:
             return
         text = msg if t0 is None else f"{msg} ({time.perf_counter() - t0:.1f} s)"
@@ -231,20 +198,70 @@ def read_phone_rows(args: AnalysisOptions, phone_layers: list) -> tuple:
     return rows, pairs
 
 
-def run_analysis(args: AnalysisOptions) -> dict:
-    """The whole analysis into args.out (see module docstring). Returns the fit_info dict."""
+# For an R allocation failure outside the fits that name their own remedy.
+R_MEMORY_ADVICE = ("use --engine=fast for the word GAMM, skip the phone GAMMs "
+                   "(--phone_layers=) or the mixed models (--lmm_layers=none), or analyse "
+                   "fewer tokens")
+
+
+class RFailure(InputError):
+    """R stopped a fit: one line naming what was being fitted and R's own message."""
+
+
+def run(options: AnalysisOptions, script: str = "analyze") -> dict:
+    """The whole analysis into ``options.out`` (see the module docstring); returns the
+    fit_info dict plus 'out' and 'seconds'.  An error R raises is one line naming the model
+    being fitted (an :class:`RFailure`, or :class:`analysis.rbridge.RInputError` when it
+    means 'too large' or 'too few rows'), never a traceback."""
+    t0 = time.perf_counter()
+    progress = Progress(options.progress)
+    try:
+        info = _run(options, progress, script)
+    except Exception as exc:
+        if type(exc).__name__ != "RRuntimeError":
+            raise
+        from analysis.rbridge import r_input_error
+        mapped = r_input_error(exc, "R", R_MEMORY_ADVICE)
+        if mapped is not None:
+            raise mapped from exc
+        raise RFailure(f"R failed while {progress.last}: {one_line(exc)}") from exc
+    progress(f"wrote {options.out}", t0)
+    return {**info, "out": options.out, "seconds": time.perf_counter() - t0}
+
+
+def summary(info: dict) -> str:
+    """The stage's closing line (stdout): what was fitted, where the report is, how long."""
+    w1, w2 = info["diff"]
+    out = info["out"]
+    parts = [f"word GAMM at {info['layer']} (engine {info['engine']}, rho {info['rho']:.3f})",
+             f"difference {w1} - {w2}: {len(info['regions'])} significant region(s)"]
+    if info["phone_fits"]:
+        parts.append(f"phone GAMMs at {','.join(info['phone_fits'])}")
+    parts.append(f"report {out}/report.html")
+    return f"wrote {out}: " + "; ".join(parts) + f"; {info['seconds']:.1f} s"
+
+
+def command_line(options: AnalysisOptions, script: str) -> str:
+    """The command that asks for ``options`` (the options that differ from their defaults),
+    as the report quotes it."""
+    from common.cli import options_args
+
+    return " ".join([script] + options_args(options))
+
+
+def _run(args: AnalysisOptions, progress: Progress, script: str) -> dict:
     import pandas as pd
     from analysis.gamm.data import AnalysisInputError
     from analysis.rbridge import get_r
     from analysis.records import read_activations_records, read_optional
 
+    require(args)
     src = args.activations
     if not src or not os.path.isdir(src):
         raise AnalysisInputError(f"--activations={src!r} is not a folder")
     # Checked before anything is read or fitted: a refused --out costs nothing.
-    output = OutputFolder(args.out, STAGE, inputs={"--activations": src},
-                          overwrite=args.overwrite)
-    inputs = read_model_inputs(args, Progress(args.progress))
+    output = OutputFolder(args.out, STAGE, inputs=inputs_of(args), overwrite=args.overwrite)
+    inputs = read_model_inputs(args, progress)
     up = read_optional(os.path.join(src, f"{layout.UPSAMPLED}.parquet"), pd.read_parquet) \
         if args.figures else None
     records = read_activations_records(src)
@@ -254,7 +271,8 @@ def run_analysis(args: AnalysisOptions) -> dict:
             tmp = stack.enter_context(output)
         except OSError as exc:
             raise OutputPathError(f"--out={args.out}: cannot create it ({exc})") from exc
-        return _analyse(args, inputs, up, records, tmp)
+        return _analyse(args, inputs, up, records, tmp, progress,
+                        command_line(args, "analyze.py" if script == STAGE else script))
 
 
 def fixed_part(fit):
@@ -287,7 +305,8 @@ def check_model_sizes(args: AnalysisOptions, phone_tab) -> None:
         check_phone_model_size(phone_tab, lay, tuple(args.phones), k=args.k)
 
 
-def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
+def _analyse(args, inputs: ModelInputs, up, records, tmp, progress: Progress,
+             command: str) -> dict:
     """Fits, tables, figures and report written into the temporary folder ``tmp``."""
     import numpy as np
     import pandas as pd
@@ -297,7 +316,6 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
     from analysis.records import read_layer_time
     from analysis.report import ReportInputs, write_report
     from analysis.tables import visible
-    progress = Progress(args.progress)
     timings, notes, figures = {}, [], {}
     acts, phone_tab, words = inputs.rows, inputs.phones, inputs.words
     n_tok = acts["token_id"].nunique()
@@ -421,7 +439,7 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
         diff_words=(w1, w2), diff_regions=regions, phone_fits=phone_fits,
         phones=tuple(args.phones), lmm=lmm_tab, lmm_backend=lmm_backend,
         figures=figures, timings=timings, notes=notes,
-        command=" ".join(["analyze.py"] + sys.argv[1:]), records=records,
+        command=command, records=records,
         engine_requested=args.engine, phone_regions=phone_regions, layer_time=layer_time,
         phone_table=phone_tab, generated=args.generated, sections=sections))
     progress("report written", t0)

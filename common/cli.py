@@ -257,20 +257,28 @@ def run_stage_command(script: str, options_class, run: Callable, argv,
     return _stage_body(script, options_class, run, report, rest, flag_values)
 
 
+def _arg(flag: str, option, value) -> str:
+    if option.kind == "bool":
+        return _spelled(flag, value, True)
+    if option.kind == "list":
+        return f"--{flag}={','.join(value)}"
+    return f"--{flag}={value}"
+
+
+def options_args(options) -> list:
+    """``--name=value`` arguments that give ``options``: each field with a flag whose value
+    differs from its default, in declaration order (e.g. the command a report quotes)."""
+    return [_arg(opts.flag_name(field), option, getattr(options, field.name))
+            for field, option in opts.option_fields(options)
+            if opts.flag_name(field) and getattr(options, field.name) is not None
+            and getattr(options, field.name) != opts.field_default(field)]
+
+
 def command_args(options_class, values: dict) -> list:
     """``--name=value`` arguments giving ``values`` ({field name: value}, in that order) to
     the script of ``options_class``, after checking them against it (an InputError names
     the flag): how one script asks another (demo.py) to run a stage."""
     options_class(**values)
     fields = {f.name: (f, option) for f, option in opts.option_fields(options_class)}
-    args = []
-    for name, value in values.items():
-        field, option = fields[name]
-        flag = opts.flag_name(field)
-        if option.kind == "bool":
-            args.append(_spelled(flag, value, True))
-        elif option.kind == "list":
-            args.append(f"--{flag}={','.join(value)}")
-        else:
-            args.append(f"--{flag}={value}")
-    return args
+    return [_arg(opts.flag_name(fields[name][0]), fields[name][1], value)
+            for name, value in values.items()]
