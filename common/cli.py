@@ -175,32 +175,12 @@ def apply_renamed_flags(script: str, flag_values=None) -> None:
         flag_values[old].present = 0  # carried over once: a second call does nothing
 
 
-def check_command_line(script: str, extra_args, flag_values=None, required=()) -> None:
+def check_command_line(script: str, extra_args, flag_values=None) -> None:
     """What every script checks first: renamed names carried over
     (:func:`apply_renamed_flags`) and no positional arguments (an :class:`InputError`)."""
     apply_renamed_flags(script, flag_values)
     if extra_args:
         raise InputError(f"unexpected arguments {list(extra_args)} (flags are --name=value)")
-    _legacy_required(required, flag_values)
-
-
-# TEMPORARY, while the scripts move to stage_script: the previous names.
-def define_deprecated_alias(old, new, flag_values=None, negate=False):
-    define_renamed_flag(opts.Renamed(old, ((True, False), (False, True)) if negate else None),
-                        new, flag_values)
-
-
-apply_deprecated_aliases = apply_renamed_flags
-
-
-def _legacy_required(required, flag_values):
-    from absl import flags
-
-    flag_values = flags.FLAGS if flag_values is None else flag_values
-    missing = [f"--{name}" for name in required if not flag_values[name].value]
-    if missing:
-        raise InputError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
-                         "required")
 
 
 def parse_options(script: str, options_class, argv, flag_values=None):
@@ -218,6 +198,9 @@ def _stage_body(script, options_class, run, report, argv, flag_values=None):
         result = run(parse_options(script, options_class, argv, flag_values), script=script)
         if report is not None:
             print(report(result), flush=True)
+            return None
+        # a run without a report may return its exit status (demo.py: a stage's)
+        return result if isinstance(result, int) and not isinstance(result, bool) else None
     return run_main(script, body)
 
 
