@@ -41,7 +41,7 @@ from common.errors import InputError, OutputPathError
 from common.logs import child_env, tensorboard_hint
 from common.options import StageOptions, integer, items, number, shared
 from common.outputs import check_not_project
-from corpus.demo_corpus import DemoCorpusOptions
+from corpus.demo_corpus_options import DemoCorpusOptions
 from corpus.prepare_options import PrepareOptions
 from extraction.extract_options import ExtractOptions
 
@@ -75,7 +75,7 @@ _RENAMED_COMMANDS = ((" -m corpus.demo ", " -m corpus.demo_corpus "),)
 @dataclasses.dataclass(frozen=True)
 class DemoOptions(StageOptions):
     out: str = shared("out", os.path.join("work", "demo"), help="the whole demo's: each stage "
-                      "writes a sub-folder of it")
+                      "writes a sub-folder of it", role="")
     n_speakers: int = integer(64, "synthetic speakers (x 8 words = tokens)", low=1)
     train_steps: int = integer(800, "training iterations (5 D + 1 G/Q updates each): what "
                                "fixes the result (about 14 minutes on 2 CPU cores at the "

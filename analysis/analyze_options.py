@@ -9,10 +9,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from analysis.gamm import AUTO_MGCV_MAX_TOKENS, ENGINES
 from common.options import (Renamed, StageOptions, boolean, choice, integer, items, shared,
                             text)
 
+# The word GAMM's engines (analysis.gamm): 'auto' fits with mgcv up to AUTO_MGCV_MAX_TOKENS
+# tokens (mgcv takes ~2.5 min at 200 tokens, ~5 at 250: ENVIRONMENT.md), the fast engine above.
+ENGINES = ("auto", "mgcv", "fast")
+AUTO_MGCV_MAX_TOKENS = 250
 # How the word and phone models are inferred: 'calibrated' (the default) or as the paper.
 INFERENCE = ("calibrated", "paper")
 NEGATED = ((True, False), (False, True))

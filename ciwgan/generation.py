@@ -113,12 +113,11 @@ def run(options: GenerateOptions, script: str = "generate") -> dict:
     The output folder is checked against the safe-output rule (with the checkpoint's folder
     as an input) before TensorFlow is imported.  Returns {'prefix', 'step', 'table', 'out'}.
     """
-    from wavegan import load_models
-    from wavegan.checkpoint_files import checkpoint_step
-
     require(options)
     inputs = inputs_of(options)
     check_output(options.out, "generate", inputs, options.overwrite)
+    from wavegan import load_models   # TensorFlow
+    from wavegan.checkpoint_files import checkpoint_step
     config, G, _, Q, prefix = load_models(options.checkpoint, model=options.model)
     table = generate_to_folder(config, G, Q, options.out, options.codes, options.value,
                                options.n_per_code, options.seed, overwrite=options.overwrite,

@@ -33,7 +33,7 @@ class TrainOptions(StageOptions):
     train_dir: Optional[str] = text(
         None, "the training folder (checkpoints, config.json, flags.json, TensorBoard, "
         "previews): new, empty, or an earlier run of train.py, which is resumed",
-        required=True, role="output")
+        required=True, role="run")
     data_dir: Optional[str] = shared("data", None, flag="data_dir", synonyms=("data",),
                                      required=True)
     batch_size: int = shared("batch_size", 64, flag="train_batch_size",

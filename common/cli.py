@@ -195,7 +195,11 @@ def parse_options(script: str, options_class, argv, flag_values=None):
 
 def _stage_body(script, options_class, run, report, argv, flag_values=None):
     def body():
-        result = run(parse_options(script, options_class, argv, flag_values), script=script)
+        from .outputs import check_options_paths
+
+        options = parse_options(script, options_class, argv, flag_values)
+        check_options_paths(options)
+        result = run(options, script=script)
         if report is not None:
             print(report(result), flush=True)
             return None
@@ -208,8 +212,10 @@ def stage_script(script: str, options_class, run: Callable, report: Optional[Cal
                  ) -> None:
     """The whole of a stage's script: TensorFlow's logs quietened (before it is imported),
     the flags defined from ``options_class`` (and ``--verbose``), the command line parsed and
-    checked (:func:`parse_options`), then ``run(options, script=script)``; ``report(result)``
-    is printed on stdout when given.  Exits with :func:`run_main`'s status."""
+    checked (:func:`parse_options`), its output folders checked against its inputs and the
+    repository (:func:`common.outputs.check_options_paths`), then ``run(options,
+    script=script)``; ``report(result)`` is printed on stdout when given.  Exits with
+    :func:`run_main`'s status.  Nothing heavy is imported before ``run``."""
     from absl import app
 
     from .logs import define_verbose_flag, quiet_logs

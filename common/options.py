@@ -67,7 +67,8 @@ class Option:
     synonyms: Tuple[str, ...] = ()   # further names of the same flag (train.py's --data)
     renamed: Tuple[Renamed, ...] = ()
     required: bool = False
-    role: str = ""                   # 'input', 'checkpoint' (an input) or 'output': a path
+    role: str = ""                   # a path: 'input', 'checkpoint' (an input), 'output' (a
+                                     # folder the stage builds) or 'run' (one it resumes)
     shared: bool = False             # declared in SHARED
 
     def __post_init__(self):

@@ -146,6 +146,18 @@ def inputs_of(options) -> dict:
     return opts.paths(options, "input")
 
 
+def check_options_paths(options) -> None:
+    """What the command line checks of a stage's paths before the stage imports anything
+    heavy: no output (role 'output' or 'run') is, contains or lies inside an input or a folder
+    of the repository.  The stage's ``run`` applies the whole rule again (the marker rule of
+    an existing folder included, :func:`check_output`)."""
+    inputs = inputs_of(options)
+    for role in ("output", "run"):
+        for flag, path in opts.paths(options, role).items():
+            check_not_project(path, flag)
+            check_not_input(path, inputs, flag)
+
+
 # --------------------------------------------------------------------------------------------
 # Markers
 # --------------------------------------------------------------------------------------------

@@ -29,9 +29,9 @@ from common.constants import SAMPLE_RATE
 from common.options import require
 from common.outputs import OutputFolder, inputs_of
 from corpus.errors import CorpusError, NoUsableDataError
-from corpus.prepare_options import PrepareOptions
 from corpus.report import Report
-from corpus.slicing import assign_splits, pad_samples, safe_name, shard_paths
+from corpus.prepare_options import PrepareOptions, pad_samples
+from corpus.slicing import assign_splits, safe_name, shard_paths
 from corpus.spool import ClipSpool, spool_dir_for
 
 logger = logging.getLogger("corpus")

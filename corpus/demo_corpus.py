@@ -29,36 +29,49 @@ pseudo-words from a 6,229-word vocabulary, ``--n_speakers=630``) with the fast n
 
 from __future__ import annotations
 
-import concurrent.futures
-import dataclasses
-import json
-import os
-import shutil
-import subprocess
-import tempfile
-import time
+if __name__ == "__main__":
+    # The command line, before the imports below (numpy, scipy, soundfile): a bad flag or
+    # --out is refused at once; the run imports this module under its own name.
+    from common.cli import stage_script
+    from corpus.demo_corpus_options import DemoCorpusOptions
 
-from typing import Optional
+    def _run(options, script):
+        from corpus.demo_corpus import run
+        return run(options, script)
 
-import numpy as np
-import soundfile as sf
-from scipy import signal
+    def _summary(result):
+        from corpus.demo_corpus import summary
+        return summary(result)
 
-from common.atomic import atomic_write_json
-from common.cli import stage_script
-from common.constants import SAMPLE_RATE
-from common.options import Renamed, StageOptions, choice, integer, require, shared
-from common.outputs import OutputFolder, check_not_project
-from common.outputs import read_marker as read_output_marker
-from corpus.errors import CorpusError
-from corpus import synth
-from corpus.synth import base36
+    stage_script("corpus.demo_corpus", DemoCorpusOptions, _run, _summary)
+
+import concurrent.futures  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+from scipy import signal  # noqa: E402
+
+from common.atomic import atomic_write_json  # noqa: E402
+from common.constants import SAMPLE_RATE  # noqa: E402
+from common.options import require  # noqa: E402
+from common.outputs import OutputFolder, check_not_project  # noqa: E402
+from common.outputs import read_marker as read_output_marker  # noqa: E402
+from corpus.demo_corpus_options import (DEFAULT_N_SPEAKERS, SYNTHETIC_FLAGS,  # noqa: E402
+                                        VOICE_NAMES, DemoCorpusOptions, DemoError)
+from corpus import synth  # noqa: E402
+from corpus.synth import base36  # noqa: E402
 
 SCRIPT = "corpus.demo_corpus"
 DEMO_VERSION = 1
 STAGE = "demo-corpus"
 INFO_NAME = "demo_corpus.json"
-DEFAULT_N_SPEAKERS = 64
 SENTENCES = {"SA1": "She had your dark suit in greasy wash water all year.",
              "SA2": "Don't ask me to carry an oily rag like that."}
 # (festival voice, sex, 3-letter code, kind)
@@ -69,12 +82,6 @@ VOICES = (("kal_diphone", "M", "KAL", "diphone"),
 RADIO_PHONES = ("aa ae ah ao aw ax axr ay b ch d dh dx eh el em en er ey f g hh hv ih iy jh k l "
                 "m n nx ng ow oy p r s sh t th uh uw v w y z zh").split()
 RADIO_TO_TIMIT = {p: p for p in RADIO_PHONES}
-VOICE_NAMES = ("festival", "synthetic")
-SYNTHETIC_FLAGS = ("n_sentences", "vocab_size", "words_per_sentence")
-
-
-class DemoError(CorpusError):
-    """festival missing/failing, or its output cannot be turned into TIMIT labels."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -360,44 +367,6 @@ def _generate_synthetic(out_dir: str, n_speakers: int, seed: int, jobs: int, ove
     return {**info, "reused": False}
 
 
-@dataclasses.dataclass(frozen=True)
-class DemoCorpusOptions(StageOptions):
-    """What ``python -m corpus.demo_corpus`` is asked to do (its flags come from here)."""
-    out: Optional[str] = shared("out", required=True, help="the TIMIT-layout corpus folder",
-                                renamed=(Renamed("out_dir"),))
-    n_speakers: int = integer(DEFAULT_N_SPEAKERS, "synthetic speakers (festival: each says "
-                              "SA1 and SA2, one token of every target word)", low=1,
-                              high=100_000)
-    seed: int = shared("seed", 0, help="the speakers' voices, rates, pitch and noise (and the "
-                       "synthetic voice's vocabulary and sentences)")
-    jobs: int = integer(0, "parallel festival runs or synthetic-voice threads (0 = number of "
-                        "CPUs)", low=0, high=1024)
-    voice: str = choice("festival", VOICE_NAMES, "festival: SA1 and SA2 spoken by festival "
-                        "(the default demo corpus); synthetic: a fast numpy formant/noise "
-                        "synthesiser saying --n_sentences sentences of --words_per_sentence "
-                        "pseudo-words from a --vocab_size-word vocabulary per speaker "
-                        "(TIMIT's size: --n_speakers=630)")
-    n_sentences: Optional[int] = integer(None, "sentences per speaker (--voice=synthetic only; "
-                                         f"unset: {synth.DEFAULT_N_SENTENCES})", low=1,
-                                         high=10_000)
-    vocab_size: Optional[int] = integer(None, "distinct pseudo-words (--voice=synthetic only; "
-                                        "every one occurs when the corpus has at least as many "
-                                        f"word slots; unset: {synth.DEFAULT_VOCAB_SIZE})",
-                                        low=1, high=1_000_000)
-    words_per_sentence: Optional[int] = integer(
-        None, "words per sentence (--voice=synthetic only; unset: "
-        f"{synth.DEFAULT_WORDS_PER_SENTENCE})", low=1, high=1000)
-    overwrite: bool = shared("overwrite", False, help="an earlier demo corpus with other "
-                             "settings")
-    progress: bool = shared("progress", True)
-
-    def check(self) -> None:
-        if self.voice != "synthetic":
-            for name in SYNTHETIC_FLAGS:
-                if getattr(self, name) is not None:
-                    raise DemoError(f"--{name} applies to --voice=synthetic only")
-
-
 def run(options: DemoCorpusOptions, script: str = SCRIPT) -> dict:
     """The command line's run: :func:`generate_demo_corpus` with ``options``; returns its
     demo_corpus.json dict plus 'reused' and 'out'."""
@@ -419,6 +388,3 @@ def summary(m: dict) -> str:
                 f"words, in {m['seconds']} s")
     return f"wrote {m['out']}: {m['n_speakers']} speakers x 2 sentences in {m['seconds']} s"
 
-
-if __name__ == "__main__":
-    stage_script(SCRIPT, DemoCorpusOptions, run, summary)

@@ -20,6 +20,13 @@ PHONE_SETS = ("auto", "timit", "arpabet", "ipa", "sampa")
 MAX_SLICE_LEN = 4 * SLICE_LEN
 
 
+def pad_samples(pad_ms: float, sample_rate: int = SAMPLE_RATE) -> int:
+    """Samples of silence on each side: round(pad_ms * sample_rate / 1000)."""
+    if pad_ms < 0:
+        raise ValueError(f"--pad_ms must be >= 0, got {pad_ms}")
+    return int(round(float(pad_ms) * sample_rate / 1000.0))
+
+
 @dataclasses.dataclass(frozen=True)
 class PrepareOptions(StageOptions):
     timit_dir: Optional[str] = text(
@@ -59,8 +66,6 @@ class PrepareOptions(StageOptions):
     def check(self) -> None:
         if bool(self.timit_dir) == bool(self.folder_dir):
             raise InputError("give exactly one of --timit_dir and --folder_dir")
-        from corpus.slicing import pad_samples
-
         pad = pad_samples(self.pad_ms, SAMPLE_RATE)
         if 2 * pad >= self.slice_len:
             raise InputError(f"--pad_ms={self.pad_ms:g} pads {pad} samples on each side, which "

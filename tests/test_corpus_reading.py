@@ -135,10 +135,11 @@ def test_slice_token_and_fit_to_length():
 
 
 def test_pad_samples():
-    assert sl.pad_samples(25) == 400 and sl.pad_samples(0) == 0
-    assert sl.pad_samples(10, 8000) == 80
+    from corpus.prepare_options import pad_samples
+    assert pad_samples(25) == 400 and pad_samples(0) == 0
+    assert pad_samples(10, 8000) == 80
     with pytest.raises(ValueError):
-        sl.pad_samples(-1)
+        pad_samples(-1)
 
 
 def test_token_phones_offsets():
