@@ -24,7 +24,6 @@ Reproducible: the same --seed and flags give the same tables on machines of one 
 """
 
 import dataclasses
-import json
 import os
 import re
 import shlex
@@ -35,6 +34,7 @@ import time
 from analysis.analyze_options import AnalysisOptions
 from ciwgan.generate_options import GenerateOptions
 from ciwgan.train_options import TrainOptions
+from common import layout
 from common.atomic import atomic_write_json
 from common.cli import command_args, stage_script
 from common.errors import InputError, OutputPathError
@@ -46,7 +46,7 @@ from corpus.prepare_options import PrepareOptions
 from extraction.extract_options import ExtractOptions
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-STATE_NAME = "demo_state.json"
+STATE_NAME = layout.DEMO_STATE_JSON
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,15 +131,16 @@ def _state_path(out):
 
 
 def load_state(out):
+    """The stages done in ``out`` ({} when none; a state of a newer version is refused)."""
     try:
-        with open(_state_path(out)) as f:
-            return json.load(f)
+        state = layout.read_record(_state_path(out))
     except (OSError, ValueError):
         return {}
+    return layout.without_version(state) if isinstance(state, dict) else {}
 
 
 def save_state(out, state):
-    atomic_write_json(_state_path(out), state)
+    atomic_write_json(_state_path(out), layout.stamp(state, layout.DEMO_STATE_JSON))
 
 
 def foreign_entries(out):

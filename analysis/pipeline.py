@@ -433,7 +433,8 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp, progress: Progress,
                                  "r_call": pf.r_call} for lay, pf in phone_fits.items()},
             "timings_s": timings, "notes": notes}
     t0 = time.perf_counter()
-    atomic_write_json(os.path.join(tmp, "fit_info.json"), info, sort_keys=False)
+    info = layout.stamp(info, layout.FIT_INFO_JSON)
+    atomic_write_json(os.path.join(tmp, layout.FIT_INFO_JSON), info, sort_keys=False)
     write_report(tmp, ReportInputs(
         activations=args.activations, layer=args.layer, ref_word=args.ref_word, word_fit=fit,
         diff_words=(w1, w2), diff_regions=regions, phone_fits=phone_fits,

@@ -18,6 +18,7 @@ import pandas as pd
 from common.atomic import atomic_write_csv
 from common.constants import SAMPLE_RATE
 from common.errors import InputError
+from common import layout
 from common.layout import GENERATED_CSV
 from common.options import require
 from common.outputs import OutputFolder, check_output, inputs_of
@@ -96,8 +97,8 @@ def generate_to_folder(config: WaveGANConfig, G, Q, out_dir: str,
             name = wav_name(label, i % n_per_code)
             sf.write(os.path.join(tmp, name), np.clip(clip, -1, 1), sample_rate,
                      subtype="PCM_16")
-            rows.append({"file": name, "code": label, "noise_index": i % n_per_code,
-                         "code_value": value})
+            rows.append(dict(zip(layout.GENERATED.names, (name, label, i % n_per_code,
+                                                           value))))
         table = pd.DataFrame(rows)
         if Q is not None:
             table = pd.concat([table, classify_generated(config, Q, audio)], axis=1)

@@ -40,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 
+from common import layout
 from common.atomic import atomic_write_json, atomic_write_text
 from common.constants import SAMPLE_RATE
 from common.errors import InputError, one_line
@@ -102,8 +103,8 @@ def record_run(config: WaveGANConfig, options: TrainOptions) -> None:
     """config.json, flags.json and a line of flags.log: written only once the models were
     built and restored, so a refused resume leaves them as they were."""
     config.save(os.path.join(options.train_dir, CONFIG_NAME))
-    record = {"config": config.to_dict(), "options": dataclasses.asdict(options),
-              "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    record = layout.stamp({"config": config.to_dict(), "options": dataclasses.asdict(options),
+                           "started": time.strftime("%Y-%m-%d %H:%M:%S")}, layout.FLAGS_JSON)
     atomic_write_json(os.path.join(options.train_dir, "flags.json"), record)
     with open(os.path.join(options.train_dir, "flags.log"), "a") as f:
         f.write(json.dumps(record, default=str) + "\n")

@@ -29,13 +29,14 @@ import subprocess
 import time
 from typing import Mapping, Optional
 
+from . import layout
 from . import options as opts
 from .atomic import atomic_write_json, default_mode
 from .errors import OutputPathError
 
 log = logging.getLogger(__name__)
 
-MARKER_NAME = ".ciwgan-output.json"
+MARKER_NAME = layout.MARKER_JSON
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Folders of the repository that are never outputs even when git is not available to list
 # the tracked ones (an unpacked archive).
@@ -162,19 +163,22 @@ def check_options_paths(options) -> None:
 # Markers
 # --------------------------------------------------------------------------------------------
 def read_marker(folder: str) -> Optional[dict]:
-    """The marker of an output folder, or None when it has none (or an unreadable one)."""
+    """The marker of an output folder, or None when it has none (or an unreadable one); a
+    marker written by a newer version of this tool is a one-line error
+    (:func:`common.layout.check_version`)."""
+    path = os.path.join(folder, MARKER_NAME)
     try:
-        with open(os.path.join(folder, MARKER_NAME), encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             marker = json.load(f)
     except (OSError, ValueError):
         return None
-    return marker if isinstance(marker, dict) else None
+    return layout.check_version(marker, path) if isinstance(marker, dict) else None
 
 
 def write_marker(folder: str, stage: str, complete: bool = True) -> None:
-    atomic_write_json(os.path.join(folder, MARKER_NAME),
-                      {"stage": stage, "complete": complete, "pid": os.getpid(),
-                       "written": time.strftime("%Y-%m-%d %H:%M:%S")})
+    atomic_write_json(os.path.join(folder, MARKER_NAME), layout.stamp(
+        {"stage": stage, "complete": complete, "pid": os.getpid(),
+         "written": time.strftime("%Y-%m-%d %H:%M:%S")}, MARKER_NAME))
 
 
 def is_stage_output(folder: str, stage: str) -> bool:

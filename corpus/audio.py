@@ -13,7 +13,7 @@ import soundfile as sf
 from scipy import signal
 
 from common.constants import SAMPLE_RATE
-from corpus.errors import AudioReadError
+from corpus.corpus_errors import AudioReadError
 
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "aif", "aiff", "sph", "nist")
 

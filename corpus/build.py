@@ -28,18 +28,13 @@ from common.atomic import atomic_write_csv, atomic_write_json
 from common.constants import SAMPLE_RATE
 from common.options import require
 from common.outputs import OutputFolder, inputs_of
-from corpus.errors import CorpusError, NoUsableDataError
-from corpus.report import Report
+from corpus.corpus_errors import CorpusError, NoUsableDataError
+from corpus.skip_report import Report
 from corpus.prepare_options import PrepareOptions, pad_samples
 from corpus.slicing import assign_splits, safe_name, shard_paths
 from corpus.spool import ClipSpool, spool_dir_for
 
 logger = logging.getLogger("corpus")
-
-MANIFEST_COLUMNS = ["token_id", "word", "speaker", "sex", "dialect_region", "utterance",
-                    "source_path", "start_sample", "end_sample", "pad_before", "split",
-                    "n_samples", "source_sample_rate"]
-PHONE_COLUMNS = ["token_id", "phone", "start", "end"]
 
 
 def parse_words(text) -> Optional[list]:
@@ -75,9 +70,9 @@ def _write_tables(folder: str, tokens: list, ids: np.ndarray, splits: np.ndarray
         "end_sample": [t.end_sample for t in tokens],
         "pad_before": [t.pad_before for t in tokens], "split": splits,
         "n_samples": [t.n_samples for t in tokens],
-        "source_sample_rate": [t.source_sample_rate for t in tokens]})[MANIFEST_COLUMNS]
+        "source_sample_rate": [t.source_sample_rate for t in tokens]})[list(layout.MANIFEST.names)]
     prow = [(int(i), p, s, e) for i, t in zip(ids, tokens) for p, s, e in t.phones]
-    phones = pd.DataFrame(prow, columns=PHONE_COLUMNS)
+    phones = pd.DataFrame(prow, columns=list(layout.PHONES.names))
     atomic_write_csv(manifest, os.path.join(folder, layout.MANIFEST_CSV))
     atomic_write_csv(phones, os.path.join(folder, layout.PHONES_CSV))
     return manifest, phones

@@ -47,7 +47,6 @@ if __name__ == "__main__":
 
 import concurrent.futures  # noqa: E402
 import dataclasses  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
@@ -58,6 +57,7 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 from scipy import signal  # noqa: E402
 
+from common import layout  # noqa: E402
 from common.atomic import atomic_write_json  # noqa: E402
 from common.constants import SAMPLE_RATE  # noqa: E402
 from common.options import require  # noqa: E402
@@ -71,7 +71,7 @@ from corpus.synth import base36  # noqa: E402
 SCRIPT = "corpus.demo_corpus"
 DEMO_VERSION = 1
 STAGE = "demo-corpus"
-INFO_NAME = "demo_corpus.json"
+INFO_NAME = layout.DEMO_CORPUS_JSON
 SENTENCES = {"SA1": "She had your dark suit in greasy wash water all year.",
              "SA2": "Don't ask me to carry an oily rag like that."}
 # (festival voice, sex, 3-letter code, kind)
@@ -275,8 +275,7 @@ def read_complete_corpus(out_dir: str):
     if not marker or marker.get("stage") != STAGE or not marker.get("complete"):
         return None
     try:
-        with open(os.path.join(out_dir, INFO_NAME)) as f:
-            return json.load(f)
+        return layout.read_record(os.path.join(out_dir, INFO_NAME))
     except (OSError, ValueError):
         return None
 
@@ -327,7 +326,8 @@ def generate_demo_corpus(out_dir: str, n_speakers: int = DEFAULT_N_SPEAKERS, see
                 fut.result()
         info = {**settings, "speakers": [dataclasses.asdict(s) for s in plan],
                 "sentences": SENTENCES, "seconds": round(time.time() - t0, 1)}
-        atomic_write_json(os.path.join(tmp, INFO_NAME), info, indent=1, sort_keys=False)
+        atomic_write_json(os.path.join(tmp, INFO_NAME), layout.stamp(info, INFO_NAME), indent=1,
+                          sort_keys=False)
     return {**info, "reused": False}
 
 
@@ -363,7 +363,8 @@ def _generate_synthetic(out_dir: str, n_speakers: int, seed: int, jobs: int, ove
                 "n_tokens": int(stream.shape[0]), "n_words_used": int(np.count_nonzero(used)),
                 "vocabulary": {w: " ".join(p) for w, p in vocab},
                 "seconds": round(time.time() - t0, 1)}
-        atomic_write_json(os.path.join(tmp, INFO_NAME), info, indent=1, sort_keys=False)
+        atomic_write_json(os.path.join(tmp, INFO_NAME), layout.stamp(info, INFO_NAME), indent=1,
+                          sort_keys=False)
     return {**info, "reused": False}
 
 

@@ -9,7 +9,7 @@ import dataclasses
 from typing import Optional
 
 from common.options import Renamed, StageOptions, choice, integer, shared
-from corpus.errors import CorpusError
+from corpus.corpus_errors import CorpusError
 
 DEFAULT_N_SPEAKERS = 64
 VOICE_NAMES = ("festival", "synthetic")

@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from common.constants import SAMPLE_RATE
 from corpus import audio as audio_mod
-from corpus.errors import AudioReadError
-from corpus.report import Report
+from corpus.corpus_errors import AudioReadError
+from corpus.skip_report import Report
 from corpus.slicing import Token, slice_token, token_phones
 
 logger = logging.getLogger("corpus")

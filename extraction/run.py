@@ -32,7 +32,6 @@ bad input files.
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import os
 import time
@@ -47,7 +46,7 @@ from common.options import require
 from common.outputs import check_output, inputs_of
 from extraction import classification as cl
 from extraction import schema
-from extraction.errors import ExtractionError
+from extraction.extraction_errors import ExtractionError
 from extraction.extract_options import ExtractOptions
 from extraction.forward import finite_rows, make_forward, make_generator_forward, model_input
 from extraction.plan import Plan, make_plan
@@ -72,14 +71,14 @@ CSV_BYTES_PER_ROW = 47
 class SkippedTokens:
     """Tokens dropped while extracting (NaN/inf audio or network outputs).
 
-    Each is counted by reason and named in the log through :class:`corpus.report.Report` (the
+    Each is counted by reason and named in the log through :class:`corpus.skip_report.Report` (the
     same counting and logging prepare.py uses for the files it skips) and listed, up to
     :data:`MAX_LISTED_SKIPS`, for extract_info.json. ``counts`` / ``tokens`` start from those
     of the complete batches of an interrupted run.
     """
 
     def __init__(self, counts: Optional[dict] = None, tokens: Optional[list] = None):
-        from corpus.report import Report
+        from corpus.skip_report import Report
         self.report = Report(max_logged=MAX_LISTED_SKIPS)
         self.report.skipped.update(counts or {})
         self.tokens: list = list(tokens or [])
@@ -314,7 +313,8 @@ def write_network_outputs(tmp: str, res: dict, config, network: str, n_perm: int
     confusion, summary = cl.classification_summary(words, codes, all_codes, n_perm=n_perm)
     atomic_write_csv(confusion, os.path.join(tmp, layout.CONFUSION_CSV), index_label="word")
     summary["code_kind"] = "bits" if config.model == "fiwgan" else "argmax"
-    write_json(os.path.join(tmp, layout.CLASSIFICATION_JSON), summary)
+    write_json(os.path.join(tmp, layout.CLASSIFICATION_JSON),
+               layout.stamp(summary, layout.CLASSIFICATION_JSON))
     return {"files": [layout.Q_OUTPUTS_CSV, layout.CONFUSION_CSV, layout.CLASSIFICATION_JSON],
             "accuracy": summary["accuracy"]}
 
@@ -376,8 +376,7 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
         tmp = job.partial
         if job.finished:
             job.install_finished()
-            with open(os.path.join(job.out, layout.EXTRACT_INFO_JSON), encoding="utf-8") as f:
-                return json.load(f)
+            return layout.read_record(os.path.join(job.out, layout.EXTRACT_INFO_JSON))
         new_counters(job.state)
         extract_batches(model, config, source, plan, job, progress)
         res = collect_results(tmp, plan, job.state)

@@ -25,6 +25,7 @@ def build_info(*, checkpoint, config, source, plan: Plan, res: dict, writers: di
 
     words = res["words"]
     info = {
+        layout.VERSION_KEY: layout.FORMAT_VERSIONS[layout.EXTRACT_INFO_JSON],
         "checkpoint": checkpoint,
         "checkpoint_prefix": checkpoint_prefix,
         "checkpoint_step": checkpoint_step(checkpoint_prefix) if checkpoint_prefix else None,

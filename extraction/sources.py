@@ -33,7 +33,7 @@ import pandas as pd
 
 from common import layout
 from common.constants import SAMPLE_RATE
-from extraction.errors import ExtractionError
+from extraction.extraction_errors import ExtractionError
 from extraction.resume import digest, file_stats, weights_digest
 
 
@@ -60,7 +60,7 @@ class DatasetSource:
     kind = "dataset"
 
     def __init__(self, data_dir: str, split: str, batch_size: int):
-        from corpus.errors import DatasetIncompleteError
+        from corpus.corpus_errors import DatasetIncompleteError
         from corpus.dataset import read_dataset_info
         self.data_dir = data_dir
         self.split = split

@@ -11,7 +11,7 @@ import pytest
 import corpus_helpers as ch
 from corpus.build import run as run_prepare
 from corpus.prepare_options import PrepareOptions
-from corpus.errors import DatasetIncompleteError
+from corpus.corpus_errors import DatasetIncompleteError
 
 tf = pytest.importorskip("tensorflow")
 from corpus import dataset as pl  # noqa: E402

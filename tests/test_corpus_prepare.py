@@ -19,7 +19,7 @@ from common.errors import InputError, OutputPathError
 from common.outputs import MARKER_NAME
 from corpus.build import run as run_prepare
 from corpus.prepare_options import PrepareOptions
-from corpus.errors import CorpusError, NoUsableDataError
+from corpus.corpus_errors import CorpusError, NoUsableDataError
 
 pytest.importorskip("tensorflow")
 from corpus.dataset import load_split_arrays, read_dataset_info  # noqa: E402
@@ -370,7 +370,7 @@ def _wait_for_partial(parent, name, proc, timeout=120):
 
 
 def test_sigkill_mid_write_never_leaves_a_complete_looking_dataset(tmp_path):
-    from corpus.errors import DatasetIncompleteError
+    from corpus.corpus_errors import DatasetIncompleteError
     root = tmp_path / "t"
     ch.make_timit_tree(str(root))
     out = tmp_path / "data"

@@ -11,8 +11,8 @@ import soundfile as sf
 from corpus import audio as au
 from corpus import slicing as sl
 from corpus import timit as tm
-from corpus.errors import AudioReadError
-from corpus.report import Report
+from corpus.corpus_errors import AudioReadError
+from corpus.skip_report import Report
 
 
 def _sine(freq, sr, seconds, amp=0.5):

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from corpus import demo_corpus, synth
-from corpus.report import Report
+from corpus.skip_report import Report
 from corpus.slicing import Token, assign_splits
 from corpus.spool import ClipSpool
 

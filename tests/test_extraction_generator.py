@@ -17,7 +17,7 @@ tf = pytest.importorskip("tensorflow")
 wavegan = pytest.importorskip("wavegan")
 
 from common.outputs import MARKER_NAME  # noqa: E402
-from extraction.errors import ExtractionError  # noqa: E402
+from extraction.extraction_errors import ExtractionError  # noqa: E402
 from extraction.run import run_extraction  # noqa: E402
 from extraction.schema import ACTIVATION_SCHEMA  # noqa: E402
 from extraction.sources import ArraySource, GeneratedSource  # noqa: E402

@@ -198,7 +198,7 @@ def test_parse_codes_gives_codes_of_the_model_or_a_value_error(texts, n, model):
 @given(text=st.text(max_size=40))
 def test_parse_words_is_sorted_unique_lower_case_or_refused(text):
     from corpus.build import parse_words
-    from corpus.errors import CorpusError
+    from corpus.corpus_errors import CorpusError
 
     try:
         words = parse_words(text)

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from ciwgan.training_loop import TrainingError, build_run, run_training
 from common.lock import LOCK_NAME
-from corpus.errors import DatasetIncompleteError
+from corpus.corpus_errors import DatasetIncompleteError
 from test_training import ROOT, TINY, options, tiny_data  # noqa: F401 (a fixture)
 from wavegan import CheckpointError, WaveGANConfig, load_models
 from wavegan.checkpoint_files import resolve_readable_prefix

@@ -14,8 +14,8 @@ Two parts, each run in its own subprocess (peak memory = the child's ru_maxrss):
   false-positive rate of the empty cells (with 95 % Wilson intervals), and the mean effect
   size per planted cell.
 
-    .venv/bin/python bench/contrasts.py --part=speed
-    .venv/bin/python bench/contrasts.py --part=study --seeds=50
+    .venv/bin/python bench/contrast_matrix.py --part=speed
+    .venv/bin/python bench/contrast_matrix.py --part=study --seeds=50
 """
 
 from __future__ import annotations
