@@ -248,7 +248,7 @@ def utterance_tokens(utt: Utterance, words: Optional[set], pad: int, slice_len: 
     try:
         audio, sr, n_src = audio_mod.read_audio(utt.wav_path, sample_rate)
     except AudioReadError as e:
-        report.skip("audio_unreadable", str(e))
+        report.skip(e.reason, str(e))
         return []
     good, bad2 = validate_labels(parsed, n_src, "wrd")
     for b in bad + bad2:

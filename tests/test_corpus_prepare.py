@@ -398,3 +398,20 @@ def test_sigkill_mid_write_never_leaves_a_complete_looking_dataset(tmp_path):
     run(out, root, overwrite=True)
     assert read_dataset_info(str(out))["words"] == sorted(WORDS.split(","))
     assert not [p for p in os.listdir(tmp_path) if ".partial-" in p]
+
+
+def test_lying_headers_are_skipped_and_counted(tmp_path):
+    """Issue 23: a WAV whose header claims 2^31-1 Hz (or 1 Hz) among good files: prepare
+    skips it from its header alone, counts it (bad_header) and prepares the rest."""
+    from test_corpus_reading import _lying_wav
+
+    src = tmp_path / "words"
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        (src / "yes").mkdir(parents=True, exist_ok=True)
+        sf.write(str(src / "yes" / f"s{i}.wav"), rng.standard_normal(4000) * 0.1, 16000)
+    _lying_wav(str(src / "yes" / "huge.wav"), 2 ** 31 - 1)
+    _lying_wav(str(src / "yes" / "slow.wav"), 1)
+    info = run_prepare(PrepareOptions(out=str(tmp_path / "o"), folder_dir=str(src),
+                                      words="all", test_fraction=0.0, progress=False))
+    assert info["skipped"] == {"bad_header": 2} and info["splits"] == {"train": 3}
