@@ -7,7 +7,7 @@ does it; the folder it reads (an activations folder) and the one it writes are d
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import ClassVar, Optional
 
 from common.options import (Renamed, StageOptions, boolean, choice, integer, items, shared,
                             text)
@@ -23,6 +23,8 @@ NEGATED = ((True, False), (False, True))
 
 @dataclasses.dataclass(frozen=True)
 class AnalysisOptions(StageOptions):
+    stage: ClassVar[str] = "analyze"
+
     activations: Optional[str] = text(None, "activations folder written by extract.py",
                                       required=True, role="input")
     out: Optional[str] = shared("out", required=True, help="tables, figures and the report")

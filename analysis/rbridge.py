@@ -171,7 +171,11 @@ def get_r(packages: Iterable[str] = ("mgcv",)) -> RSession:
                 importlib.import_module("rpy2")  # installed at all? (the message says how)
             except ImportError as exc:
                 raise RUnavailableError(_install_hint(f"rpy2 is not installed ({exc})")) from exc
-            logging.getLogger("rpy2").setLevel(logging.WARNING)  # start-up chatter
+            # rpy2's own lines while R starts (start-up chatter; when R is missing, its
+            # 'Unable to determine R home' ERROR line, which the one-line error below says
+            # better) are silenced, then its warnings shown again.
+            rpy2_logger = logging.getLogger("rpy2")
+            rpy2_logger.setLevel(logging.CRITICAL + 1)
             # Starting R puts R's library folders on LD_LIBRARY_PATH (and sets R_* variables)
             # in os.environ; child processes (other Pythons: TensorFlow, pyarrow) would then
             # load Debian's libpython/ssl and fail. This process has its libraries mapped
@@ -185,6 +189,7 @@ def get_r(packages: Iterable[str] = ("mgcv",)) -> RSession:
                 raise RUnavailableError(_install_hint(
                     f"R could not be started through rpy2 ({type(exc).__name__}: {exc})")) from exc
             finally:
+                rpy2_logger.setLevel(logging.WARNING)
                 if saved_ld is None:
                     os.environ.pop("LD_LIBRARY_PATH", None)
                 else:

@@ -7,7 +7,7 @@ does it; the folder it writes (WAVs and ``generated.csv``) is declared in
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import ClassVar, Optional
 
 from common.options import StageOptions, choice, shared
 
@@ -18,6 +18,8 @@ MAX_BATCH_SIZE = 4096
 
 @dataclasses.dataclass(frozen=True)
 class GenerateOptions(StageOptions):
+    stage: ClassVar[str] = "generate"
+
     checkpoint: Optional[str] = shared("checkpoint", required=True)
     out: Optional[str] = shared("out", required=True,
                                 help="one WAV per code and noise vector, and generated.csv")

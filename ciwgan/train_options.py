@@ -15,8 +15,9 @@ machine's memory before it is noticed.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import ClassVar, Optional
 
+from common import layout
 from common.errors import InputError
 from common.options import (Renamed, StageOptions, boolean, choice, integer, number, shared,
                             text)
@@ -30,6 +31,8 @@ CONV_IMPLS = ("native", "im2col", "s2d", "auto")
 
 @dataclasses.dataclass(frozen=True)
 class TrainOptions(StageOptions):
+    stage: ClassVar[str] = "train"
+
     train_dir: Optional[str] = text(
         None, "the training folder (checkpoints, config.json, flags.json, TensorBoard, "
         "previews): new, empty, or an earlier run of train.py, which is resumed",
@@ -107,6 +110,17 @@ class TrainOptions(StageOptions):
         if self.model_kind() != "wavegan" and self.code_size() >= self.latent_dim:
             raise InputError(f"--num_categ={self.code_size()}: the code must be shorter than "
                              f"z (--wavegan_latent_dim={self.latent_dim})")
+
+    def earlier_run(self, folder: str) -> bool:
+        """A training folder written before folders carried train.py's marker: its
+        config.json beside flags.json or one of its checkpoints (ckpt-N)."""
+        import os
+        import re
+
+        names = set(os.listdir(folder))
+        return layout.CONFIG_JSON in names and (
+            layout.FLAGS_JSON in names or any(re.fullmatch(r"ckpt-\d+\.index", n)
+                                              for n in names))
 
     def model_kind(self) -> str:
         """--model, or ciwgan when it is not given."""

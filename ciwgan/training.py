@@ -16,7 +16,8 @@ from contextlib import nullcontext
 
 from common.errors import InputError
 from common.options import require
-from common.outputs import check_not_input, check_not_project, inputs_of
+from common.outputs import (check_not_input, check_not_project, check_run_folder, inputs_of,
+                            read_marker, write_marker)
 
 from .train_options import TrainOptions
 
@@ -38,15 +39,31 @@ def run(options: TrainOptions, script: str = "train") -> dict:
 
     check_not_project(options.train_dir, "--train_dir")
     check_not_input(options.train_dir, inputs_of(options), "--train_dir")
+    # New, empty or an earlier run: train.py never mixes its files into another folder.
+    check_run_folder(options.train_dir, options, "--train_dir")
     info = read_dataset_info(options.data_dir)
+    check_batch_size(options, info)
     # Several machines: only the chief writes --train_dir, so only the chief takes its lock
     # (the other workers would otherwise be refused by a shared folder's lock).
     is_chief = multiworker_role()[0] if options.distribute == "multiworker" else True
     try:
         with folder_lock(options.train_dir, "--train_dir") if is_chief else nullcontext():
+            if is_chief and read_marker(options.train_dir) is None:
+                write_marker(options.train_dir, options.stage)  # a run of train.py, resumable
             return _train_holding_lock(options, info, script)
     except OSError as err:  # the disk: a folder that cannot be written, no space left
         raise InputError(f"--train_dir={options.train_dir}: {err}") from None
+
+
+def check_batch_size(options: TrainOptions, info: dict) -> None:
+    """A batch holds distinct training tokens: a batch size beyond the number of training
+    tokens (dataset.json) is refused before any memory is taken (the shuffled, repeated data
+    would fill a batch with copies, and memory grows with the batch: 8.8 GB in 30 s)."""
+    n_train = int(info.get("splits", {}).get("train", 0))
+    if options.batch_size > n_train:
+        raise InputError(f"--train_batch_size={options.batch_size} is more than the "
+                         f"{n_train} training tokens of --data_dir={options.data_dir}; "
+                         "use a batch size of at most that")
 
 
 def model_config(options: TrainOptions, slice_len: int):

@@ -9,6 +9,9 @@ heavy, and what ``run`` raises becomes an exit status:
 
 * :class:`common.errors.InputError` (bad input: a flag, file or value): one line
   ``<script>: error: <message>`` on stderr, exit status 2, no traceback;
+* an OS error that says what the machine or a folder refuses (permission, read-only, disk
+  full, quota: :data:`OS_BAD_INPUT`), TensorFlow's ResourceExhaustedError (disk or memory
+  full) and MemoryError: one line, exit status 2;
 * ``KeyboardInterrupt``: one line, exit status 130;
 * anything else is a bug: the traceback is printed and the exit status is 1.
 """
@@ -16,6 +19,7 @@ heavy, and what ``run`` raises becomes an exit status:
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import traceback
 import weakref
@@ -35,6 +39,45 @@ def fail(script: str, message: object, code: int = EXIT_BAD_INPUT) -> int:
     return code
 
 
+# OS errors that say what the machine or the user's folders refuse, not a bug: one line and
+# exit 2 like other bad input.  (Outputs are built in a temporary folder and renamed into
+# place, so such a failure leaves what was on disk as it was.)
+OS_BAD_INPUT = {errno.EACCES: "permission denied: choose a folder you can write, or change "
+                              "its permissions",
+                errno.EPERM: "operation not permitted: choose another folder",
+                errno.EROFS: "the file system is read-only: write elsewhere",
+                errno.ENOSPC: "no space left on the device: free space or write elsewhere",
+                errno.EDQUOT: "disk quota exceeded: free space or write elsewhere",
+                errno.ENAMETOOLONG: "file name too long: choose a shorter path",
+                errno.ELOOP: "too many levels of symbolic links",
+                errno.EMFILE: "too many open files (raise `ulimit -n`)"}
+
+
+def os_error_line(err: OSError) -> Optional[str]:
+    """The one line an OS error of :data:`OS_BAD_INPUT` is reported with (None for any other
+    error: a bug until shown otherwise)."""
+    advice = OS_BAD_INPUT.get(getattr(err, "errno", None))
+    if advice is None:
+        return None
+    where = err.filename if err.filename is not None else "writing"
+    return f"{where}: {advice}; what was already on disk is unchanged"
+
+
+def resource_error_line(err: BaseException) -> Optional[str]:
+    """A full disk or memory while TensorFlow writes or computes (its ResourceExhaustedError)
+    or a numpy allocation that failed (MemoryError), as one line; None for anything else."""
+    if isinstance(err, MemoryError):
+        return ("out of memory: use a smaller --batch_size, a smaller model or less data; "
+                "what was already on disk is unchanged")
+    if any(c.__name__ == "ResourceExhaustedError" for c in type(err).__mro__):
+        text = one_line(getattr(err, "message", None) or err)
+        what = ("no space left on the device" if "space left" in text.lower() else
+                "out of memory or disk space")
+        return (f"{what} ({text[:200]}): free space or memory, or use a smaller --batch_size; "
+                "the last complete checkpoint or output is unchanged")
+    return None
+
+
 def run_main(script: str, body: Callable[[], Optional[int]]) -> int:
     """Run ``body`` and map what it raises onto an exit status (see the module docstring)."""
     try:
@@ -43,8 +86,11 @@ def run_main(script: str, body: Callable[[], Optional[int]]) -> int:
         return fail(script, err)
     except KeyboardInterrupt:
         return fail(script, "interrupted", EXIT_INTERRUPTED)
-    except Exception:  # a bug: keep the traceback for the report
-        traceback.print_exc()
+    except Exception as err:
+        line = os_error_line(err) if isinstance(err, OSError) else resource_error_line(err)
+        if line is not None:
+            return fail(script, line)
+        traceback.print_exc()  # a bug: keep the traceback for the report
         return EXIT_BUG
     return 0 if code is None else int(code)
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
 
 from .errors import InputError
 
@@ -256,7 +256,10 @@ def check_value(field: dataclasses.Field, value) -> None:
 
 class StageOptions:
     """Base of every stage's frozen options dataclass: building one checks each field
-    (:func:`check_value`), then :meth:`check` (the class's rules between fields)."""
+    (:func:`check_value`), then :meth:`check` (the class's rules between fields).
+    ``stage``: the stage's name in the output markers (:mod:`common.outputs`)."""
+
+    stage: ClassVar[str] = ""
 
     def __post_init__(self):
         for field, _ in option_fields(self):
@@ -265,6 +268,12 @@ class StageOptions:
 
     def check(self) -> None:
         """Rules between fields (InputError); none by default."""
+
+    def earlier_run(self, folder: str) -> bool:
+        """Whether ``folder`` (without the stage's marker) holds an earlier run of the stage
+        written before markers were (a folder the stage resumes, role 'run'); no by
+        default."""
+        return False
 
     def replace(self, **changes):
         """A copy with ``changes`` (checked again)."""

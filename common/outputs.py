@@ -33,6 +33,7 @@ from . import layout
 from . import options as opts
 from .atomic import atomic_write_json, default_mode
 from .errors import OutputPathError
+from .lock import LOCK_NAME
 
 log = logging.getLogger(__name__)
 
@@ -150,13 +151,42 @@ def inputs_of(options) -> dict:
 def check_options_paths(options) -> None:
     """What the command line checks of a stage's paths before the stage imports anything
     heavy: no output (role 'output' or 'run') is, contains or lies inside an input or a folder
-    of the repository.  The stage's ``run`` applies the whole rule again (the marker rule of
-    an existing folder included, :func:`check_output`)."""
+    of the repository, and a folder the stage resumes is new, empty or an earlier run of it
+    (:func:`check_run_folder`).  The stage's ``run`` applies the whole rule again (the marker
+    rule of an existing output folder included, :func:`check_output`)."""
     inputs = inputs_of(options)
     for role in ("output", "run"):
         for flag, path in opts.paths(options, role).items():
             check_not_project(path, flag)
             check_not_input(path, inputs, flag)
+            if role == "run":
+                check_run_folder(path, options, flag)
+
+
+def check_run_folder(path: str, options, flag: str) -> None:
+    """A folder a stage writes into and resumes (train.py's ``--train_dir``) must be new,
+    empty (but for a lock file), or an earlier run of that stage: its marker names the stage
+    (:func:`write_marker`), or, written before markers were, ``options.earlier_run(path)``
+    says so.  Anything else (another stage's output, a folder of the user's) is refused and
+    left untouched (:class:`OutputPathError`)."""
+    stage = options.stage
+    if not os.path.lexists(path):
+        return
+    if not os.path.isdir(path):
+        raise OutputPathError(f"{flag}={path} exists and is not a folder")
+    marker = read_marker(path)
+    if marker is not None:
+        if marker.get("stage") == stage:
+            return
+        raise OutputPathError(f"{flag}={path} holds an output of {marker.get('stage')}, not a "
+                              f"run of {stage}; it is left untouched: choose a new or empty "
+                              "folder")
+    entries = sorted(n for n in os.listdir(path) if n not in (LOCK_NAME, MARKER_NAME))
+    if entries and not options.earlier_run(path):
+        raise OutputPathError(f"{flag}={path} holds files that are not a run of {stage} "
+                              f"({', '.join(entries[:3])}{', ...' if len(entries) > 3 else ''})"
+                              "; it is left untouched: choose a new or empty folder, or an "
+                              "earlier run to resume")
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,12 +218,17 @@ def is_stage_output(folder: str, stage: str) -> bool:
 
 def check_output(out: str, stage: str, inputs: Mapping[str, Optional[str]] = (),
                  overwrite: bool = False, flag: str = "--out") -> str:
-    """Apply rules 1 and 2 of the module docstring; return ``out`` as an absolute path."""
+    """Apply rules 1 and 2 of the module docstring; return ``out`` as an absolute path (for a
+    symbolic link: the folder it points to, which is then what is written)."""
     if not out:
         raise OutputPathError(f"{flag} is required")
     check_not_project(out, flag)
     check_not_input(out, dict(inputs), flag)
     path = os.path.abspath(out)
+    if os.path.islink(path):
+        # A symbolic link: the folder it points to is the output (built beside it and renamed
+        # into place); the link stays, pointing to the new folder.
+        path = real(path)
     if os.path.lexists(path):
         if not os.path.isdir(path):
             raise OutputPathError(f"{flag}={out} exists and is not a folder")

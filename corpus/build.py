@@ -32,7 +32,7 @@ from corpus.corpus_errors import CorpusError, NoUsableDataError
 from corpus.skip_report import Report
 from corpus.prepare_options import PrepareOptions, pad_samples
 from corpus.slicing import assign_splits, safe_name, shard_paths
-from corpus.spool import ClipSpool, spool_dir_for
+from corpus.spool import ClipSpool
 
 logger = logging.getLogger("corpus")
 
@@ -147,9 +147,10 @@ def run(options: PrepareOptions, script: str = "prepare") -> dict:
     output = OutputFolder(options.out, "prepare", inputs=inputs_of(options),
                           overwrite=options.overwrite, flag="--out")
     report = Report()
-    # Clips wait on disk, not in memory, between reading and writing (corpus/spool.py).
-    with ClipSpool(dir=spool_dir_for(options.out)) as spool:
-        info = _prepare(output, spool, options.timit_dir, options.folder_dir, requested, pad,
+    # Clips wait on disk, not in memory, between reading and writing (corpus/spool.py), in
+    # the output's own temporary folder: nothing is written anywhere else.
+    with output as tmp, ClipSpool(dir=tmp) as spool:
+        info = _prepare(tmp, spool, options.timit_dir, options.folder_dir, requested, pad,
                         options.pad_ms, options.slice_len, options.split,
                         options.test_fraction, options.seed, options.write_wavs,
                         options.shard_size, options.progress, report)
@@ -159,12 +160,12 @@ def run(options: PrepareOptions, script: str = "prepare") -> dict:
     return info
 
 
-def _prepare(output: OutputFolder, spool: ClipSpool, timit_dir: Optional[str],
+def _prepare(tmp: str, spool: ClipSpool, timit_dir: Optional[str],
              folder_dir: Optional[str], requested: Optional[list], pad: int, pad_ms: float,
              slice_len: int, split: str, test_fraction: float, seed: int, write_wavs: bool,
              shard_size: int, progress: bool, report: Report) -> dict:
-    """prepare_dataset after its checks: read the tokens (clips into ``spool``), split, write
-    the folder through ``output``; returns the dataset.json dict."""
+    """:func:`run` after its checks: read the tokens (clips into ``spool``), split, write the
+    dataset into the output's temporary folder ``tmp``; returns the dataset.json dict."""
     try:
         if timit_dir is not None:
             from corpus.timit import read_timit
@@ -202,40 +203,39 @@ def _prepare(output: OutputFolder, spool: ClipSpool, timit_dir: Optional[str],
     table = _token_table(tokens).assign(split=splits)
     word_index = {w: i for i, w in enumerate(vocab)}
 
-    with output as tmp:
-        from corpus import tfrecords  # imports TensorFlow
-        split_names = [s for s in ("train", "test") if np.any(splits == s)]
-        shards, counts = {}, {}
-        bar = tqdm(total=len(tokens), desc="writing TFRecords", unit="tok",
-                   disable=not progress)
-        for sp in split_names:
-            idx = np.flatnonzero(splits == sp)
-            shards[sp] = shard_paths(sp, len(idx), shard_size)
-            counts[sp] = int(len(idx))
-            tfrecords.write_shards(tmp, shards[sp],
-                                   _ShardRows(tokens, idx, ids, word_index, spool),
-                                   slice_len, bar)
-        bar.close()
-        _write_tables(tmp, tokens, ids, splits)
-        if write_wavs:
-            _write_wavs(tmp, tokens, ids, splits, spool, progress)
-        info = {
-            "format_version": layout.DATASET_FORMAT_VERSION, "sample_rate": SAMPLE_RATE,
-            "slice_len": int(slice_len), "words": vocab, "splits": counts, "shards": shards,
-            "pad_ms": float(pad_ms), "source": source,
-            "skipped": dict(sorted(report.skipped.items())),
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"),
-            "pad_samples": pad, "split_method": split, "test_fraction": float(test_fraction),
-            "seed": int(seed), "warnings": dict(sorted(report.warnings.items())),
-            "missing_words": [] if requested is None else
-            [w for w in requested if w not in word_index],
-            "tokens_per_word": _tokens_per_word(table, vocab, split_names),
-            "n_speakers": {sp: int(table.loc[table["split"] == sp, "speaker"].nunique())
-                           for sp in split_names},
-            "has_phones": any(t.phones for t in tokens),
-        }
-        atomic_write_json(os.path.join(tmp, layout.DATASET_JSON), info, sort_keys=False)
+    from corpus import tfrecords  # imports TensorFlow
+    split_names = [s for s in ("train", "test") if np.any(splits == s)]
+    shards, counts = {}, {}
+    bar = tqdm(total=len(tokens), desc="writing TFRecords", unit="tok",
+               disable=not progress)
+    for sp in split_names:
+        idx = np.flatnonzero(splits == sp)
+        shards[sp] = shard_paths(sp, len(idx), shard_size)
+        counts[sp] = int(len(idx))
+        tfrecords.write_shards(tmp, shards[sp],
+                               _ShardRows(tokens, idx, ids, word_index, spool),
+                               slice_len, bar)
+    bar.close()
+    _write_tables(tmp, tokens, ids, splits)
+    if write_wavs:
+        _write_wavs(tmp, tokens, ids, splits, spool, progress)
+    info = {
+        "format_version": layout.DATASET_FORMAT_VERSION, "sample_rate": SAMPLE_RATE,
+        "slice_len": int(slice_len), "words": vocab, "splits": counts, "shards": shards,
+        "pad_ms": float(pad_ms), "source": source,
+        "skipped": dict(sorted(report.skipped.items())),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"),
+        "pad_samples": pad, "split_method": split, "test_fraction": float(test_fraction),
+        "seed": int(seed), "warnings": dict(sorted(report.warnings.items())),
+        "missing_words": [] if requested is None else
+        [w for w in requested if w not in word_index],
+        "tokens_per_word": _tokens_per_word(table, vocab, split_names),
+        "n_speakers": {sp: int(table.loc[table["split"] == sp, "speaker"].nunique())
+                       for sp in split_names},
+        "has_phones": any(t.phones for t in tokens),
+    }
+    atomic_write_json(os.path.join(tmp, layout.DATASET_JSON), info, sort_keys=False)
     return info
 
 

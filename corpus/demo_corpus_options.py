@@ -6,7 +6,7 @@ range and help (its flags are generated from this class).  Kept apart from
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import ClassVar, Optional
 
 from common.options import Renamed, StageOptions, choice, integer, shared
 from corpus.corpus_errors import CorpusError
@@ -23,6 +23,8 @@ class DemoError(CorpusError):
 @dataclasses.dataclass(frozen=True)
 class DemoCorpusOptions(StageOptions):
     """What ``python -m corpus.demo_corpus`` is asked to do (its flags come from here)."""
+
+    stage: ClassVar[str] = "demo-corpus"
     out: Optional[str] = shared("out", required=True, help="the TIMIT-layout corpus folder",
                                 renamed=(Renamed("out_dir"),))
     n_speakers: int = integer(DEFAULT_N_SPEAKERS, "synthetic speakers (festival: each says "

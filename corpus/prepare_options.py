@@ -6,7 +6,7 @@ it; the folder it writes is declared in :mod:`common.layout` ("Prepared dataset"
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import ClassVar, Optional
 
 from common.constants import DEFAULT_WORDS, SAMPLE_RATE, SLICE_LEN
 from common.errors import InputError
@@ -29,6 +29,8 @@ def pad_samples(pad_ms: float, sample_rate: int = SAMPLE_RATE) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class PrepareOptions(StageOptions):
+    stage: ClassVar[str] = "prepare"
+
     timit_dir: Optional[str] = text(
         None, "TIMIT root holding TRAIN/ and TEST/ (or a TIMIT-layout tree such as the demo "
         "corpus)", role="input")

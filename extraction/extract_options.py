@@ -6,7 +6,7 @@ does it; the activations folder it writes is declared in :mod:`common.layout`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import ClassVar, Optional
 
 from common.constants import SAMPLE_RATE
 from common.errors import InputError
@@ -16,6 +16,8 @@ from common.options import (Renamed, StageOptions, boolean, choice, integer, ite
 
 @dataclasses.dataclass(frozen=True)
 class ExtractOptions(StageOptions):
+    stage: ClassVar[str] = "extract"
+
     data: Optional[str] = shared(
         "data", None, help="or a folder of audio files (<word>/<file>.wav or <word>_<n>.wav; "
         f"resampled to {SAMPLE_RATE} Hz mono, as prepare.py reads it)")
