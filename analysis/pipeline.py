@@ -29,7 +29,7 @@ from analysis.columns import (CSV_NA_VALUES, LABEL_COLUMNS, open_table,  # noqa:
                               read_csv_labels)
 from common import layout
 from common.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
-from common.errors import InputError, OutputPathError, one_line
+from common.errors import OutputPathError
 from common.options import require
 from common.outputs import OutputFolder, inputs_of
 
@@ -222,33 +222,16 @@ def read_phone_rows(args: AnalysisOptions, phone_layers: list) -> tuple:
     return rows, pairs
 
 
-# For an R allocation failure outside the fits that name their own remedy.
-R_MEMORY_ADVICE = ("use --engine=fast for the word GAMM, skip the phone GAMMs "
-                   "(--phone_layers=) or the mixed models (--lmm_layers=none), or analyse "
-                   "fewer tokens")
-
-
-class RFailure(InputError):
-    """R stopped a fit: one line naming what was being fitted and R's own message."""
-
-
 def run(options: AnalysisOptions, script: str = "analyze") -> dict:
     """The whole analysis into ``options.out`` (see the module docstring); returns the
-    fit_info dict plus 'out' and 'seconds'.  An error R raises is one line naming the model
-    being fitted (an :class:`RFailure`, or :class:`analysis.rbridge.RInputError` when it
-    means 'too large' or 'too few rows'), never a traceback."""
+    fit_info dict plus 'out' and 'seconds'.  An error R raises is one line naming what was
+    being fitted (:func:`analysis.rbridge.named_r_failures`), never a traceback."""
+    from analysis.rbridge import named_r_failures
+
     t0 = time.perf_counter()
     progress = Progress(options.progress)
-    try:
+    with named_r_failures(lambda: progress.last):
         info = _run(options, progress, script)
-    except Exception as exc:
-        if type(exc).__name__ != "RRuntimeError":
-            raise
-        from analysis.rbridge import r_input_error
-        mapped = r_input_error(exc, "R", R_MEMORY_ADVICE)
-        if mapped is not None:
-            raise mapped from exc
-        raise RFailure(f"R failed while {progress.last}: {one_line(exc)}") from exc
     progress(f"wrote {options.out}", t0)
     return {**info, "out": options.out, "seconds": time.perf_counter() - t0}
 

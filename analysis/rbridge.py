@@ -22,7 +22,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -85,6 +85,34 @@ def r_input_error(message: object, what: str, advice: str) -> Optional[RInputErr
         return RInputError(f"{what}: the model has more coefficients than data rows; use more "
                            "tokens or a lower --k")
     return None
+
+
+# For an R allocation failure outside the fits that name their own remedy.
+R_MEMORY_ADVICE = ("use --engine=fast for the word GAMM, skip the phone GAMMs "
+                   "(--phone_layers=) or the mixed models (--lmm_layers=none), or analyse "
+                   "fewer tokens")
+
+
+class RFailure(InputError, RuntimeError):
+    """R stopped a fit: one line naming what was being fitted and R's own message."""
+
+
+@contextlib.contextmanager
+def named_r_failures(doing: Callable[[], str], advice: str = R_MEMORY_ADVICE
+                     ) -> Iterator[None]:
+    """An R error raised in the block becomes one line: :class:`RInputError` when
+    :func:`r_input_error` recognises it (too large, too few rows), else :class:`RFailure`
+    ``R failed while <doing()>: <R's message>`` (``doing``: what the analysis was doing, e.g.
+    its latest progress line, 'fitting word GAMM: layer conv5, ...')."""
+    try:
+        yield
+    except Exception as exc:
+        if type(exc).__name__ != "RRuntimeError":
+            raise
+        mapped = r_input_error(exc, "R", advice)
+        if mapped is not None:
+            raise mapped from exc
+        raise RFailure(f"R failed while {doing()}: {one_line(exc)}") from exc
 
 
 @contextlib.contextmanager
