@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar, Dict, Mapping, Optional, Tuple
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
 from .errors import InputError
 
@@ -279,11 +279,6 @@ class StageOptions:
         """A copy with ``changes`` (checked again)."""
         return dataclasses.replace(self, **changes)
 
-    def flags(self) -> Dict[str, Any]:
-        """{flag name: value} of every field with a flag (what a command line would give)."""
-        return {flag_name(f): getattr(self, f.name) for f, _ in option_fields(self)
-                if flag_name(f)}
-
 
 def require(options) -> None:
     """The one check of required options: an InputError naming every one that is empty."""
@@ -304,22 +299,3 @@ def paths(options, role: str) -> Dict[str, str]:
         if option.role in roles and value:
             found[f"--{flag_name(field) or field.name}"] = value
     return found
-
-
-def checkpoint_flags(options) -> Tuple[str, ...]:
-    """The flags whose path is a checkpoint (a prefix counts through its folder)."""
-    return tuple(f"--{flag_name(f) or f.name}" for f, option in option_fields(options)
-                 if option.role == "checkpoint")
-
-
-def as_dict(options) -> Dict[str, Any]:
-    """Every field by name (lists as lists): what a run records, e.g. in flags.json."""
-    return {f.name: (list(v) if isinstance(v, tuple) else v)
-            for f in dataclasses.fields(options) for v in [getattr(options, f.name)]}
-
-
-def from_mapping(cls, values: Mapping[str, Any]):
-    """``cls`` built from {field name: value}, ignoring names it has no field for (a record
-    written by another version)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in values.items() if k in names})
