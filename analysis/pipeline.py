@@ -334,12 +334,12 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp, progress: Progress,
                         rho_method=args.rho_method, words=words, full_vp=False)
     timings["word"] = time.perf_counter() - t0
     progress(f"word GAMM done with engine {fit.engine}, rho={fit.rho:.3f}", t0)
-    tables.write_tables({args.layer: fit}, os.path.join(tmp, "table1"), "layer",
+    tables.write_tables({args.layer: fit}, os.path.join(tmp, layout.TABLE1), "layer",
                         f"Table 1: {args.layer} word GAMM")
     if fit.data is not None:  # the rows and an R script that refits Table 1's model
-        atomic_write_csv(model_data_table(fit), os.path.join(tmp, "gamm_data.csv"))
-        atomic_write_text(os.path.join(tmp, "table1_refit.R"),
-                          r_script(fit, "gamm_data.csv", nthreads=args.nthreads))
+        atomic_write_csv(model_data_table(fit), os.path.join(tmp, layout.GAMM_DATA_CSV))
+        atomic_write_text(os.path.join(tmp, layout.REFIT_R),
+                          r_script(fit, layout.GAMM_DATA_CSV, nthreads=args.nthreads))
     xs = np.sort(fit.data["Sample"].unique()) if fit.data is not None else \
         np.sort(acts["sample"].unique()).astype(float)
     n_grid = args.grid or 4 * (len(xs) - 1) + 1
@@ -353,14 +353,14 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp, progress: Progress,
         preds = diffcurves.predict_levels(curves, fit.levels, grid)
         notes.append(f"engine {fit.engine}: predictions at the {len(grid)} fitted Sample "
                      "values only")
-    atomic_write_csv(preds, os.path.join(tmp, "predictions.csv"))
+    atomic_write_csv(preds, os.path.join(tmp, layout.PREDICTIONS_CSV))
     w1, w2 = choose_diff_words(fit, list(args.diff))
     diff = diffcurves.difference_curve(curves, w1, w2, grid)
     regions = diff.attrs["regions"]
     diff.insert(0, "comparison", f"{w1} - {w2}")
-    atomic_write_csv(diff, os.path.join(tmp, "difference.csv"))
+    atomic_write_csv(diff, os.path.join(tmp, layout.DIFFERENCE_CSV))
     atomic_write_csv(diffcurves.regions_table(regions),
-                     os.path.join(tmp, "difference_regions.csv"))
+                     os.path.join(tmp, layout.DIFFERENCE_REGIONS_CSV))
     progress(f"difference {visible(w1)} - {visible(w2)}: {len(regions)} significant "
              "region(s)", t0)
 
@@ -378,13 +378,13 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp, progress: Progress,
             phone_fits[lay] = pf
             notes.extend(pf.notes)
             progress(f"phone GAMM {visible(lay)} done (k={pf.k}, {pf.n_tokens} intervals)", t0)
-        tables.write_tables(phone_fits, os.path.join(tmp, "phone_contrast"), "layer",
+        tables.write_tables(phone_fits, os.path.join(tmp, layout.PHONE_CONTRAST), "layer",
                             f"Phone contrast {' vs '.join(args.phones)}")
         tgrid = np.linspace(0.0, 1.0, 51)
         pp = pd.concat([diffcurves.predict_levels(pf, pf.levels, tgrid).assign(layer=lay)
                         for lay, pf in phone_fits.items()], ignore_index=True)
         pp = pp[["layer"] + [c for c in pp.columns if c != "layer"]]
-        atomic_write_csv(pp, os.path.join(tmp, "phone_predictions.csv"))
+        atomic_write_csv(pp, os.path.join(tmp, layout.PHONE_PREDICTIONS_CSV))
         phone_regions = diffcurves.contrast_regions(phone_fits, args.phones[1], args.phones[0],
                                                     tgrid)
 
@@ -397,7 +397,7 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp, progress: Progress,
         lmm_tab = compare_layers_summary(inputs.summary, lmm_layers, args.ref_word, words)
         lmm_backend = "lme4 + lmerTest through rpy2 (Satterthwaite df)"
         notes.extend(lmm_tab.attrs.get("notes", []))
-        atomic_write_csv(lmm_tab, os.path.join(tmp, "lmm.csv"))
+        atomic_write_csv(lmm_tab, os.path.join(tmp, layout.LMM_CSV))
         timings["lmm"] = time.perf_counter() - t0
         progress("mixed models done", t0)
 
@@ -411,7 +411,7 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp, progress: Progress,
     if args.figures:
         from analysis import figures as F
         t0 = time.perf_counter()
-        fdir = os.path.join(tmp, "figures")
+        fdir = os.path.join(tmp, layout.FIGURES_DIR)
         if up is not None:
             F.fig_waveforms(up, fdir, sample_rate=records.sample_rate)
             figures["fig2"] = "figures/fig2_waveforms.png"

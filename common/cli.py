@@ -208,10 +208,9 @@ def apply_renamed_flags(script: str, flag_values=None) -> None:
         target = flag_values[new]
         if target.present and target.value != value:
             shown = str(given).lower() if isinstance(given, bool) else given
+            what = "the deprecated name of" if renamed.deprecated else "another name for"
             raise InputError(f"--{old}={shown} and {_spelled(new, target.value, target.boolean)}"
-                             f" disagree (--{old} is "
-                             f"{'the deprecated name of' if renamed.deprecated else 'another name for'}"
-                             f" --{new})")
+                             f" disagree (--{old} is {what} --{new})")
         if renamed.deprecated:
             print(f"{script}: note: --{old} is deprecated; use "
                   f"{_spelled(new, value, target.boolean) if renamed.values else f'--{new}'}",

@@ -134,7 +134,19 @@ GENERATED = _table("generated", "file:string code:string noise_index:int64 "
                    "code_value:float64")
 
 # ------------------------------------------------------------------ analysis folder
+# (analyze.py's; docs/analysis.md.  The contrast matrix's and the spectra's files are named
+# by analysis.contrasts and analysis.spectra, which write them.)
 FIT_INFO_JSON = "fit_info.json"
+TABLE1 = "table1"                      # .csv, .md, .tex
+GAMM_DATA_CSV = "gamm_data.csv"        # the word GAMM's rows ...
+REFIT_R = "table1_refit.R"             # ... and the R script that refits Table 1 from them
+PREDICTIONS_CSV = "predictions.csv"
+DIFFERENCE_CSV = "difference.csv"
+DIFFERENCE_REGIONS_CSV = "difference_regions.csv"
+PHONE_CONTRAST = "phone_contrast"      # .csv, .md, .tex
+PHONE_PREDICTIONS_CSV = "phone_predictions.csv"
+LMM_CSV = "lmm.csv"
+FIGURES_DIR = "figures"
 
 # ------------------------------------------------------------------ JSON records
 MARKER_JSON = ".ciwgan-output.json"       # common.outputs: which stage wrote a folder
