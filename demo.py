@@ -2,15 +2,14 @@
 
     .venv/bin/python demo.py                 # writes work/demo/ (path printed at the end)
     .venv/bin/python demo.py --train_steps=2000 --dim=16
-    .venv/bin/python demo.py --layout=textgrid --out=work/demo_mfa   # through TextGrids
 
 Stages (each one a command you can run yourself; the exact command lines are printed):
-    corpus   python -m corpus.demo     synthetic TIMIT-layout corpus (festival voices)
+    corpus   python -m corpus.demo_corpus   synthetic TIMIT-layout corpus (festival voices)
     prepare  prepare.py                words -> TFRecords, manifest, phone intervals
     train    train.py                  a small ciwGAN (8 codes), --train_steps iterations
                                        (--deterministic; --train_minutes is only a safety cap)
+    generate generate.py               one WAV per code, with Q's classification
     extract  extract.py                Q's layer traces on the held-out (test) tokens
-    generate generate.py               one WAV per code, named with the word Q maps it to
     analyze  analyze.py                GAMMs, tables, figures, report
 Re-running reuses every finished stage (each writes atomically and is marked done); an
 interrupted stage is redone or, for training, resumed from its last checkpoint.  Every stage
@@ -24,7 +23,7 @@ Reproducible: the same --seed and flags give the same tables on machines of one 
 (passed on to every stage through $CIWGAN_VERBOSE).
 """
 
-import json
+import dataclasses
 import os
 import re
 import shlex
@@ -32,44 +31,108 @@ import subprocess
 import sys
 import time
 
-from common.logs import child_env, define_verbose_flag, quiet_logs, tensorboard_hint
-
-quiet_logs()  # decides --verbose for this process and the stages (through the environment)
-
-from absl import app, flags  # noqa: E402
-
-from common.atomic import atomic_write_json  # noqa: E402
-from common.cli import absl_flags_parser, check_command_line, run_main  # noqa: E402
-from common.constants import DEFAULT_WORDS  # noqa: E402
-from corpus.mfa_layout import LAYOUTS  # noqa: E402
-from common.errors import InputError, OutputPathError  # noqa: E402
-from common.outputs import check_not_project  # noqa: E402
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("out", os.path.join("work", "demo"), "Output folder of the whole demo.")
-flags.DEFINE_integer("n_speakers", 64, "Synthetic speakers (x 8 words = tokens).")
-flags.DEFINE_integer("train_steps", 800, "Training iterations (5 D + 1 G/Q updates each): "
-                     "what fixes the result (about 14 minutes on 2 CPU cores at the defaults).")
-flags.DEFINE_float("train_minutes", 60.0, "Safety cap on training time (minutes): a run stopped "
-                   "by it before --train_steps is not reproducible (the demo says so).")
-flags.DEFINE_integer("dim", 8, "Model width multiplier (the paper: 64; 8 trains on a CPU).")
-flags.DEFINE_integer("batch_size", 16, "Training batch size.")
-flags.DEFINE_integer("seed", 0, "Seed of corpus, split, training and the generated noise.")
-flags.DEFINE_bool("progress", True, "Progress bars in the stages (--noprogress is passed on "
-                  "to every stage).")
-flags.DEFINE_enum("layout", "timit", list(LAYOUTS), "The corpus's layout: timit "
-                  "(TIMIT's tree, prepared with --timit_dir) or textgrid (the Montreal Forced "
-                  "Aligner's <speaker>/<utt>.wav + .TextGrid, prepared with --folder_dir).")
-flags.DEFINE_list("redo", [], "Stages to redo even if done (corpus, prepare, train, generate, "
-                  "extract, analyze).")
-define_verbose_flag()
+from analysis.analyze_options import AnalysisOptions
+from ciwgan.generate_options import GenerateOptions
+from ciwgan.train_options import TrainOptions
+from common import layout
+from common.atomic import atomic_write_json
+from common.cli import command_args, stage_script
+from common.errors import InputError, OutputPathError
+from common.logs import child_env, tensorboard_hint
+from common.options import StageOptions, choice, integer, items, number, shared
+from common.outputs import check_not_project
+from common.constants import DEFAULT_WORDS
+from corpus.demo_corpus_options import LAYOUTS, DemoCorpusOptions
+from corpus.prepare_options import PrepareOptions
+from extraction.extract_options import ExtractOptions
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-STAGES = ("corpus", "prepare", "train", "extract", "generate", "analyze")
-STATE_NAME = "demo_state.json"
+STATE_NAME = layout.DEMO_STATE_JSON
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One stage of the demo: its name, how it is run (after the interpreter: the script, or
+    -m and the module), its options class (its flags) and the sub-folder of --out it writes."""
+    name: str
+    command: tuple
+    options: type
+    folder: str
+
+
+# extract before generate: generate names its files with the word Q's mapping (extract's
+# classification.json) gives each code
+STAGES = (Stage("corpus", ("-m", "corpus.demo_corpus"), DemoCorpusOptions, "corpus"),
+          Stage("prepare", ("prepare.py",), PrepareOptions, "data"),
+          Stage("train", ("train.py",), TrainOptions, "train"),
+          Stage("extract", ("extract.py",), ExtractOptions, "activations"),
+          Stage("generate", ("generate.py",), GenerateOptions, "generated"),
+          Stage("analyze", ("analyze.py",), AnalysisOptions, "analysis"))
+STAGE_NAMES = tuple(stage.name for stage in STAGES)
 # The sub-folder of --out each stage writes.
-STAGE_FOLDERS = {"corpus": "corpus", "prepare": "data", "train": "train",
-                 "generate": "generated", "extract": "activations", "analyze": "analysis"}
+STAGE_FOLDERS = {stage.name: stage.folder for stage in STAGES}
+# Commands recorded before corpus/demo.py became corpus/demo_corpus.py run the same stage.
+_RENAMED_COMMANDS = ((" -m corpus.demo ", " -m corpus.demo_corpus "),)
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoOptions(StageOptions):
+    out: str = shared("out", os.path.join("work", "demo"), help="the whole demo's: each stage "
+                      "writes a sub-folder of it", role="")
+    n_speakers: int = integer(64, "synthetic speakers (x 8 words = tokens)", low=1)
+    train_steps: int = integer(800, "training iterations (5 D + 1 G/Q updates each): what "
+                               "fixes the result (about 14 minutes on 2 CPU cores at the "
+                               "defaults)", low=1)
+    train_minutes: float = number(60.0, "safety cap on training time (minutes): a run stopped "
+                                  "by it before --train_steps is not reproducible (the demo "
+                                  "says so)", low=0, low_open=True)
+    dim: int = integer(8, "model width multiplier (the paper: 64; 8 trains on a CPU)", low=1)
+    batch_size: int = shared("batch_size", 16, help="training's")
+    seed: int = shared("seed", 0, help="the corpus', the split's, training's and the generated "
+                       "noise's")
+    progress: bool = shared("progress", True, help="--noprogress is passed on to every stage")
+    layout: str = choice("timit", LAYOUTS, "the corpus's layout: timit (TIMIT's tree, prepared "
+                         "with --timit_dir) or textgrid (the Montreal Forced Aligner's "
+                         "<speaker>/<utt>.wav + .TextGrid, prepared with --folder_dir)")
+    redo: list = items([], "stages to redo even if done (" + ", ".join(STAGE_NAMES) + ")")
+
+    def check(self) -> None:
+        for stage in self.redo:
+            if stage not in STAGE_NAMES:
+                raise InputError(f"--redo={stage}: expected some of {', '.join(STAGE_NAMES)}")
+
+
+def stage_values(options: DemoOptions, path: dict) -> dict:
+    """{stage: {option: value}}: what the demo asks of each stage (``path``: the sub-folder of
+    each stage).  Each stage gets --overwrite: when it runs again (--redo, or an earlier stage
+    ran) its sub-folder holds its own earlier output, which its marker lets it replace; a
+    folder it did not write is still refused."""
+    seed = options.seed
+    # --layout=textgrid: the same corpus in MFA's layout, read through its TextGrids
+    corpus_layout = {} if options.layout == "timit" else {"layout": options.layout}
+    source = ({"timit_dir": path["corpus"]} if options.layout == "timit" else
+              {"folder_dir": path["corpus"], "words": ",".join(DEFAULT_WORDS)})
+    values = {
+        "corpus": dict(out=path["corpus"], n_speakers=options.n_speakers, seed=seed,
+                       overwrite=True, **corpus_layout),
+        "prepare": dict(out=path["prepare"], seed=seed, overwrite=True, **source),
+        "train": dict(train_dir=path["train"], data_dir=path["prepare"], model="ciwgan",
+                      num_categ=8, dim=options.dim, batch_size=options.batch_size, seed=seed,
+                      max_steps=options.train_steps, deterministic=True,
+                      max_seconds=max(1, int(round(options.train_minutes * 60))),
+                      save_secs=120, summary_secs=30),
+        "generate": dict(checkpoint=path["train"], out=path["generate"], n_per_code=10,
+                         seed=seed, classification=path["extract"], overwrite=True),
+        "extract": dict(checkpoint=path["train"], data=path["prepare"], split="test",
+                        out=path["extract"], phones=["all"], upsample=True, overwrite=True),
+        "analyze": dict(activations=path["extract"], out=path["analyze"],
+                        generated=path["generate"], layer="conv5", ref_word="ask",
+                        contrasts="auto", spectra=True, overwrite=True),
+    }
+    if not options.progress:
+        for stage_values_ in values.values():
+            stage_values_["progress"] = False
+    return values
 
 
 def _state_path(out):
@@ -77,15 +140,16 @@ def _state_path(out):
 
 
 def load_state(out):
+    """The stages done in ``out`` ({} when none; a state of a newer version is refused)."""
     try:
-        with open(_state_path(out)) as f:
-            return json.load(f)
+        state = layout.read_record(_state_path(out))
     except (OSError, ValueError):
         return {}
+    return layout.without_version(state) if isinstance(state, dict) else {}
 
 
 def save_state(out, state):
-    atomic_write_json(_state_path(out), state)
+    atomic_write_json(_state_path(out), layout.stamp(state, layout.DEMO_STATE_JSON))
 
 
 def foreign_entries(out):
@@ -113,21 +177,25 @@ def check_demo_folder(out):
 
 def stage_command(args) -> str:
     """The command line of a stage as printed: runnable as it is from any folder (the stages
-    run in the repository, where ``python train.py`` and ``python -m corpus.demo`` resolve)."""
+    run in the repository, where ``python train.py`` and ``python -m corpus.demo_corpus``
+    resolve)."""
     return f"cd {shlex.quote(HERE)} && {shlex.join([sys.executable] + list(args))}"
 
 
 def _what_counts(command: str) -> str:
-    """A stage's command without what does not change its output (--noprogress)."""
+    """A stage's command without what does not change its output (--noprogress), with the
+    modules' earlier names (:data:`_RENAMED_COMMANDS`) read as the present ones."""
+    for old, new in _RENAMED_COMMANDS:
+        command = command.replace(old, new)
     return " ".join(w for w in command.split(" ") if w not in ("--noprogress", "--progress"))
 
 
-def run_stage(name, args, state, out) -> int:
+def run_stage(name, args, state, out, redo=()) -> int:
     """Run one stage's command unless it is marked done with the same command; mark it done on
     success.  Returns the command's exit status (0 when reused)."""
     command = stage_command(args)
     done = state.get(name, {})
-    if done.get("done") and name not in FLAGS.redo:
+    if done.get("done") and name not in redo:
         if _what_counts(done.get("command", "")) == _what_counts(command):
             print(f"[demo] {name}: done earlier ({done['seconds']:.0f} s), reused", flush=True)
             return 0
@@ -140,7 +208,7 @@ def run_stage(name, args, state, out) -> int:
     if proc.returncode != 0:
         return proc.returncode
     # A stage that ran makes every later stage stale.
-    for later in STAGES[STAGES.index(name) + 1:]:
+    for later in STAGE_NAMES[STAGE_NAMES.index(name) + 1:]:
         state.pop(later, None)
     state[name] = {"done": True, "seconds": time.time() - t0, "command": command}
     save_state(out, state)
@@ -158,78 +226,48 @@ def trained_step(train_dir):
     return int(m.group(1)) if m else None
 
 
-def _demo(extra_args):
-    check_command_line("demo.py", extra_args)
-    for stage in FLAGS.redo:
-        if stage not in STAGES:
-            raise InputError(f"--redo={stage}: expected some of {', '.join(STAGES)}")
-    check_demo_folder(FLAGS.out)
-    out = os.path.abspath(FLAGS.out)
+def run(options: DemoOptions, script: str = "demo.py") -> int:
+    """Every stage in turn (each one's command checked against its options before any runs);
+    returns the exit status of the first that fails, else 0."""
+    check_demo_folder(options.out)
+    out = os.path.abspath(options.out)
+    path = {stage.name: os.path.join(out, stage.folder) for stage in STAGES}
+    values = stage_values(options, path)
+    commands = [(stage.name, list(stage.command) + command_args(stage.options,
+                                                                values[stage.name]))
+                for stage in STAGES]
     os.makedirs(out, exist_ok=True)
     state = load_state(out)
     t0 = time.time()
-    path = {stage: os.path.join(out, folder) for stage, folder in STAGE_FOLDERS.items()}
-    corpus, data, train_dir = path["corpus"], path["prepare"], path["train"]
-    acts, analysis = path["extract"], path["analyze"]
-    # Each stage gets --overwrite: when it runs again (--redo, or an earlier stage ran) its
-    # sub-folder holds its own earlier output, which its marker lets it replace; a folder it
-    # did not write is still refused.
-    # Stages speak the shared vocabulary (docs/CONVENTIONS.md); train.py keeps the original
-    # scripts' names (--train_dir, --data_dir, --train_batch_size).
-    # --layout=textgrid: the same corpus as MFA's layout, read through its TextGrids.
-    layout = [] if FLAGS.layout == "timit" else [f"--layout={FLAGS.layout}"]
-    source = [f"--timit_dir={corpus}"] if FLAGS.layout == "timit" else \
-        [f"--folder_dir={corpus}", f"--words={','.join(DEFAULT_WORDS)}"]
-    stages = [
-        ("corpus", ["-m", "corpus.demo", f"--out={corpus}",
-                    f"--n_speakers={FLAGS.n_speakers}", f"--seed={FLAGS.seed}", "--overwrite",
-                    *layout]),
-        ("prepare", ["prepare.py", *source, f"--out={data}",
-                     f"--seed={FLAGS.seed}", "--overwrite"]),
-        ("train", ["train.py", f"--train_dir={train_dir}", f"--data_dir={data}",
-                   "--model=ciwgan", "--num_categ=8", f"--wavegan_dim={FLAGS.dim}",
-                   f"--train_batch_size={FLAGS.batch_size}", f"--seed={FLAGS.seed}",
-                   f"--max_steps={FLAGS.train_steps}", "--deterministic",
-                   f"--max_seconds={FLAGS.train_minutes * 60:.0f}",
-                   "--train_save_secs=120", "--train_summary_secs=30"]),
-        ("extract", ["extract.py", f"--checkpoint={train_dir}", f"--data={data}",
-                     "--split=test", f"--out={acts}", "--phones=all", "--upsample",
-                     "--overwrite"]),
-        # after extract: the files are named with the word Q's mapping gives each code
-        ("generate", ["generate.py", f"--checkpoint={train_dir}", f"--out={path['generate']}",
-                      "--n_per_code=10", f"--seed={FLAGS.seed}", f"--classification={acts}",
-                      "--overwrite"]),
-        ("analyze", ["analyze.py", f"--activations={acts}", f"--out={analysis}",
-                     f"--generated={path['generate']}", "--layer=conv5", "--ref_word=ask",
-                     "--contrasts=auto", "--spectra", "--overwrite"]),
-    ]
-    for name, args in stages:
-        if not FLAGS.progress:
-            args = args + ["--noprogress"]
-        code = run_stage(name, args, state, out)
+    for name, args in commands:
+        code = run_stage(name, args, state, out, options.redo)
         if code:
             # The stage has printed its own error; the demo only says how to go on.
             print(f"[demo] {name} failed (exit {code}); fix the cause and re-run demo.py: "
                   "finished stages are reused", file=sys.stderr, flush=True)
             return code
         if name == "train":
-            step = trained_step(train_dir)
-            if step is not None and step < FLAGS.train_steps:
-                print(f"[demo] WARNING: the time cap (--train_minutes={FLAGS.train_minutes:g}) "
-                      f"stopped training at step {step} of {FLAGS.train_steps}: the results "
-                      "will not match another run's. To finish the steps: "
-                      f"cd {shlex.quote(os.getcwd())} && "
-                      f"{shlex.join([sys.executable] + sys.argv + ['--redo=train'])}",
-                      file=sys.stderr, flush=True)
+            step = trained_step(path["train"])
+            if step is not None and step < options.train_steps:
+                again = [sys.executable, os.path.join(HERE, "demo.py")] + command_args(
+                    DemoOptions, {**_given(options), "redo": ["train"]})
+                print(f"[demo] WARNING: the time cap (--train_minutes="
+                      f"{options.train_minutes:g}) stopped training at step {step} of "
+                      f"{options.train_steps}: the results will not match another run's. To "
+                      f"finish the steps: cd {shlex.quote(os.getcwd())} && "
+                      f"{shlex.join(again)}", file=sys.stderr, flush=True)
     print(f"[demo] finished in {time.time() - t0:.0f} s (this invocation).")
-    print(f"[demo] report: {os.path.join(analysis, 'report.md')} (and report.html)")
-    print(f"[demo] TensorBoard: {tensorboard_hint(train_dir)}")
+    print(f"[demo] report: {os.path.join(path['analyze'], 'report.md')} (and report.html)")
+    print(f"[demo] TensorBoard: {tensorboard_hint(path['train'])}")
     return 0
 
 
-def main(argv):
-    return run_main("demo.py", lambda: _demo(argv[1:]))
+def _given(options: DemoOptions) -> dict:
+    """The options that differ from their defaults (how to ask for this demo again)."""
+    defaults = DemoOptions()
+    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
+            if getattr(options, f.name) != getattr(defaults, f.name)}
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=absl_flags_parser("demo.py"))
+    stage_script("demo.py", DemoOptions, run)

@@ -227,7 +227,7 @@ def untestable_reason(words: Dict[str, List[str]], min_words: int) -> str:
     few = {p: w for p, w in words.items() if len(w) < int(min_words)}
     if not few:
         return ""
-    from analysis.phones import phone_label
+    from common.phones import phone_label
     parts = [f"{phone_label(p)} in {len(w)} word(s) ({', '.join(w)})"
              for p, w in words.items()]
     return (f"cannot be tested: {'; '.join(parts)}: with fewer than {int(min_words)} words per "

@@ -23,6 +23,7 @@ from analysis.calibrated import (CALIBRATED_BACKEND, shape_columns, token_units,
 from analysis.gamm.rcode import r_string
 from analysis.corrections import POLICY_LABEL, adjust
 from analysis.tables import format_number, format_p, md_text, tex_escape
+from common import layout
 from common.atomic import atomic_write_csv, atomic_write_text
 
 WORD_TABLE_COLUMNS = ["layer", "word", "reference", "estimate", "se", "df", "t", "p_level",
@@ -31,8 +32,8 @@ PHONE_TABLE_COLUMNS = ["layer", "reference", "phone", "status", "n_reference", "
                        "words_reference", "words_phone", "shape_terms", "estimate", "se", "df",
                        "p_level", "p_shape", "sd_intervals", "effect_size", "shape_size",
                        "random_effects"]
-WORD_UNITS = "word_units.csv"
-PHONE_UNITS = "phone_units.csv"
+WORD_UNITS = layout.WORD_UNITS_CSV
+PHONE_UNITS = layout.PHONE_UNITS_CSV
 
 
 # --------------------------------------------------------------------------- word model
@@ -98,7 +99,7 @@ def word_latex(table: pd.DataFrame, caption: str) -> str:
 
 
 def write_word_outputs(folder: str, table: pd.DataFrame, units: pd.DataFrame,
-                       prefix: str = "table1", title: str = "") -> Dict[str, str]:
+                       prefix: str = layout.TABLE1, title: str = "") -> Dict[str, str]:
     """<prefix>.{csv,md,tex}, word_units.csv and <prefix>_refit.R into ``folder``."""
     paths = {ext: os.path.join(folder, f"{prefix}.{ext}") for ext in ("csv", "md", "tex")}
     atomic_write_csv(table, paths["csv"])
@@ -109,7 +110,7 @@ def write_word_outputs(folder: str, table: pd.DataFrame, units: pd.DataFrame,
     data = units_table(units, {"Word": levels}, rhs)
     paths["units"] = os.path.join(folder, WORD_UNITS)
     atomic_write_csv(data, paths["units"])
-    paths["script"] = os.path.join(folder, f"{prefix}_refit.R")
+    paths["script"] = os.path.join(folder, layout.refit_script(prefix))
     atomic_write_text(paths["script"], refit_script(
         WORD_UNITS, "Word", ["Speaker"], shape_columns(int(table["shape_terms"].iloc[0]))))
     return paths
@@ -125,7 +126,7 @@ def phone_table(cells: List[dict]) -> pd.DataFrame:
 
 
 def phone_markdown(table: pd.DataFrame, title: str) -> str:
-    from analysis.phones import phone_label
+    from common.phones import phone_label
     a, b = str(table["reference"].iloc[0]), str(table["phone"].iloc[0])
     lines = [f"## {md_text(title)}", "", "Model: each interval's mean (level) and shape "
              "coefficients, each `~ Phone + random intercepts` (words, speakers; "
@@ -173,7 +174,7 @@ def phone_latex(table: pd.DataFrame, caption: str) -> str:
 
 
 def write_phone_outputs(folder: str, table: pd.DataFrame, units: Dict[str, pd.DataFrame],
-                        prefix: str = "phone_contrast", title: str = "") -> Dict[str, str]:
+                        prefix: str = layout.PHONE_CONTRAST, title: str = "") -> Dict[str, str]:
     """<prefix>.{csv,md,tex}, phone_units.csv (every tested layer's intervals, column
     ``layer``) and <prefix>_refit.R into ``folder``."""
     paths = {ext: os.path.join(folder, f"{prefix}.{ext}") for ext in ("csv", "md", "tex")}
@@ -189,7 +190,7 @@ def write_phone_outputs(folder: str, table: pd.DataFrame, units: Dict[str, pd.Da
                  for lay, u in units.items()]
         paths["units"] = os.path.join(folder, PHONE_UNITS)
         atomic_write_csv(pd.concat(parts, ignore_index=True), paths["units"])
-        paths["script"] = os.path.join(folder, f"{prefix}_refit.R")
+        paths["script"] = os.path.join(folder, layout.refit_script(prefix))
         atomic_write_text(paths["script"], refit_script(
             PHONE_UNITS, "Phone", ["Word", "WordPhone", "Speaker", "Token"], shape_columns(q),
             by="layer"))
@@ -258,7 +259,7 @@ def calibrated_word_outputs(folder: str, fit, layer: str, q: int) -> pd.DataFram
     """The calibrated word model of the word GAMM's rows (``fit.data``) written as Table 1
     (:func:`write_word_outputs`); returns the table."""
     table, units = word_table(fit.data, layer, q)
-    write_word_outputs(folder, table, units, "table1",
+    write_word_outputs(folder, table, units, layout.TABLE1,
                        f"Table 1: {layer} word model (calibrated)")
     return table
 
@@ -288,7 +289,7 @@ def calibrated_phone_outputs(folder: str, phone_rows: pd.DataFrame, layers: Sequ
             units[lay] = u
         notes.extend(cell_notes)
     table = phone_table(cells)
-    from analysis.phones import phone_label
-    write_phone_outputs(folder, table, units, "phone_contrast",
+    from common.phones import phone_label
+    write_phone_outputs(folder, table, units, layout.PHONE_CONTRAST,
                         f"Phone contrast {phone_label(a)} vs {phone_label(b)} (calibrated)")
     return table, notes

@@ -29,9 +29,11 @@ from typing import Dict, Optional, Sequence
 
 import pandas as pd
 
-# Columns of the activations tables that hold labels: read from CSV as text, with no NA
-# conversion (a word spelled "NA", "null" or "nan" is a word).
-LABEL_COLUMNS = ("word", "speaker", "layer", "phone")
+from common import layout
+
+# Columns of the activations tables that hold labels (common.layout: their text columns):
+# read from CSV as text, with no NA conversion (a word spelled "NA", "null" or "nan" is a word).
+LABEL_COLUMNS = layout.LABEL_COLUMNS
 # What pandas reads as missing by default, kept for the numeric columns.
 CSV_NA_VALUES = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
                  "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan",

@@ -15,6 +15,7 @@ import pandas as pd
 
 from analysis.contrasts import ENCODED, STATUS_FITTED
 from analysis.tables import format_number, format_p, md_text
+from common import layout
 
 __all__ = ["contrast_report_section", "disagreements", "encoding_summary",
            "fig_contrast_matrix", "write_contrast_outputs"]
@@ -30,7 +31,7 @@ def _model(matrix: pd.DataFrame) -> str:
 def difference_label(matrix: pd.DataFrame, contrast: str) -> str:
     """How a contrast is named in the figure and tables: '[ʃ] − [s]' (phone minus
     reference, the sign of every number of its row); plain text (escape it for Markdown)."""
-    from analysis.phones import phone_label
+    from common.phones import phone_label
     row = matrix[matrix["contrast"] == contrast].iloc[0]
     return f"{phone_label(row['phone'])} \u2212 {phone_label(row['reference'])}"
 
@@ -257,8 +258,8 @@ def write_contrast_outputs(matrix: pd.DataFrame, folder: str, figures: bool = Tr
                                 "the contrast matrix's phone GAMMs (the paper's model)",
                                 nthreads=nthreads)
 
-    paths = {"csv": os.path.join(folder, "contrast_matrix.csv"),
-             "md": os.path.join(folder, "contrast_matrix.md")}
+    paths = {"csv": os.path.join(folder, f"{layout.CONTRAST_MATRIX}.csv"),
+             "md": os.path.join(folder, f"{layout.CONTRAST_MATRIX}.md")}
     atomic_write_csv(matrix, paths["csv"])
     rel = None
     if figures:

@@ -16,7 +16,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.phones import phone_label
+from common.phones import phone_label
 from analysis.style import (drop_overlapping, figure, italicise, plot_text, save_figure,
                             word_colours)
 from common.constants import SAMPLE_RATE

@@ -17,7 +17,7 @@
 
 Every function takes tables (no fitting) and returns the written paths. Sizes, fonts, colours
 and saving come from :mod:`analysis.style` (also the home of :func:`plot_text` and
-:func:`save_figure`, re-exported here); phone names from :mod:`analysis.phones`. Labels from
+:func:`save_figure`, re-exported here); phone names from :mod:`common.phones`. Labels from
 the data (words, tokens, phones, layers) are drawn through :func:`plot_text`, so none is read
 as mathtext or hidden from a legend; file names never come from labels. Activations are channel
 means of the layer's feature maps: arbitrary units (a.u.).
@@ -31,7 +31,7 @@ import pandas as pd
 from matplotlib.patches import Rectangle
 
 from analysis.diffcurves import LayerTime
-from analysis.phones import phone_label
+from common.phones import phone_label
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 

@@ -1,6 +1,7 @@
 """The whole analysis of an activations folder: fits, tables, figures and the report.
 
-``run_analysis(AnalysisOptions(activations=..., out=...))`` is what ``analyze.py`` calls.
+``run(AnalysisOptions(activations=..., out=...))`` is the analyze stage (``analyze.py``; the
+options: :mod:`analysis.analyze_options`).
 ``out`` follows the safe-output rule of :mod:`common.outputs` (stage "analyze"): never the
 activations folder or a folder of this repository, an existing folder replaced only when it
 is an earlier analyze output and ``overwrite`` is set, everything written to a hidden sibling
@@ -23,72 +24,29 @@ import sys
 import time
 from typing import Optional
 
+from analysis.analyze_options import AnalysisOptions
 from analysis.columns import (CSV_NA_VALUES, LABEL_COLUMNS, open_table,  # noqa: F401
                               read_csv_labels)
 from common import layout
 from common.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
 from common.errors import OutputPathError
-from common.outputs import OutputFolder
+from common.options import require
+from common.outputs import OutputFolder, inputs_of
 
 STAGE = "analyze"
 
 
-@dataclasses.dataclass
-class AnalysisOptions:
-    """What analyze.py's flags say (see analyze.py for their help)."""
-
-    activations: Optional[str] = None
-    out: Optional[str] = None
-    layer: str = "conv5"
-    ref_word: str = "ask"
-    k: int = 10
-    phones: list = dataclasses.field(default_factory=lambda: ["s", "sh"])
-    phone_layers: list = dataclasses.field(default_factory=lambda: ["conv1", "conv2", "conv3", "conv4"])
-    diff: list = dataclasses.field(default_factory=list)
-    engine: str = "auto"
-    generated: Optional[str] = None
-    rho_method: str = "global"
-    lmm_layers: list = dataclasses.field(default_factory=list)
-    nthreads: int = 2
-    grid: int = 0
-    figures: bool = True
-    overwrite: bool = False
-    progress: bool = True
-    # Words of the word GAMM, the difference curves and the mixed models: a list, or a
-    # comma-separated string as analyze.py's --words gives it; empty or 'all': every word.
-    words: object = "all"
-    # The layer-by-contrast diagnostic (analysis.contrasts, docs/contrasts.md): 'a:b,c:d' or
-    # 'auto' ('' = off), cells needing min_intervals intervals per phone, 'auto' capped at
-    # max_contrasts pairs, on contrast_layers (empty: every layer of the phone table).
-    contrasts: str = ""
-    min_intervals: int = 10
-    max_contrasts: int = 10
-    contrast_layers: list = dataclasses.field(default_factory=list)
-    contrast_engine: str = "fast"
-    # Spectra of the averaged feature maps (analysis.spectra): off by default.
-    spectra: bool = False
-    spectra_bands: int = 4
-    spectra_test: str = "lmm"
-    spectra_layers: list = dataclasses.field(default_factory=list)
-    # Which model makes the p-values (analysis.calibrated, docs/calibration.md): 'calibrated'
-    # (mixed models of per-unit summaries, words and speakers as random factors) or 'paper'
-    # (the paper's GAMMs, as before: their tables exactly as they were).
-    phone_model: str = "calibrated"
-    word_model: str = "calibrated"
-    shape_terms: int = 3
-    min_words: int = 3
-    # A simultaneous 95 % band beside the pointwise one on the difference curves (Fig. 5).
-    simultaneous: bool = False
-
-
 class Progress:
     """Progress lines on stderr, ``[analyze] <message> (<seconds since t0> s)``; silent when
-    ``enabled`` is False (analyze.py --noprogress)."""
+    ``enabled`` is False (analyze.py --noprogress).  ``last`` is the latest message, printed
+    or not: what the analysis was doing when something failed."""
 
     def __init__(self, enabled: bool = True):
         self.enabled = bool(enabled)
+        self.last = "starting"
 
     def __call__(self, msg: str, t0: Optional[float] = None) -> None:
+        self.last = msg
         if not self.enabled:
             return
         text = msg if t0 is None else f"{msg} ({time.perf_counter() - t0:.1f} s)"
@@ -172,11 +130,19 @@ def read_model_inputs(args: AnalysisOptions, progress: "Progress") -> ModelInput
             for lay in lmm_layers:
                 dl, lv = prepare_token_summary(summary, lay, args.ref_word, words)
                 check_lmm_memory(len(dl), len(lv), lay)
+                check_not_constant(dl["Mean"], f"layer {lay} (the mixed models' token means)",
+                                   "--lmm_layers")
         phone_layers = [p for p in args.phone_layers if p]
         phone_tab, pairs = None, []
         if phone_layers or args.contrasts:
             phone_tab, pairs = read_phone_rows(args, phone_layers)
             check_model_sizes(args, phone_tab)
+            for lay in phone_layers if phone_tab is not None else []:
+                at = phone_tab[(phone_tab["layer"].astype(str) == str(lay)) &
+                               phone_tab["phone"].astype(str).isin([str(p) for p in
+                                                                    args.phones])]
+                check_not_constant(at["value"], f"layer {lay} (the phone GAMM's rows)",
+                                   "--phone_layers")
         spectra_rows = None
         if args.spectra:
             t0 = time.perf_counter()
@@ -189,9 +155,25 @@ def read_model_inputs(args: AnalysisOptions, progress: "Progress") -> ModelInput
                    if c in table.columns]
         rows = table.rows({"layer": [args.layer], "word": words}, columns)
         progress(f"read {len(rows):,} rows of {args.layer}", t0)
+        check_not_constant(rows["value"], f"layer {args.layer} (the word GAMM's rows)",
+                           "--layer")
     return ModelInputs(rows=rows, summary=summary, phones=phone_tab, words=words,
                        engine=engine, lmm_layers=lmm_layers, contrasts=pairs,
                        spectra_rows=spectra_rows)
+
+
+def check_not_constant(values, what: str, flag: str) -> None:
+    """Refuse, before any fit, a model whose response does not vary (a constant layer: R's
+    fit would stop in eigen() with no word on the cause): one line naming the layer."""
+    import numpy as np
+    import pandas as pd
+    from analysis.gamm.data import AnalysisInputError
+
+    v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size and float(np.ptp(v)) <= 1e-12 * max(1.0, float(np.abs(v).max())):
+        raise AnalysisInputError(f"{what}: every value is {v[0]:.6g} (a constant layer), so "
+                                 f"there is nothing to model; choose another {flag}")
 
 
 def read_phone_rows(args: AnalysisOptions, phone_layers: list) -> tuple:
@@ -224,20 +206,53 @@ def read_phone_rows(args: AnalysisOptions, phone_layers: list) -> tuple:
     return rows, pairs
 
 
-def run_analysis(args: AnalysisOptions) -> dict:
-    """The whole analysis into args.out (see module docstring). Returns the fit_info dict."""
+def run(options: AnalysisOptions, script: str = "analyze") -> dict:
+    """The whole analysis into ``options.out`` (see the module docstring); returns the
+    fit_info dict plus 'out' and 'seconds'.  An error R raises is one line naming what was
+    being fitted (:func:`analysis.rbridge.named_r_failures`), never a traceback."""
+    from analysis.rbridge import named_r_failures
+
+    t0 = time.perf_counter()
+    progress = Progress(options.progress)
+    with named_r_failures(lambda: progress.last):
+        info = _run(options, progress, script)
+    progress(f"wrote {options.out}", t0)
+    return {**info, "out": options.out, "seconds": time.perf_counter() - t0}
+
+
+def summary(info: dict) -> str:
+    """The stage's closing line (stdout): what was fitted, where the report is, how long."""
+    w1, w2 = info["diff"]
+    out = info["out"]
+    parts = [f"word GAMM at {info['layer']} (engine {info['engine']}, rho {info['rho']:.3f})",
+             f"difference {w1} - {w2}: {len(info['regions'])} significant region(s)"]
+    if info["phone_fits"]:
+        parts.append(f"phone GAMMs at {','.join(info['phone_fits'])}")
+    parts.append(f"report {out}/report.html")
+    return f"wrote {out}: " + "; ".join(parts) + f"; {info['seconds']:.1f} s"
+
+
+def command_line(options: AnalysisOptions, script: str) -> str:
+    """The command that asks for ``options`` (the options that differ from their defaults),
+    as the report quotes it."""
+    from common.cli import options_args
+
+    return " ".join([script] + options_args(options))
+
+
+def _run(args: AnalysisOptions, progress: Progress, script: str) -> dict:
     import pandas as pd
     from analysis.gamm.data import AnalysisInputError
     from analysis.rbridge import get_r
     from analysis.records import read_activations_records, read_optional
 
+    require(args)
     src = args.activations
     if not src or not os.path.isdir(src):
         raise AnalysisInputError(f"--activations={src!r} is not a folder")
     # Checked before anything is read or fitted: a refused --out costs nothing.
-    output = OutputFolder(args.out, STAGE, inputs={"--activations": src},
-                          overwrite=args.overwrite)
-    inputs = read_model_inputs(args, Progress(args.progress))
+    output = OutputFolder(args.out, STAGE, inputs=inputs_of(args), overwrite=args.overwrite)
+    inputs = read_model_inputs(args, progress)
     up = read_optional(os.path.join(src, f"{layout.UPSAMPLED}.parquet"), pd.read_parquet) \
         if args.figures else None
     records = read_activations_records(src)
@@ -247,7 +262,8 @@ def run_analysis(args: AnalysisOptions) -> dict:
             tmp = stack.enter_context(output)
         except OSError as exc:
             raise OutputPathError(f"--out={args.out}: cannot create it ({exc})") from exc
-        return _analyse(args, inputs, up, records, tmp)
+        return _analyse(args, inputs, up, records, tmp, progress,
+                        command_line(args, "analyze.py" if script == STAGE else script))
 
 
 def fixed_part(fit):
@@ -280,7 +296,8 @@ def check_model_sizes(args: AnalysisOptions, phone_tab) -> None:
         check_phone_model_size(phone_tab, lay, tuple(args.phones), k=args.k)
 
 
-def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
+def _analyse(args, inputs: ModelInputs, up, records, tmp, progress: Progress,
+             command: str) -> dict:
     """Fits, tables, figures and report written into the temporary folder ``tmp``."""
     import numpy as np
     import pandas as pd
@@ -290,10 +307,9 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
     from analysis.records import read_layer_time
     from analysis.report import ReportInputs, write_report
     from analysis import refits
-    from analysis.phones import phone_label
+    from common.phones import phone_label
     from analysis.provenance import software_versions
     from analysis.tables import visible
-    progress = Progress(args.progress)
     timings, notes, figures = {}, [], {}
     acts, phone_tab, words = inputs.rows, inputs.phones, inputs.words
     n_tok = acts["token_id"].nunique()
@@ -308,14 +324,14 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
     # Table 1 is the default model's: the paper's GAMM goes to table1_paper.* beside the
     # calibrated table unless --word_model=paper (then everything as before)
     paper_words = args.word_model == "paper"
-    t1 = "table1" if paper_words else "table1_paper"
+    t1 = layout.TABLE1 if paper_words else layout.TABLE1_PAPER
     tables.write_tables({args.layer: fit}, os.path.join(tmp, t1), "layer",
                         f"Table 1: {args.layer} word GAMM" + ("" if paper_words else
                                                               " (the paper's model)"))
     if fit.data is not None:  # the rows and an R script that refits Table 1's model
-        atomic_write_csv(model_data_table(fit), os.path.join(tmp, "gamm_data.csv"))
-        atomic_write_text(os.path.join(tmp, f"{t1}_refit.R"),
-                          r_script(fit, "gamm_data.csv", nthreads=args.nthreads))
+        atomic_write_csv(model_data_table(fit), os.path.join(tmp, layout.GAMM_DATA_CSV))
+        atomic_write_text(os.path.join(tmp, layout.refit_script(t1)),
+                          r_script(fit, layout.GAMM_DATA_CSV, nthreads=args.nthreads))
     word_tests = None
     if not paper_words:
         from analysis.calibrated_tables import calibrated_word_outputs
@@ -335,12 +351,12 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
         preds = diffcurves.predict_levels(curves, fit.levels, grid)
         notes.append(f"engine {fit.engine}: predictions at the {len(grid)} fitted Sample "
                      "values only")
-    atomic_write_csv(preds, os.path.join(tmp, "predictions.csv"))
+    atomic_write_csv(preds, os.path.join(tmp, layout.PREDICTIONS_CSV))
     from analysis.differences import choose_pairs, difference_tables
     pairs = choose_pairs(fit, list(args.diff))
     diff, diff_regions, differences = difference_tables(curves, pairs, grid, args.simultaneous)
-    atomic_write_csv(diff, os.path.join(tmp, "difference.csv"))
-    atomic_write_csv(diff_regions, os.path.join(tmp, "difference_regions.csv"))
+    atomic_write_csv(diff, os.path.join(tmp, layout.DIFFERENCE_CSV))
+    atomic_write_csv(diff_regions, os.path.join(tmp, layout.DIFFERENCE_REGIONS_CSV))
     (w1, w2), regions = pairs[0], differences[0]["regions"]
     progress("difference " + "; ".join(f"{visible(a)} - {visible(b)}: {len(d['regions'])} "
                                        "significant region(s)"
@@ -362,11 +378,11 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
             progress(f"phone GAMM {visible(lay)} done (k={pf.k}, {pf.n_tokens} intervals)", t0)
         paper_phones = args.phone_model == "paper"
         tables.write_tables(phone_fits, os.path.join(
-            tmp, "phone_contrast" if paper_phones else "phone_contrast_paper"), "layer",
+            tmp, layout.PHONE_CONTRAST if paper_phones else layout.PHONE_CONTRAST_PAPER), "layer",
             f"Phone contrast {' vs '.join(phone_label(p) for p in args.phones)}"
             + ("" if paper_phones else " (the paper's model)"))
-        refits.write_gamm_refit(tmp, "phone_contrast" if paper_phones else
-                                "phone_contrast_paper", phone_fits, "the paper's phone GAMMs",
+        refits.write_gamm_refit(tmp, layout.PHONE_CONTRAST if paper_phones else
+                                layout.PHONE_CONTRAST_PAPER, phone_fits, "the paper's phone GAMMs",
                                 nthreads=args.nthreads)
         if not paper_phones:
             from analysis.calibrated_tables import calibrated_phone_outputs
@@ -380,7 +396,7 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
         pp = pd.concat([diffcurves.predict_levels(pf, pf.levels, tgrid).assign(layer=lay)
                         for lay, pf in phone_fits.items()], ignore_index=True)
         pp = pp[["layer"] + [c for c in pp.columns if c != "layer"]]
-        atomic_write_csv(pp, os.path.join(tmp, "phone_predictions.csv"))
+        atomic_write_csv(pp, os.path.join(tmp, layout.PHONE_PREDICTIONS_CSV))
         phone_regions = diffcurves.contrast_regions(phone_fits, args.phones[1], args.phones[0],
                                                     tgrid)
 
@@ -393,8 +409,8 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
         lmm_tab = compare_layers_summary(inputs.summary, lmm_layers, args.ref_word, words)
         lmm_backend = "lme4 + lmerTest through rpy2 (Satterthwaite df)"
         notes.extend(lmm_tab.attrs.get("notes", []))
-        atomic_write_csv(lmm_tab, os.path.join(tmp, "lmm.csv"))
-        refits.write_lmm_refit(tmp, "lmm", refits.lmm_groups(inputs.summary, lmm_tab,
+        atomic_write_csv(lmm_tab, os.path.join(tmp, layout.LMM_CSV))
+        refits.write_lmm_refit(tmp, layout.LMM, refits.lmm_groups(inputs.summary, lmm_tab,
                                                               args.ref_word, words),
                                "Mean", "the mixed models of token means (lmm.csv)")
         timings["lmm"] = time.perf_counter() - t0
@@ -440,13 +456,14 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp) -> dict:
                             for (a, b), d in zip(pairs, differences)],
             "versions": versions, "timings_s": timings, "notes": notes}
     t0 = time.perf_counter()
-    atomic_write_json(os.path.join(tmp, "fit_info.json"), info, sort_keys=False)
+    info = layout.stamp(info, layout.FIT_INFO_JSON)
+    atomic_write_json(os.path.join(tmp, layout.FIT_INFO_JSON), info, sort_keys=False)
     write_report(tmp, ReportInputs(
         activations=args.activations, layer=args.layer, ref_word=args.ref_word, word_fit=fit,
         diff_words=(w1, w2), diff_regions=regions, phone_fits=phone_fits,
         phones=tuple(args.phones), lmm=lmm_tab, lmm_backend=lmm_backend,
         figures=figures, timings=timings, notes=notes,
-        command=" ".join(["analyze.py"] + sys.argv[1:]), records=records,
+        command=command, records=records,
         engine_requested=args.engine, phone_regions=phone_regions, layer_time=layer_time,
         phone_table=phone_tab, generated=args.generated, sections=sections,
         word_tests=word_tests, phone_tests=phone_tests, differences=differences,

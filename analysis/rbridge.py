@@ -22,7 +22,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -85,6 +85,34 @@ def r_input_error(message: object, what: str, advice: str) -> Optional[RInputErr
         return RInputError(f"{what}: the model has more coefficients than data rows; use more "
                            "tokens or a lower --k")
     return None
+
+
+# For an R allocation failure outside the fits that name their own remedy.
+R_MEMORY_ADVICE = ("use --engine=fast for the word GAMM, skip the phone GAMMs "
+                   "(--phone_layers=) or the mixed models (--lmm_layers=none), or analyse "
+                   "fewer tokens")
+
+
+class RFailure(InputError, RuntimeError):
+    """R stopped a fit: one line naming what was being fitted and R's own message."""
+
+
+@contextlib.contextmanager
+def named_r_failures(doing: Callable[[], str], advice: str = R_MEMORY_ADVICE
+                     ) -> Iterator[None]:
+    """An R error raised in the block becomes one line: :class:`RInputError` when
+    :func:`r_input_error` recognises it (too large, too few rows), else :class:`RFailure`
+    ``R failed while <doing()>: <R's message>`` (``doing``: what the analysis was doing, e.g.
+    its latest progress line, 'fitting word GAMM: layer conv5, ...')."""
+    try:
+        yield
+    except Exception as exc:
+        if type(exc).__name__ != "RRuntimeError":
+            raise
+        mapped = r_input_error(exc, "R", advice)
+        if mapped is not None:
+            raise mapped from exc
+        raise RFailure(f"R failed while {doing()}: {one_line(exc)}") from exc
 
 
 @contextlib.contextmanager
@@ -171,7 +199,11 @@ def get_r(packages: Iterable[str] = ("mgcv",)) -> RSession:
                 importlib.import_module("rpy2")  # installed at all? (the message says how)
             except ImportError as exc:
                 raise RUnavailableError(_install_hint(f"rpy2 is not installed ({exc})")) from exc
-            logging.getLogger("rpy2").setLevel(logging.WARNING)  # start-up chatter
+            # rpy2's own lines while R starts (start-up chatter; when R is missing, its
+            # 'Unable to determine R home' ERROR line, which the one-line error below says
+            # better) are silenced, then its warnings shown again.
+            rpy2_logger = logging.getLogger("rpy2")
+            rpy2_logger.setLevel(logging.CRITICAL + 1)
             # Starting R puts R's library folders on LD_LIBRARY_PATH (and sets R_* variables)
             # in os.environ; child processes (other Pythons: TensorFlow, pyarrow) would then
             # load Debian's libpython/ssl and fail. This process has its libraries mapped
@@ -185,6 +217,7 @@ def get_r(packages: Iterable[str] = ("mgcv",)) -> RSession:
                 raise RUnavailableError(_install_hint(
                     f"R could not be started through rpy2 ({type(exc).__name__}: {exc})")) from exc
             finally:
+                rpy2_logger.setLevel(logging.WARNING)
                 if saved_ld is None:
                     os.environ.pop("LD_LIBRARY_PATH", None)
                 else:

@@ -37,14 +37,18 @@ def read_optional(path: str, reader):
         raise AnalysisInputError(f"cannot read {path}: {exc}") from exc
 
 
-def _load_json(path: str):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def read_json(path: str):
-    """The JSON content at ``path``; None when the file is absent."""
-    return read_optional(path, _load_json)
+    """The JSON record at ``path`` (its format_version checked: one of a newer version is
+    refused in one line, :func:`common.layout.check_version`); None when the file is
+    absent."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+    except Exception as exc:
+        raise AnalysisInputError(f"cannot read {path}: {exc}") from exc
+    return layout.check_version(record, path)
 
 
 def info_sample_rate(info: Optional[dict], where: str = layout.EXTRACT_INFO_JSON) -> int:

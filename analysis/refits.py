@@ -27,6 +27,7 @@ from typing import Dict, List, Mapping, Sequence, Tuple
 import pandas as pd
 
 from analysis.gamm.rcode import model_data_table, r_fit_code, r_string
+from common import layout
 from common.atomic import atomic_write_csv, atomic_write_text
 
 _HEADER = ("# Refit of {what} written by analyze.py; run with: Rscript {script}\n"
@@ -44,7 +45,7 @@ def write_gamm_refit(folder: str, name: str, fits: Mapping[str, object], what: s
     fits = {str(k): f for k, f in fits.items() if getattr(f, "data", None) is not None}
     if not fits:
         return {}
-    data_csv, script = f"{name}_data.csv", f"{name}_refit.R"
+    data_csv, script = f"{name}_data.csv", layout.refit_script(name)
     parts, code = [], [_HEADER.format(what=what, script=script, data=data_csv),
                        "library(mgcv)\n"]
     cols = list(dict.fromkeys([c for f in fits.values() for c in (f.factor, f.random_factor)]
@@ -80,7 +81,7 @@ def write_lmm_refit(folder: str, name: str, groups: Sequence[Tuple[str, pd.DataF
     the script prints the coefficients and the omnibus F of Word (``anova``)."""
     if not groups:
         return {}
-    data_csv, script = f"{name}_data.csv", f"{name}_refit.R"
+    data_csv, script = f"{name}_data.csv", layout.refit_script(name)
     parts = []
     for g, (label, rows, levels, formula) in enumerate(groups, start=1):
         index = {str(v): i + 1 for i, v in enumerate(levels)}
@@ -122,7 +123,7 @@ def write_units_refit(folder: str, name: str, cells: Mapping[Tuple[str, str], Tu
     from analysis.calibrated_tables import refit_script, units_table
     if not cells:
         return {}
-    data_csv, script = f"{name}_data.csv", f"{name}_refit.R"
+    data_csv, script = f"{name}_data.csv", layout.refit_script(name)
     parts, q = [], 0
     for g, ((contrast, layer), (units, a, b)) in enumerate(cells.items(), start=1):
         t = units_table(units, {"Phone": [a, b]},

@@ -41,7 +41,7 @@ import pandas as pd
 
 from analysis import report_models, report_phones
 from analysis.diffcurves import LayerTime
-from analysis.phones import phone_label
+from common.phones import phone_label
 from analysis.provenance import Design, LayerField, read_design
 from analysis.records import (ActivationsRecords, read_activations_records, read_generated,
                               read_layer_time)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from analysis.calibrated import CALIBRATED_BACKEND
 from analysis.corrections import ALPHA, POLICY_LABEL, adjust
-from analysis.phones import phone_label
+from common.phones import phone_label
 from analysis.tables import (ci_bounds, format_ci, format_number, format_p, md_code, md_text,
                              p_phrase)
 

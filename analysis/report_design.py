@@ -237,7 +237,7 @@ def field_flag_lines(phone_table: Optional[pd.DataFrame], fields: Sequence[Layer
                      phones: Sequence[str], sample_rate: float) -> List[str]:
     """The phone section's receptive-field check: per phone, how many of its intervals are
     shorter than each layer's field (their values there include neighbouring segments)."""
-    from analysis.phones import phone_label
+    from common.phones import phone_label
     need = {"token_id", "phone", "phone_index", "layer", "sample", "norm_time"}
     if phone_table is None or not len(phone_table) or not fields or \
             not need <= set(phone_table.columns):

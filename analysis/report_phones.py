@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.diffcurves import contrast_regions
-from analysis.phones import phone_label
+from common.phones import phone_label
 from analysis.report_text import direction_sentence, fmt, level_rows, word_text
 from analysis.corrections import ALPHA, POLICY_LABEL
 from analysis.report_design import ms_text

@@ -263,7 +263,7 @@ def fig_spectra(spectra: pd.DataFrame, folder: str,
     table has phone rows), 95 % bands shaded, over the modulation frequency of the trace;
     each word in its report colour (``colours``, :func:`analysis.style.word_colours`), in
     italics; the legends below the panels, off the data. Returns {layer: written paths}."""
-    from analysis.phones import phone_label
+    from common.phones import phone_label
     from analysis.style import (figure, italicise, phone_colours, plot_text, save_figure,
                                 word_colours)
 

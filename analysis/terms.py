@@ -6,7 +6,7 @@ mgcv names a treatment-coded level ``<factor><level>`` and a difference smooth
 what a refit script reproduces). The Markdown and LaTeX tables show :class:`TermName` instead,
 built by looking each term up among the names a fit can have (:func:`term_names`: the levels
 are known, nothing is parsed out of a label), with the word in italics and a phone in IPA
-(:func:`analysis.phones.phone_label`). A term the fit does not explain keeps its own name.
+(:func:`common.phones.phone_label`). A term the fit does not explain keeps its own name.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence
 
-from analysis.phones import phone_label
+from common.phones import phone_label
 
 # What a random factor stands for, in words.
 RANDOM_UNITS = {"UniqueWord": "token", "UniqueInterval": "interval"}

@@ -1,6 +1,6 @@
 """Benchmark (issue 14, part 4): prepare.py --words=all on a full-size TIMIT-layout corpus.
 
-Writes (or reuses) the synthetic-voice demo corpus (``python -m corpus.demo --voice=synthetic``:
+Writes (or reuses) the synthetic-voice demo corpus (``python -m corpus.demo_corpus --voice=synthetic``:
 speakers x sentences x words per sentence pseudo-words from a vocabulary of ``vocab_size``),
 then runs ``prepare.py --timit_dir=<corpus> --words=all`` on it. Both run as child processes;
 each child's wall time and peak RSS are measured on that child alone (``os.wait4`` returns the
@@ -62,11 +62,11 @@ def write_corpus(speakers: int, sentences: int, vocab_size: int, words_per_sente
                                         f"_w{words_per_sentence}_s{seed}")
     os.makedirs(work_dir, exist_ok=True)
     gen = _check(measured_run(
-        [sys.executable, "-m", "corpus.demo", f"--out={corpus_dir}", "--voice=synthetic",
+        [sys.executable, "-m", "corpus.demo_corpus", f"--out={corpus_dir}", "--voice=synthetic",
          f"--n_speakers={speakers}", f"--n_sentences={sentences}",
          f"--vocab_size={vocab_size}", f"--words_per_sentence={words_per_sentence}",
          f"--seed={seed}", f"--jobs={jobs}", "--noprogress", "--overwrite",
-         f"--layout={layout}"]), "corpus.demo")
+         f"--layout={layout}"]), "corpus.demo_corpus")
     return corpus_dir, gen
 
 

@@ -9,6 +9,9 @@ A code is an int everywhere:
           ('0101' -> 5 with num_categ = 4); its code vector holds the bits.
 Its label (file names, tables, TensorBoard): ``code_3`` (ciwGAN), ``bits_0101`` (fiwGAN).
 WaveGAN has no code: z is all noise.
+
+Only :func:`sample_training_z` (the training loop's draws) uses TensorFlow, and imports it
+itself: parsing and naming codes loads numpy only.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
-import tensorflow as tf
 
 from wavegan.config import WaveGANConfig
 
@@ -166,14 +168,17 @@ def code_probabilities(config: WaveGANConfig, logits) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Training: z drawn as the original train_ciwgan.py / train_fiwgan.py draw it
 # --------------------------------------------------------------------------------------------
-def sample_training_z(config: WaveGANConfig, batch_size: int, rng: tf.random.Generator):
-    """z float32 [B, latent_dim] for one training batch, from the trainer's generator.
+def sample_training_z(config: WaveGANConfig, batch_size: int, rng):
+    """z float32 [B, latent_dim] for one training batch, from the trainer's generator ``rng``
+    (a ``tf.random.Generator``).
 
     ciwGAN (``random_z``): a one-hot code of a uniformly drawn category; fiwGAN: independent
     Bernoulli(0.5) bits; then uniform(-1, 1) noise.  WaveGAN: uniform(-1, 1) everywhere.
     The draws (their order and shapes) are what the checkpoints' RNG state and the TF1
     fixture checks rely on.
     """
+    import tensorflow as tf
+
     if config.model == "wavegan":
         return rng.uniform([batch_size, config.latent_dim], -1.0, 1.0)
     n = config.num_categ

@@ -3,7 +3,8 @@
 The standard way to hear what each code encodes: the same noise vectors with every code
 (ciwGAN: each one-hot code; fiwGAN: all or chosen bit patterns), optionally with the code
 value pushed beyond 1 (e.g. 5) to exaggerate its effect.  The latents and labels come from
-:mod:`ciwgan.codes`.
+:mod:`ciwgan.codes`.  ``run(options)`` is the generate stage (``generate.py``); TensorFlow is
+imported once the output folder has passed the safe-output rule.
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
-from common.layout import CLASSIFICATION_JSON, GENERATED_CSV
 from common.atomic import atomic_write_csv
 from common.constants import SAMPLE_RATE
 from common.errors import InputError
-from common.outputs import OutputFolder
+from common import layout
+from common.layout import CLASSIFICATION_JSON, GENERATED_CSV
+from common.options import require
+from common.outputs import OutputFolder, check_output, inputs_of
 from wavegan.config import WaveGANConfig
 
 from .codes import (NO_CODE, code_label, code_latents, code_probabilities, parse_codes,
                     read_codes)
+from .generate_options import GenerateOptions
 
 
 class GenerationError(InputError):
@@ -66,6 +69,8 @@ def read_code_words(config: WaveGANConfig, path: Optional[str]) -> Dict[str, str
 
 def generate_audio(G, z: np.ndarray, batch_size: int = 32, progress: bool = False) -> np.ndarray:
     """G(z) at inference, float32 [N, slice_len, nch], in batches of ``batch_size``."""
+    import tensorflow as tf
+
     starts = range(0, len(z), batch_size)
     if progress:
         from tqdm import tqdm
@@ -77,6 +82,8 @@ def generate_audio(G, z: np.ndarray, batch_size: int = 32, progress: bool = Fals
 def classify_generated(config: WaveGANConfig, Q, audio) -> pd.DataFrame:
     """Q's logits, probabilities and decision (``q_code``, a code label) for generated audio
     [N, slice_len(, nch)]."""
+    import tensorflow as tf
+
     logits = Q(tf.constant(audio), training=False).numpy()
     probs = code_probabilities(config, logits)
     table = pd.DataFrame({"q_code": read_codes(config, logits)[1]})
@@ -108,10 +115,6 @@ def generate_to_folder(config: WaveGANConfig, G, Q, out_dir: str,
     """
     import soundfile as sf
 
-    if n_per_code < 1:
-        raise GenerationError(f"--n_per_code={n_per_code}: must be >= 1")
-    if batch_size < 1:
-        raise GenerationError(f"--batch_size={batch_size}: must be >= 1")
     try:
         chosen = None if codes is None else parse_codes(config, codes)
         z, labels = code_latents(config, chosen, n_per_code, value, seed)
@@ -127,11 +130,46 @@ def generate_to_folder(config: WaveGANConfig, G, Q, out_dir: str,
             name = wav_name(label, i % n_per_code, word)
             sf.write(os.path.join(tmp, name), np.clip(clip, -1, 1), sample_rate,
                      subtype="PCM_16")
-            rows.append({"file": name, "code": label, "noise_index": i % n_per_code,
-                         "code_value": value, **({"word": word or ""} if words else {})})
+            rows.append({**dict(zip(layout.GENERATED.names, (name, label, i % n_per_code,
+                                                              value))),
+                         **({"word": word or ""} if words else {})})
         table = pd.DataFrame(rows)
         if Q is not None:
             table = pd.concat([table, classify_generated(config, Q, audio)], axis=1)
             table["q_agrees"] = table["q_code"] == table["code"]
         atomic_write_csv(table, os.path.join(tmp, GENERATED_CSV))
     return table
+
+
+def run(options: GenerateOptions, script: str = "generate") -> dict:
+    """The generate stage: the models of ``options.checkpoint`` (a folder: its newest readable
+    checkpoint), one WAV per code and noise vector and ``generated.csv`` into ``options.out``.
+
+    The output folder is checked against the safe-output rule (with the checkpoint's folder
+    as an input) before TensorFlow is imported.  Returns {'prefix', 'step', 'table', 'out'}.
+    """
+    require(options)
+    inputs = inputs_of(options)
+    check_output(options.out, "generate", inputs, options.overwrite)
+    from wavegan import load_models   # TensorFlow
+    from wavegan.checkpoint_files import checkpoint_step
+    config, G, _, Q, prefix = load_models(options.checkpoint, model=options.model)
+    table = generate_to_folder(config, G, Q, options.out, options.codes, options.value,
+                               options.n_per_code, options.seed, overwrite=options.overwrite,
+                               batch_size=options.batch_size, progress=options.progress,
+                               inputs=inputs,
+                               words=read_code_words(config, options.classification))
+    # Our ckpt-N and TF1's model.ckpt-N both number by training step.
+    return {"prefix": prefix, "step": checkpoint_step(prefix), "table": table,
+            "out": options.out}
+
+
+def summary(result: dict) -> str:
+    """What generate.py prints when done: the checkpoint used, the files, Q's agreement."""
+    step = result["step"]
+    table = result["table"]
+    lines = [f"checkpoint: {result['prefix']}" + (f" (step {step})" if step is not None else ""),
+             f"wrote {len(table)} WAVs and {GENERATED_CSV} to {result['out']}"]
+    if "q_agrees" in table:
+        lines.append(f"Q recovers the code of {table['q_agrees'].mean():.0%} of them")
+    return "\n".join(lines)

@@ -40,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 
+from common import layout
 from common.atomic import atomic_write_json, atomic_write_text
 from common.constants import SAMPLE_RATE
 from common.errors import InputError, one_line
@@ -48,12 +49,14 @@ from common.logs import tensorboard_hint
 
 from wavegan.checkpoints import CONFIG_NAME, build_models, model_checkpoint
 from wavegan.config import WaveGANConfig
-from wavegan.tf1_checkpoint import (checkpoint_problem, checkpoint_step, folder_checkpoints,
-                                    load_tf1_checkpoint, newest_readable)
+from wavegan.checkpoint_files import (checkpoint_problem, checkpoint_step, folder_checkpoints,
+                                      newest_readable)
+from wavegan.tf1_checkpoint import load_tf1_checkpoint
 
 from .cluster import multiworker_role
 from .codes import NO_CODE, code_latents, sample_training_z
 from .generation import wav_name
+from .train_options import TrainOptions  # noqa: F401  (the loop's options; re-exported)
 from .trainer import GANTrainer
 
 log = logging.getLogger(__name__)
@@ -65,32 +68,6 @@ ARCHITECTURE_FIELDS = ("model", "num_categ", "latent_dim", "kernel_len", "dim", 
 
 class TrainingError(InputError, RuntimeError):
     """A run that cannot start or continue (message says why and what to do)."""
-
-
-@dataclasses.dataclass
-class TrainOptions:
-    train_dir: str
-    data_dir: Optional[str] = None
-    batch_size: int = 64
-    max_steps: Optional[int] = None
-    max_seconds: Optional[float] = None
-    save_secs: float = 300.0
-    summary_secs: float = 120.0
-    seed: int = 0
-    loss: str = "wgan-gp"
-    disc_nupdates: int = 5
-    gq_semantics: str = "simultaneous"
-    init_from: Optional[str] = None
-    normalize: bool = True
-    xla: bool = False
-    mixed_precision: bool = False
-    distribute: str = "none"
-    keep_checkpoints: int = 5
-    preview_n: int = 1
-    progress: bool = True
-    # TensorFlow's deterministic kernels (tf.config.experimental.enable_op_determinism): the
-    # same seed and steps give the same weights on machines of one kind (docs/training.md).
-    deterministic: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,8 +103,8 @@ def record_run(config: WaveGANConfig, options: TrainOptions) -> None:
     """config.json, flags.json and a line of flags.log: written only once the models were
     built and restored, so a refused resume leaves them as they were."""
     config.save(os.path.join(options.train_dir, CONFIG_NAME))
-    record = {"config": config.to_dict(), "options": dataclasses.asdict(options),
-              "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    record = layout.stamp({"config": config.to_dict(), "options": dataclasses.asdict(options),
+                           "started": time.strftime("%Y-%m-%d %H:%M:%S")}, layout.FLAGS_JSON)
     atomic_write_json(os.path.join(options.train_dir, "flags.json"), record)
     with open(os.path.join(options.train_dir, "flags.log"), "a") as f:
         f.write(json.dumps(record, default=str) + "\n")
@@ -213,7 +190,7 @@ def set_aside_untracked(prefix: str, manager: tf.train.CheckpointManager) -> Non
 def real_batches(options: TrainOptions, config: WaveGANConfig, info: dict, seed: int):
     """Endless iterator of real batches [B, slice_len] from the prepared dataset (``info``: its
     dataset.json)."""
-    from corpus.pipeline import iterate_checked, make_dataset
+    from corpus.dataset import iterate_checked, make_dataset
 
     if int(info.get("slice_len", config.slice_len)) != config.slice_len:
         raise TrainingError(f"{options.data_dir} holds {info['slice_len']}-sample clips but the "
@@ -431,7 +408,7 @@ def run_training(config: WaveGANConfig, options: TrainOptions, hold_lock: bool =
     Holds ``train_dir``'s lock (:func:`common.lock.folder_lock`) for the whole run;
     ``hold_lock=False`` when the caller already holds it (``train.py`` takes it, after checking
     the folder against its inputs, before TensorFlow is imported)."""
-    from corpus.pipeline import read_dataset_info
+    from corpus.dataset import read_dataset_info
 
     info = read_dataset_info(options.data_dir)  # an incomplete dataset fails before any work
     # --distribute=multiworker: only the chief takes the lock and writes into train_dir.

@@ -281,13 +281,15 @@ VERBOSE_HELP = ("show TensorFlow's and absl's log messages (C++ notices, INFO li
                 f"by default; also ${VERBOSE_ENV}=1")
 
 
-def define_verbose_flag(flag_values=None) -> None:
+def define_verbose_flag(flag_values=None, module_name=None) -> None:
     """The ``--verbose`` boolean flag (absl).  Its value is read earlier, from the command line,
-    by :func:`quiet_logs`; the flag makes absl accept it and list it in ``--help``."""
+    by :func:`quiet_logs`; the flag makes absl accept it and list it in ``--help``
+    (``module_name``: the module absl lists it under)."""
     from absl import flags
 
     flags.DEFINE_boolean("verbose", False, VERBOSE_HELP,
-                         flag_values=flag_values or flags.FLAGS)
+                         flag_values=flags.FLAGS if flag_values is None else flag_values,
+                         **({"module_name": module_name} if module_name else {}))
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,17 +23,21 @@ import functools
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import time
 from typing import Mapping, Optional
 
+from . import layout
+from . import options as opts
 from .atomic import atomic_write_json, default_mode
 from .errors import OutputPathError
+from .lock import LOCK_NAME
 
 log = logging.getLogger(__name__)
 
-MARKER_NAME = ".ciwgan-output.json"
+MARKER_NAME = layout.MARKER_JSON
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Folders of the repository that are never outputs even when git is not available to list
 # the tracked ones (an unpacked archive).
@@ -99,33 +103,112 @@ def check_not_project(out: str, flag: str = "--out", root: str = PROJECT_ROOT) -
 
 
 def check_not_input(out: str, inputs: Mapping[str, Optional[str]], flag: str = "--out") -> None:
-    """Refuse an output that is, contains or lies inside any input (``{flag: path}``)."""
+    """Refuse an output that is, contains or lies inside any input (``{flag: path}``), in
+    whichever spelling it was given: a folder, a file, a checkpoint prefix or one of its
+    files (the folder it is read from, :func:`read_from`), through symbolic links (every
+    path is compared resolved)."""
     for in_flag, in_path in inputs.items():
         if not in_path:
             continue
-        how = overlap(out, in_path)
-        if how:
-            raise OutputPathError(f"{flag}={out} {how} the input {in_flag}={in_path}; "
-                                  "choose an output folder apart from the inputs")
+        for read in read_from(in_path):
+            how = overlap(out, read)
+            if how:
+                where = "" if real(read) == real(in_path) else f" (read from {read})"
+                raise OutputPathError(f"{flag}={out} {how} the input {in_flag}={in_path}"
+                                      f"{where}; choose an output folder apart from the inputs")
+
+
+# A checkpoint's files: PREFIX.index, PREFIX.data-00000-of-00001, PREFIX.meta (TF1).
+_CHECKPOINT_FILE = re.compile(r"\.(index|meta)$|\.data-\d+-of-\d+$")
+
+
+def read_from(path: str) -> list:
+    """The paths a stage reads when given ``path``: the path itself, except for a checkpoint
+    named by its prefix (``RUN/ckpt-3``, no such file but ``RUN/ckpt-3.index``) or by one of
+    its files (``RUN/ckpt-3.index``): the loader reads the folder holding it (config.json,
+    args.txt, the pointer file beside it), so that folder counts, and the folder the index
+    file really lies in when it is reached through a symbolic link."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return [path]
+    index = path if path.endswith(".index") else path + ".index"
+    if not (_CHECKPOINT_FILE.search(path) or os.path.exists(index)):
+        return [path]
+    found = [os.path.dirname(os.path.abspath(path))]
+    if os.path.exists(index):
+        target = os.path.dirname(real(index))
+        if target != real(found[0]):
+            found.append(target)
+    return found
+
+
+def inputs_of(options) -> dict:
+    """{'--flag': path} of every input of a stage's options (:mod:`common.options` fields with
+    role 'input' or 'checkpoint'), for :func:`check_output`."""
+    return opts.paths(options, "input")
+
+
+def check_options_paths(options) -> None:
+    """What the command line checks of a stage's paths before the stage imports anything
+    heavy: no output (role 'output' or 'run') is, contains or lies inside an input or a folder
+    of the repository, and a folder the stage resumes is new, empty or an earlier run of it
+    (:func:`check_run_folder`).  The stage's ``run`` applies the whole rule again (the marker
+    rule of an existing output folder included, :func:`check_output`)."""
+    inputs = inputs_of(options)
+    for role in ("output", "run"):
+        for flag, path in opts.paths(options, role).items():
+            check_not_project(path, flag)
+            check_not_input(path, inputs, flag)
+            if role == "run":
+                check_run_folder(path, options, flag)
+
+
+def check_run_folder(path: str, options, flag: str) -> None:
+    """A folder a stage writes into and resumes (train.py's ``--train_dir``) must be new,
+    empty (but for a lock file), or an earlier run of that stage: its marker names the stage
+    (:func:`write_marker`), or, written before markers were, ``options.earlier_run(path)``
+    says so.  Anything else (another stage's output, a folder of the user's) is refused and
+    left untouched (:class:`OutputPathError`)."""
+    stage = options.stage
+    if not os.path.lexists(path):
+        return
+    if not os.path.isdir(path):
+        raise OutputPathError(f"{flag}={path} exists and is not a folder")
+    marker = read_marker(path)
+    if marker is not None:
+        if marker.get("stage") == stage:
+            return
+        raise OutputPathError(f"{flag}={path} holds an output of {marker.get('stage')}, not a "
+                              f"run of {stage}; it is left untouched: choose a new or empty "
+                              "folder")
+    entries = sorted(n for n in os.listdir(path) if n not in (LOCK_NAME, MARKER_NAME))
+    if entries and not options.earlier_run(path):
+        raise OutputPathError(f"{flag}={path} holds files that are not a run of {stage} "
+                              f"({', '.join(entries[:3])}{', ...' if len(entries) > 3 else ''})"
+                              "; it is left untouched: choose a new or empty folder, or an "
+                              "earlier run to resume")
 
 
 # --------------------------------------------------------------------------------------------
 # Markers
 # --------------------------------------------------------------------------------------------
 def read_marker(folder: str) -> Optional[dict]:
-    """The marker of an output folder, or None when it has none (or an unreadable one)."""
+    """The marker of an output folder, or None when it has none (or an unreadable one); a
+    marker written by a newer version of this tool is a one-line error
+    (:func:`common.layout.check_version`)."""
+    path = os.path.join(folder, MARKER_NAME)
     try:
-        with open(os.path.join(folder, MARKER_NAME), encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             marker = json.load(f)
     except (OSError, ValueError):
         return None
-    return marker if isinstance(marker, dict) else None
+    return layout.check_version(marker, path) if isinstance(marker, dict) else None
 
 
 def write_marker(folder: str, stage: str, complete: bool = True) -> None:
-    atomic_write_json(os.path.join(folder, MARKER_NAME),
-                      {"stage": stage, "complete": complete, "pid": os.getpid(),
-                       "written": time.strftime("%Y-%m-%d %H:%M:%S")})
+    atomic_write_json(os.path.join(folder, MARKER_NAME), layout.stamp(
+        {"stage": stage, "complete": complete, "pid": os.getpid(),
+         "written": time.strftime("%Y-%m-%d %H:%M:%S")}, MARKER_NAME))
 
 
 def is_stage_output(folder: str, stage: str) -> bool:
@@ -135,12 +218,17 @@ def is_stage_output(folder: str, stage: str) -> bool:
 
 def check_output(out: str, stage: str, inputs: Mapping[str, Optional[str]] = (),
                  overwrite: bool = False, flag: str = "--out") -> str:
-    """Apply rules 1 and 2 of the module docstring; return ``out`` as an absolute path."""
+    """Apply rules 1 and 2 of the module docstring; return ``out`` as an absolute path (for a
+    symbolic link: the folder it points to, which is then what is written)."""
     if not out:
         raise OutputPathError(f"{flag} is required")
     check_not_project(out, flag)
     check_not_input(out, dict(inputs), flag)
     path = os.path.abspath(out)
+    if os.path.islink(path):
+        # A symbolic link: the folder it points to is the output (built beside it and renamed
+        # into place); the link stays, pointing to the new folder.
+        path = real(path)
     if os.path.lexists(path):
         if not os.path.isdir(path):
             raise OutputPathError(f"{flag}={out} exists and is not a folder")

@@ -31,8 +31,8 @@ from tqdm import tqdm
 from common.constants import SAMPLE_RATE
 from common.phones import PHONE_SET_CHOICES, detect_phone_set, to_timit
 from corpus import audio as audio_mod
-from corpus.errors import AudioReadError, CorpusError
-from corpus.report import Report
+from corpus.corpus_errors import AudioReadError, CorpusError
+from corpus.skip_report import Report
 from corpus.slicing import Token, token_phones, word_clip
 from corpus.textgrid import AUTO, TextGridError, choose_tiers, is_speech, read_textgrid, word_of
 
@@ -220,7 +220,7 @@ def utterance_tokens(utt: AlignedUtterance, words: Optional[set], pad: int, slic
     try:
         audio, sr, n_src = audio_mod.read_audio(utt.audio_path, sample_rate)
     except AudioReadError as e:
-        report.skip("audio_unreadable", str(e))
+        report.skip(e.reason, str(e))
         return []
     duration = n_src / sr
     if grid.xmax > duration + MAX_EXCESS_S + 1e-9:

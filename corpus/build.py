@@ -25,19 +25,16 @@ from tqdm import tqdm
 
 from common import layout
 from common.atomic import atomic_write_csv, atomic_write_json
-from common.constants import DEFAULT_WORDS, SAMPLE_RATE, SLICE_LEN
-from common.outputs import OutputFolder
-from corpus.errors import CorpusError, NoUsableDataError
-from corpus.report import Report
-from corpus.slicing import assign_splits, pad_samples, safe_name, shard_paths
-from corpus.spool import ClipSpool, spool_dir_for
+from common.constants import SAMPLE_RATE
+from common.options import require
+from common.outputs import OutputFolder, inputs_of
+from corpus.corpus_errors import CorpusError, NoUsableDataError
+from corpus.skip_report import Report
+from corpus.prepare_options import PrepareOptions, pad_samples
+from corpus.slicing import assign_splits, safe_name, shard_paths
+from corpus.spool import ClipSpool
 
 logger = logging.getLogger("corpus")
-
-MANIFEST_COLUMNS = ["token_id", "word", "speaker", "sex", "dialect_region", "utterance",
-                    "source_path", "start_sample", "end_sample", "pad_before", "split",
-                    "n_samples", "source_sample_rate"]
-PHONE_COLUMNS = ["token_id", "phone", "start", "end"]
 
 
 def parse_words(text) -> Optional[list]:
@@ -73,9 +70,9 @@ def _write_tables(folder: str, tokens: list, ids: np.ndarray, splits: np.ndarray
         "end_sample": [t.end_sample for t in tokens],
         "pad_before": [t.pad_before for t in tokens], "split": splits,
         "n_samples": [t.n_samples for t in tokens],
-        "source_sample_rate": [t.source_sample_rate for t in tokens]})[MANIFEST_COLUMNS]
+        "source_sample_rate": [t.source_sample_rate for t in tokens]})[list(layout.MANIFEST.names)]
     prow = [(int(i), p, s, e) for i, t in zip(ids, tokens) for p, s, e in t.phones]
-    phones = pd.DataFrame(prow, columns=PHONE_COLUMNS)
+    phones = pd.DataFrame(prow, columns=list(layout.PHONES.names))
     atomic_write_csv(manifest, os.path.join(folder, layout.MANIFEST_CSV))
     atomic_write_csv(phones, os.path.join(folder, layout.PHONES_CSV))
     return manifest, phones
@@ -129,48 +126,39 @@ def _select_words(requested: Optional[list], seen, tokens: list, report: Report,
     return sorted({t.word for t in tokens})
 
 
-def prepare_dataset(out_dir: str, timit_dir: Optional[str] = None,
-                    folder_dir: Optional[str] = None, words=DEFAULT_WORDS,
-                    pad_ms: float = 25.0, slice_len: int = SLICE_LEN, split: str = "random",
-                    test_fraction: float = 0.2, seed: int = 0, write_wavs: bool = False,
-                    overwrite: bool = False, shard_size: int = 1000,
-                    progress: bool = True, word_tier: str = "", phone_tier: str = "",
-                    phone_set: str = "auto") -> dict:
-    """Prepare a dataset folder from a TIMIT-layout tree or a folder corpus (a folder of
-    words, or an aligned corpus: audio with TextGrids, :mod:`corpus.aligned`; ``word_tier``,
-    ``phone_tier`` ('' = automatic) and ``phone_set`` apply to its TextGrids).
+def run(options: PrepareOptions, script: str = "prepare") -> dict:
+    """Prepare the dataset folder ``options.out`` from a TIMIT-layout tree or a folder corpus
+    (``script`` names the caller in messages).
 
-    Returns the dataset.json dict plus ``'report'`` (the Report). Raises
-    :class:`common.errors.OutputPathError` for an output path the safe-output rule refuses
-    (checked before any audio is read), CorpusError subclasses: NoUsableDataError (nothing
-    usable), CorpusError for bad settings. See docs/data.md.
+    Returns the dataset.json dict plus ``'report'`` (the Report), ``'seconds'`` and ``'out'``.
+    Raises :class:`common.errors.OutputPathError` for an output path the safe-output rule
+    refuses (checked before any audio is read), CorpusError subclasses: NoUsableDataError
+    (nothing usable), CorpusError for bad settings. See docs/data.md.
     """
     t0 = time.time()
-    if (timit_dir is None) == (folder_dir is None):
-        raise CorpusError("give exactly one of --timit_dir and --folder_dir")
-    if slice_len <= 0:
-        raise CorpusError(f"--slice_len={slice_len}: must be positive")
-    if shard_size <= 0:
-        raise CorpusError(f"--shard_size={shard_size}: must be positive")
+    require(options)
     try:
-        pad = pad_samples(pad_ms, SAMPLE_RATE)
-        assign_splits(pd.DataFrame({"word": [], "speaker": [], "timit_split": []}), split,
-                      test_fraction, seed)
+        assign_splits(pd.DataFrame({"word": [], "speaker": [], "timit_split": []}),
+                      options.split, options.test_fraction, options.seed)
     except ValueError as e:
         raise CorpusError(str(e)) from e
-    requested = parse_words(words)
-    aligned = _aligned_settings(timit_dir, folder_dir, word_tier, phone_tier, phone_set)
-    output = OutputFolder(out_dir, "prepare",
-                          inputs={"--timit_dir": timit_dir, "--folder_dir": folder_dir},
-                          overwrite=overwrite, flag="--out")
+    pad = pad_samples(options.pad_ms, SAMPLE_RATE)
+    requested = parse_words(options.word_selection())
+    aligned = _aligned_settings(options.timit_dir, options.folder_dir, options.word_tier,
+                                options.phone_tier, options.phone_set)
+    output = OutputFolder(options.out, "prepare", inputs=inputs_of(options),
+                          overwrite=options.overwrite, flag="--out")
     report = Report()
-    # Clips wait on disk, not in memory, between reading and writing (corpus/spool.py).
-    with ClipSpool(dir=spool_dir_for(out_dir)) as spool:
-        info = _prepare(output, spool, timit_dir, folder_dir, requested, pad, pad_ms,
-                        slice_len, split, test_fraction, seed, write_wavs, shard_size,
-                        progress, report, aligned)
+    # Clips wait on disk, not in memory, between reading and writing (corpus/spool.py), in
+    # the output's own temporary folder: nothing is written anywhere else.
+    with output as tmp, ClipSpool(dir=tmp) as spool:
+        info = _prepare(tmp, spool, options.timit_dir, options.folder_dir, requested, pad,
+                        options.pad_ms, options.slice_len, options.split,
+                        options.test_fraction, options.seed, options.write_wavs,
+                        options.shard_size, options.progress, report, aligned)
     info["seconds"] = round(time.time() - t0, 2)
     info["report"] = report
+    info["out"] = options.out
     return info
 
 
@@ -194,14 +182,15 @@ def _aligned_settings(timit_dir: Optional[str], folder_dir: Optional[str], word_
             "phone_set": phone_set} if aligned else None
 
 
-def _prepare(output: OutputFolder, spool: ClipSpool, timit_dir: Optional[str],
+def _prepare(tmp: str, spool: ClipSpool, timit_dir: Optional[str],
              folder_dir: Optional[str], requested: Optional[list], pad: int, pad_ms: float,
              slice_len: int, split: str, test_fraction: float, seed: int, write_wavs: bool,
              shard_size: int, progress: bool, report: Report,
              aligned: Optional[dict] = None) -> dict:
-    """prepare_dataset after its checks: read the tokens (clips into ``spool``), split, write
-    the folder through ``output``; returns the dataset.json dict. ``aligned``: the TextGrid
-    settings of an aligned ``folder_dir`` (None: a folder of words)."""
+    """:func:`run` after its checks: read the tokens (clips into ``spool``), split, write the
+    dataset into the output's temporary folder ``tmp``; returns the dataset.json dict.
+    ``aligned``: the TextGrid settings of an aligned ``folder_dir`` (None: a folder of
+    words)."""
     extra = {}
     try:
         if timit_dir is not None:
@@ -247,40 +236,39 @@ def _prepare(output: OutputFolder, spool: ClipSpool, timit_dir: Optional[str],
     table = _token_table(tokens).assign(split=splits)
     word_index = {w: i for i, w in enumerate(vocab)}
 
-    with output as tmp:
-        from corpus import tfrecords  # imports TensorFlow
-        split_names = [s for s in ("train", "test") if np.any(splits == s)]
-        shards, counts = {}, {}
-        bar = tqdm(total=len(tokens), desc="writing TFRecords", unit="tok",
-                   disable=not progress)
-        for sp in split_names:
-            idx = np.flatnonzero(splits == sp)
-            shards[sp] = shard_paths(sp, len(idx), shard_size)
-            counts[sp] = int(len(idx))
-            tfrecords.write_shards(tmp, shards[sp],
-                                   _ShardRows(tokens, idx, ids, word_index, spool),
-                                   slice_len, bar)
-        bar.close()
-        _write_tables(tmp, tokens, ids, splits)
-        if write_wavs:
-            _write_wavs(tmp, tokens, ids, splits, spool, progress)
-        info = {
-            "format_version": layout.DATASET_FORMAT_VERSION, "sample_rate": SAMPLE_RATE,
-            "slice_len": int(slice_len), "words": vocab, "splits": counts, "shards": shards,
-            "pad_ms": float(pad_ms), "source": source,
-            "skipped": dict(sorted(report.skipped.items())),
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"),
-            "pad_samples": pad, "split_method": split, "test_fraction": float(test_fraction),
-            "seed": int(seed), "warnings": dict(sorted(report.warnings.items())),
-            "missing_words": [] if requested is None else
-            [w for w in requested if w not in word_index],
-            "tokens_per_word": _tokens_per_word(table, vocab, split_names),
-            "n_speakers": {sp: int(table.loc[table["split"] == sp, "speaker"].nunique())
-                           for sp in split_names},
-            "has_phones": any(t.phones for t in tokens), **extra,
-        }
-        atomic_write_json(os.path.join(tmp, layout.DATASET_JSON), info, sort_keys=False)
+    from corpus import tfrecords  # imports TensorFlow
+    split_names = [s for s in ("train", "test") if np.any(splits == s)]
+    shards, counts = {}, {}
+    bar = tqdm(total=len(tokens), desc="writing TFRecords", unit="tok",
+               disable=not progress)
+    for sp in split_names:
+        idx = np.flatnonzero(splits == sp)
+        shards[sp] = shard_paths(sp, len(idx), shard_size)
+        counts[sp] = int(len(idx))
+        tfrecords.write_shards(tmp, shards[sp],
+                               _ShardRows(tokens, idx, ids, word_index, spool),
+                               slice_len, bar)
+    bar.close()
+    _write_tables(tmp, tokens, ids, splits)
+    if write_wavs:
+        _write_wavs(tmp, tokens, ids, splits, spool, progress)
+    info = {
+        "format_version": layout.DATASET_FORMAT_VERSION, "sample_rate": SAMPLE_RATE,
+        "slice_len": int(slice_len), "words": vocab, "splits": counts, "shards": shards,
+        "pad_ms": float(pad_ms), "source": source,
+        "skipped": dict(sorted(report.skipped.items())),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"),
+        "pad_samples": pad, "split_method": split, "test_fraction": float(test_fraction),
+        "seed": int(seed), "warnings": dict(sorted(report.warnings.items())),
+        "missing_words": [] if requested is None else
+        [w for w in requested if w not in word_index],
+        "tokens_per_word": _tokens_per_word(table, vocab, split_names),
+        "n_speakers": {sp: int(table.loc[table["split"] == sp, "speaker"].nunique())
+                       for sp in split_names},
+        "has_phones": any(t.phones for t in tokens), **extra,
+    }
+    atomic_write_json(os.path.join(tmp, layout.DATASET_JSON), info, sort_keys=False)
     return info
 
 
@@ -289,7 +277,8 @@ MAX_LISTED_WORDS = 20   # above this the summary gives counts, not every word (-
 
 def summary_text(info: dict) -> str:
     """Multi-line human summary of a prepare run (every word listed up to MAX_LISTED_WORDS;
-    beyond, the number of words and the spread of tokens per word)."""
+    beyond, the number of words and the spread of tokens per word), ending with the folder
+    written when ``info`` names it (as :func:`run` returns it)."""
     words = info["words"]
     listed = f"words {words}" if len(words) <= MAX_LISTED_WORDS else \
         f"{len(words)} words ({', '.join(words[:3])}, ..., {words[-1]})"
@@ -308,4 +297,6 @@ def summary_text(info: dict) -> str:
         lines.extend("  " + s for s in rep.summary_lines())
     if info.get("missing_words"):
         lines.append(f"  words with no token: {info['missing_words']}")
+    if "out" in info:
+        lines.append(f"wrote {info['out']} in {info['seconds']:.1f} s")
     return "\n".join(lines)

@@ -31,8 +31,8 @@ from tqdm import tqdm
 
 from common.constants import SAMPLE_RATE
 from corpus import audio as audio_mod
-from corpus.errors import AudioReadError
-from corpus.report import Report
+from corpus.corpus_errors import AudioReadError
+from corpus.skip_report import Report
 from corpus.slicing import Token, slice_token
 
 
@@ -79,13 +79,16 @@ def read_word_file(path: str, slice_len: int, pad: int = 0,
     """One file as a token: ``(audio float32 [n], source_rate, source_frames)``, mono at
     ``sample_rate``, with ``n + 2 * pad <= slice_len``. Raises :class:`SkippedFile`."""
     try:
+        # The length at sample_rate from the header: a file too long for a clip is skipped
+        # before it is read and resampled.
+        n = audio_mod.check_header(path, sample_rate)[3] + 2 * pad
+        if n > slice_len:
+            with_pad = f" with {pad} samples of padding on each side" if pad else ""
+            raise SkippedFile("too_long",
+                              f"{path}: {n} samples{with_pad} > slice_len={slice_len}")
         audio, sr, n_src = audio_mod.read_audio(path, sample_rate)
     except AudioReadError as e:
-        raise SkippedFile("audio_unreadable", str(e)) from None
-    n = audio.shape[0] + 2 * pad
-    if n > slice_len:
-        with_pad = f" with {pad} samples of padding on each side" if pad else ""
-        raise SkippedFile("too_long", f"{path}: {n} samples{with_pad} > slice_len={slice_len}")
+        raise SkippedFile(e.reason, str(e)) from None
     return np.asarray(audio, np.float32), sr, n_src
 
 

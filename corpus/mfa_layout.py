@@ -19,10 +19,8 @@ import soundfile as sf
 
 from common.constants import NON_SPEECH_PHONES
 from common.phones import ipa
-from corpus.report import Report
+from corpus.skip_report import Report
 from corpus.timit import find_utterances, parse_label_lines, read_label_file
-
-LAYOUTS = ("timit", "textgrid")
 
 
 def _tier(name: str, items: list, sr: int, duration: float):

@@ -14,7 +14,6 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from common.constants import SAMPLE_RATE
 
 SPLIT_METHODS = ("random", "speaker", "timit")
 
@@ -50,13 +49,6 @@ class Token:
     @property
     def n_samples(self) -> int:
         return int(self.clip.shape[0]) if self.clip is not None else int(self.spool_len)
-
-
-def pad_samples(pad_ms: float, sample_rate: int = SAMPLE_RATE) -> int:
-    """Samples of silence on each side: round(pad_ms * sample_rate / 1000)."""
-    if pad_ms < 0:
-        raise ValueError(f"--pad_ms must be >= 0, got {pad_ms}")
-    return int(round(float(pad_ms) * sample_rate / 1000.0))
 
 
 def slice_token(audio: np.ndarray, start: int, end: int, pad: int) -> np.ndarray:

@@ -12,7 +12,6 @@ not in the process's memory.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from typing import Optional
 
@@ -75,11 +74,3 @@ class ClipSpool:
     def __exit__(self, *exc) -> bool:
         self.close()
         return False
-
-
-def spool_dir_for(out_dir: str) -> Optional[str]:
-    """The folder for the spool of a run writing ``out_dir``: its parent when that exists (the
-    disk the output goes to, which must hold more than the clips anyway: every shard record is
-    slice_len floats), else None (the system's temporary folder)."""
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    return parent if os.path.isdir(parent) else None

@@ -1,4 +1,5 @@
-"""A fast deterministic synthetic voice for TIMIT-size demo corpora (``corpus.demo --voice=synthetic``).
+"""A fast deterministic synthetic voice for TIMIT-size demo corpora
+(``corpus.demo_corpus --voice=synthetic``).
 
 festival takes ~0.2-0.4 s per short sentence here (measured in docs/data.md), so the 6,300
 sentences of a full-size TIMIT layout (630 speakers x 10) would take a long time on two cores.

@@ -1,6 +1,6 @@
 """TFRecord encoding of tokens (docs/CONVENTIONS.md): one tf.train.Example per token with
 ``audio`` float_list [slice_len], ``token_id`` int64, ``word`` bytes, ``word_index`` int64,
-``speaker`` bytes, ``n_samples`` int64. Imports TensorFlow (only this module and pipeline do).
+``speaker`` bytes, ``n_samples`` int64. Imports TensorFlow (only this module and corpus.dataset do).
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from common.constants import SAMPLE_RATE
 from corpus import audio as audio_mod
-from corpus.errors import AudioReadError
-from corpus.report import Report
+from corpus.corpus_errors import AudioReadError
+from corpus.skip_report import Report
 from corpus.slicing import Token, token_phones, word_clip
 
 logger = logging.getLogger("corpus")
@@ -248,7 +248,7 @@ def utterance_tokens(utt: Utterance, words: Optional[set], pad: int, slice_len: 
     try:
         audio, sr, n_src = audio_mod.read_audio(utt.wav_path, sample_rate)
     except AudioReadError as e:
-        report.skip("audio_unreadable", str(e))
+        report.skip(e.reason, str(e))
         return []
     good, bad2 = validate_labels(parsed, n_src, "wrd")
     for b in bad + bad2:

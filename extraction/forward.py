@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from corpus.pipeline import peak_normalize_np
+from corpus.dataset import peak_normalize_np
 from extraction.geometry import GLayerAxis
 
 NORMALIZE_MODES = ("peak", "none")
@@ -41,7 +41,7 @@ def channel_mean(feature_map: np.ndarray) -> np.ndarray:
 
 def model_input(audio: np.ndarray, normalize: str) -> np.ndarray:
     """What the network is fed: float32 [B, slice_len] raw audio, peak-normalised per token
-    (``'peak'``, the original loader's rule, :func:`corpus.pipeline.peak_normalize_np`) or as
+    (``'peak'``, the original loader's rule, :func:`corpus.dataset.peak_normalize_np`) or as
     it is (``'none'``)."""
     if normalize == "peak":
         return peak_normalize_np(audio)

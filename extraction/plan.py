@@ -1,5 +1,5 @@
 """The plan of one extraction run: every setting checked against the model and the data
-before any output is written (:class:`extraction.errors.ExtractionError`, exit 2, on bad
+before any output is written (:class:`extraction.extraction_errors.ExtractionError`, exit 2, on bad
 input), and the layer axes, channels and phone intervals the run needs."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from common.constants import SAMPLE_RATE
-from extraction.errors import ExtractionError
+from extraction.extraction_errors import ExtractionError
 from extraction.forward import NORMALIZE_MODES, generator_axes, layer_channels
 from extraction.geometry import layer_axes
 

@@ -48,7 +48,7 @@ from common.errors import InputError, OutputPathError
 from common.lock import LOCK_NAME, folder_lock
 from common.outputs import (MARKER_NAME, OutputFolder, clean_stale_partials, is_stage_output,
                             write_marker)
-from extraction.errors import ExtractionError
+from extraction.extraction_errors import ExtractionError
 from extraction.writers import PARTS_DIR, write_json, write_part
 
 logger = logging.getLogger(__name__)

@@ -32,9 +32,6 @@ bad input files.
 from __future__ import annotations
 
 import collections
-import dataclasses
-import datetime
-import json
 import logging
 import os
 import time
@@ -45,19 +42,20 @@ import pyarrow as pa
 
 from common import layout
 from common.atomic import atomic_write_csv
-from common.outputs import check_output
+from common.options import require
+from common.outputs import check_output, inputs_of
 from extraction import classification as cl
 from extraction import schema
-from extraction.errors import ExtractionError
+from extraction.extraction_errors import ExtractionError
+from extraction.extract_options import ExtractOptions
 from extraction.forward import finite_rows, make_forward, make_generator_forward, model_input
-from extraction.geometry import GLayerAxis
 from extraction.plan import Plan, make_plan
+from extraction.run_info import MAX_LISTED_SKIPS, build_info, run_fingerprint
 from extraction.sources import GeneratedSource, TokenBatch, open_source
 from extraction.writers import merge_parts, write_json
 
 logger = logging.getLogger(__name__)
 
-MAX_LISTED_SKIPS = 200
 
 # --csv left unset ('auto'): the .csv copies of the long tables are written only when the run
 # writes at most this many rows of activations + channel_activations (tokens x values per
@@ -73,14 +71,14 @@ CSV_BYTES_PER_ROW = 47
 class SkippedTokens:
     """Tokens dropped while extracting (NaN/inf audio or network outputs).
 
-    Each is counted by reason and named in the log through :class:`corpus.report.Report` (the
+    Each is counted by reason and named in the log through :class:`corpus.skip_report.Report` (the
     same counting and logging prepare.py uses for the files it skips) and listed, up to
     :data:`MAX_LISTED_SKIPS`, for extract_info.json. ``counts`` / ``tokens`` start from those
     of the complete batches of an interrupted run.
     """
 
     def __init__(self, counts: Optional[dict] = None, tokens: Optional[list] = None):
-        from corpus.report import Report
+        from corpus.skip_report import Report
         self.report = Report(max_logged=MAX_LISTED_SKIPS)
         self.report.skipped.update(counts or {})
         self.tokens: list = list(tokens or [])
@@ -106,19 +104,16 @@ class SkippedTokens:
 
 def load_checkpoint(path: str, model: Optional[str] = None):
     """``(prefix, config, G, D, Q)`` for ``--checkpoint=path``: ``prefix`` is the checkpoint
-    actually loaded (a folder resolves to its newest readable checkpoint), recorded in
-    extract_info.json. Any load failure is an ExtractionError naming the flag."""
+    actually loaded (a folder resolves to its newest readable checkpoint, with a warning when
+    it falls back past an unreadable one), recorded in extract_info.json. Any load failure is
+    an ExtractionError naming the flag."""
     from wavegan import CheckpointError, load_models
-    from wavegan.checkpoints import resolve_readable_prefix
 
     try:
-        # Resolved once here (a folder may fall back, with a warning, past an unreadable newest
-        # checkpoint) and that prefix loaded, so the prefix recorded is the one loaded.
-        prefix = resolve_readable_prefix(path)
-        config, G, D, Q = load_models(prefix, model=model)
+        loaded = load_models(path, model=model)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         raise ExtractionError(f"--checkpoint={path}: {e}") from None
-    return prefix, config, G, D, Q
+    return loaded.prefix, loaded.config, loaded.G, loaded.D, loaded.Q
 
 
 def long_tables(plan: Plan) -> list:
@@ -318,74 +313,10 @@ def write_network_outputs(tmp: str, res: dict, config, network: str, n_perm: int
     confusion, summary = cl.classification_summary(words, codes, all_codes, n_perm=n_perm)
     atomic_write_csv(confusion, os.path.join(tmp, layout.CONFUSION_CSV), index_label="word")
     summary["code_kind"] = "bits" if config.model == "fiwgan" else "argmax"
-    write_json(os.path.join(tmp, layout.CLASSIFICATION_JSON), summary)
+    write_json(os.path.join(tmp, layout.CLASSIFICATION_JSON),
+               layout.stamp(summary, layout.CLASSIFICATION_JSON))
     return {"files": [layout.Q_OUTPUTS_CSV, layout.CONFUSION_CSV, layout.CLASSIFICATION_JSON],
             "accuracy": summary["accuracy"]}
-
-
-def build_info(*, checkpoint, config, source, plan: Plan, res: dict, writers: dict,
-               net_out: dict, seconds: dict, checkpoint_prefix: Optional[str] = None) -> dict:
-    """The content of extract_info.json."""
-    from wavegan.tf1_checkpoint import checkpoint_step
-
-    words = res["words"]
-    info = {
-        "checkpoint": checkpoint,
-        "checkpoint_prefix": checkpoint_prefix,
-        "checkpoint_step": checkpoint_step(checkpoint_prefix) if checkpoint_prefix else None,
-        "network": plan.network,
-        "model": config.to_dict(),
-        "data": source.data_dir,
-        "data_kind": source.kind,
-        "split": getattr(source, "split", None),
-        "normalize": plan.normalize,
-        "sample_rate": plan.sample_rate,
-        "slice_len": config.slice_len,
-        "layers": [a.info() if isinstance(a, GLayerAxis) else a.info(plan.n_channels[a.name])
-                   for a in plan.axes.values()],
-        "time_formula": ("time = (sample + 0.5) * jump / sample_rate, jump = slice_len / length"
-                         if plan.network == "G" else
-                         "time = (centre0 + sample * jump) / sample_rate"),
-        "channels": dict(plan.channels),
-        "phones": plan.phones,
-        "counts": {
-            "tokens": int(len(res["ids"])),
-            "words": int(len(set(words))),
-            "tokens_per_word": dict(sorted(collections.Counter(words).items())),
-            "skipped": dict(source.skipped + res["skipped"].counts),
-            "skipped_files": source.skipped_files[:MAX_LISTED_SKIPS],
-            "skipped_tokens": res["skipped"].tokens,
-            "rows": {k: w.rows for k, w in writers.items()},
-            "phone_layer_pairs_without_index": res["n_phone_empty"],
-            "upsampled_tokens": int(sum(res["upsampled"].values())),
-        },
-        "files": sorted([os.path.basename(p) for w in writers.values() for p in w.paths] +
-                        net_out["files"] + [layout.EXTRACT_INFO_JSON]),
-        "seconds": seconds,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-    if "accuracy" in net_out:
-        info["accuracy"] = net_out["accuracy"]
-    return info
-
-
-def run_fingerprint(model, config, source, plan: Plan, csv: bool, n_perm: int,
-                    checkpoint: str, checkpoint_prefix: Optional[str]) -> dict:
-    """Everything the finished folder depends on (extraction.resume compares it before going on
-    with an interrupted run): the checkpoint and the network's weights, the input, the
-    batches (with batch norm their composition matters) and every setting of the plan."""
-    from extraction.resume import weights_digest
-
-    def absolute(path):
-        return os.path.abspath(path) if path else path
-
-    return {"checkpoint": absolute(checkpoint), "checkpoint_prefix": absolute(checkpoint_prefix),
-            "model": config.to_dict(), "weights": weights_digest(model),
-            "network": plan.network, "source": source.fingerprint(),
-            "batch_size": int(source.batch_size), "layers": plan.layers,
-            "normalize": plan.normalize, "phones": plan.phones, "upsample": plan.upsample,
-            "upsample_per_word": plan.upsample_per_word, "channels": plan.channels,
-            "csv": bool(csv), "n_perm": int(n_perm)}
 
 
 def run_extraction(model, config, source, out: str, *, network: str = "Q",
@@ -445,8 +376,7 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
         tmp = job.partial
         if job.finished:
             job.install_finished()
-            with open(os.path.join(job.out, layout.EXTRACT_INFO_JSON), encoding="utf-8") as f:
-                return json.load(f)
+            return layout.read_record(os.path.join(job.out, layout.EXTRACT_INFO_JSON))
         new_counters(job.state)
         extract_batches(model, config, source, plan, job, progress)
         res = collect_results(tmp, plan, job.state)
@@ -465,73 +395,67 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
     return info
 
 
-# --------------------------------------------------------------------------------------------
-# The command line's options (extract.py maps its flags onto ExtractOptions)
+def run(options: ExtractOptions, script: str = "extract") -> dict:
+    """The extract stage: load the checkpoint, open the source and run the extraction into
+    ``options.out``; returns {'info': extract_info, 'prefix': the checkpoint loaded, 'out'}.
 
-
-@dataclasses.dataclass
-class ExtractOptions:
-    """Everything ``extract.py`` is asked to do (its flags, same names)."""
-
-    checkpoint: Optional[str] = None
-    data: Optional[str] = None
-    out: Optional[str] = None
-    split: str = "test"
-    normalize: str = "peak"
-    batch_size: int = 64
-    layers: Optional[list] = None
-    upsample: bool = False
-    upsample_per_word: int = 1
-    phones: Optional[list] = None
-    network: str = "Q"
-    channels: Optional[str] = None
-    codes: Optional[list] = None       # texts; ['all'] = every code
-    n_per_code: int = 50
-    value: float = 1.0
-    seed: int = 0
-    model: Optional[str] = None
-    csv: Optional[bool] = None         # None: 'auto' (run_extraction's CSV_AUTO_MAX_ROWS)
-    overwrite: bool = False
-    progress: bool = True
-
-
-def check_options(options: ExtractOptions) -> None:
-    """The checks that need neither the model nor the data (ExtractionError)."""
-    if not options.checkpoint:
-        raise ExtractionError("--checkpoint is required")
-    if options.batch_size < 1:
-        raise ExtractionError(f"--batch_size={options.batch_size} must be >= 1")
-    if options.network == "G" and not options.codes:
-        raise ExtractionError("--network=G needs --codes (G's traces come from latent codes, "
-                              "not from --data audio)")
-    if options.codes and options.data:
-        raise ExtractionError("give either --data or --codes, not both")
-
-
-def extract(options: ExtractOptions, on_source=None, notify=None) -> tuple[dict, str]:
-    """Load the checkpoint, open the source and run the extraction.
-
-    ``on_source(source)`` is called once the source is open (extract.py logs the skipped
-    files); ``notify`` receives run_extraction's one-line notices. Returns (extract_info, the
-    checkpoint prefix loaded). The output rules are checked (again) by
-    :func:`run_extraction`; check them earlier with common.outputs.check_output when loading
-    is slow.
+    The output rules are checked before the checkpoint is loaded (and again by
+    :func:`run_extraction`).  One-line notices (CSV left out for size, resuming,
+    interrupted) go to stderr as ``<script>: note: ...``; the device line to stdout.  SIGTERM
+    (a scheduler stopping the job) ends the run as Ctrl-C does: the complete batches stay in
+    the partial folder with a notice, and the same command resumes them.
     """
-    check_options(options)
-    prefix, config, G, D, Q = load_checkpoint(options.checkpoint, model=options.model)
-    if options.codes:
-        codes = list(options.codes)
-        source = GeneratedSource(G, config, codes, options.n_per_code, options.batch_size,
-                                 value=options.value, seed=options.seed)
-    else:
-        source = open_source(options.data, options.split, options.batch_size, config.slice_len)
-    if on_source is not None:
-        on_source(source)
-    info = run_extraction(
-        {"Q": Q, "D": D, "G": G}[options.network], config, source, options.out,
-        network=options.network, layers=options.layers, normalize=options.normalize,
-        phones=options.phones, upsample=options.upsample,
-        upsample_per_word=options.upsample_per_word, channels=options.channels,
-        overwrite=options.overwrite, checkpoint=options.checkpoint, checkpoint_prefix=prefix,
-        csv=options.csv, progress=options.progress, notify=notify)
-    return info, prefix
+    import signal
+    import sys
+
+    from wavegan.runtime import describe_devices
+
+    require(options)
+    check_output(options.out, "extract", inputs_of(options), options.overwrite)
+    print(describe_devices(script), flush=True)
+
+    def note(line: str) -> None:
+        print(f"{script}: note: {line}", file=sys.stderr, flush=True)
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        prefix, config, G, D, Q = load_checkpoint(options.checkpoint, model=options.model)
+        if options.codes:
+            source = GeneratedSource(G, config, list(options.codes), options.n_per_code,
+                                     options.batch_size, value=options.value,
+                                     seed=options.seed)
+        else:
+            source = open_source(options.data, options.split, options.batch_size,
+                                 config.slice_len)
+        for entry in source.skipped_files:
+            logger.warning("skipped %s (%s)", entry["file"], entry["reason"])
+        info = run_extraction(
+            {"Q": Q, "D": D, "G": G}[options.network], config, source, options.out,
+            network=options.network, layers=options.layers, normalize=options.normalize,
+            phones=options.phones, upsample=options.upsample,
+            upsample_per_word=options.upsample_per_word, channels=options.channels,
+            overwrite=options.overwrite, checkpoint=options.checkpoint,
+            checkpoint_prefix=prefix, csv=options.csv, progress=options.progress,
+            notify=note)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return {"info": info, "prefix": prefix, "out": options.out}
+
+
+def summary(result: dict) -> str:
+    """extract.py's closing line: tokens, words, rows, skips, Q's accuracy, checkpoint, time."""
+    info = result["info"]
+    c = info["counts"]
+    msg = (f"wrote {result['out']}: {c['tokens']} tokens, {c['words']} words, "
+           f"{c['rows']['activations']} activation rows")
+    if c["skipped"]:
+        msg += (f", skipped {sum(c['skipped'].values())} ("
+                + ", ".join(f"{k}={v}" for k, v in sorted(c["skipped"].items())) + ")")
+    if "accuracy" in info:
+        msg += f", Q accuracy (Hungarian) {info['accuracy']:.3f}"
+    step = info["checkpoint_step"]
+    msg += f", checkpoint {result['prefix']}" + (f" (step {step})" if step is not None else "")
+    return msg + f", {info['seconds']['total']:.1f} s"

@@ -1,4 +1,5 @@
-"""Every table the extraction writes: its columns (here, in one place) and its row builders.
+"""Every table the extraction writes: its columns (declared in :mod:`common.layout`, which the
+readers use too) and its row builders.
 
 Long tables (streamed, one call per batch; Parquet keeps ``value`` float64, the CSV copies
 write it as float32 text, see :class:`extraction.writers.TableWriter`):
@@ -47,25 +48,21 @@ import pyarrow as pa
 
 from common import layout
 
-ACTIVATION_SCHEMA = pa.schema([
-    ("token_id", pa.int64()), ("word", pa.string()), ("speaker", pa.string()),
-    ("layer", pa.string()), ("sample", pa.int64()), ("time", pa.float64()),
-    ("value", pa.float64())])
-PHONE_SCHEMA = pa.schema([
-    ("token_id", pa.int64()), ("word", pa.string()), ("speaker", pa.string()),
-    ("layer", pa.string()), ("phone", pa.string()), ("phone_index", pa.int64()),
-    ("sample", pa.int64()), ("norm_time", pa.float64()), ("value", pa.float64())])
-UPSAMPLED_SCHEMA = pa.schema([
-    ("token_id", pa.int64()), ("word", pa.string()), ("layer", pa.string()),
-    ("sample", pa.int64()), ("value", pa.float64())])
-CHANNEL_SCHEMA = pa.schema([
-    ("token_id", pa.int64()), ("word", pa.string()), ("speaker", pa.string()),
-    ("layer", pa.string()), ("channel", pa.int64()), ("sample", pa.int64()),
-    ("time", pa.float64()), ("value", pa.float64())])
+_ARROW_TYPES = {"int64": pa.int64(), "float64": pa.float64(), "string": pa.string()}
 
-# The long tables by file stem (the writers open one per table a run asks for).
-LONG_TABLES = {layout.ACTIVATIONS: ACTIVATION_SCHEMA, layout.PHONE_ACTIVATIONS: PHONE_SCHEMA,
-               layout.UPSAMPLED: UPSAMPLED_SCHEMA, layout.CHANNEL_ACTIVATIONS: CHANNEL_SCHEMA}
+
+def arrow_schema(table: layout.Table) -> pa.Schema:
+    """The Parquet schema of a table declared in :mod:`common.layout`."""
+    return pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in table.columns])
+
+
+# The long tables by file stem (the writers open one per table a run asks for); their
+# columns are declared in common.layout, which the readers (analysis.columns) use too.
+LONG_TABLES = {stem: arrow_schema(table) for stem, table in layout.LONG_TABLES.items()}
+ACTIVATION_SCHEMA = LONG_TABLES[layout.ACTIVATIONS]
+PHONE_SCHEMA = LONG_TABLES[layout.PHONE_ACTIVATIONS]
+UPSAMPLED_SCHEMA = LONG_TABLES[layout.UPSAMPLED]
+CHANNEL_SCHEMA = LONG_TABLES[layout.CHANNEL_ACTIVATIONS]
 
 
 def token_rows(batch, logits: Optional[np.ndarray]) -> pa.Table:

@@ -33,7 +33,7 @@ import pandas as pd
 
 from common import layout
 from common.constants import SAMPLE_RATE
-from extraction.errors import ExtractionError
+from extraction.extraction_errors import ExtractionError
 from extraction.resume import digest, file_stats, weights_digest
 
 
@@ -60,8 +60,8 @@ class DatasetSource:
     kind = "dataset"
 
     def __init__(self, data_dir: str, split: str, batch_size: int):
-        from corpus.errors import DatasetIncompleteError
-        from corpus.pipeline import read_dataset_info
+        from corpus.corpus_errors import DatasetIncompleteError
+        from corpus.dataset import read_dataset_info
         self.data_dir = data_dir
         self.split = split
         self.batch_size = int(batch_size)
@@ -112,7 +112,7 @@ class DatasetSource:
     def batches(self, start: int = 0) -> Iterator[TokenBatch]:
         """Batches in stored order from batch ``start`` on, raw amplitudes (normalisation is
         the driver's job)."""
-        from corpus.pipeline import iterate_checked, make_dataset
+        from corpus.dataset import iterate_checked, make_dataset
         ds = make_dataset(self.data_dir, self.split, batch_size=self.batch_size, shuffle=False,
                           repeat=False, normalize=False, drop_remainder=False)
         if start:

@@ -2,7 +2,7 @@
 
 * :mod:`synthetic.activations`: activations folders and tables (extract.py's columns) with
   planted word effects on one layer, at any scale;
-* :mod:`synthetic.contrasts`: phone_activations tables with planted phone contrasts per layer,
+* :mod:`synthetic.planted`: phone_activations tables with planted phone contrasts per layer,
   and activations with a planted periodicity (the spectra);
 * :mod:`synthetic.designs`: phone_activations tables with the structure real data have
   (phones inside words, words and speakers as random factors, AR1 noise), for the

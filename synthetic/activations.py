@@ -1,4 +1,4 @@
-"""Synthetic activations with planted effects, for the analysis tests and bench/analyze.py.
+"""Synthetic activations with planted effects, for the analysis tests and bench/word_gamm_engines.py.
 
 Two generators, both writing the columns of extract.py's tables (docs/CONVENTIONS.md), with no
 model:

@@ -43,7 +43,7 @@ from typing import Dict, Tuple
 import numpy as np
 import pandas as pd
 
-from synthetic.contrasts import ar1_rows
+from synthetic.planted import ar1_rows
 
 PHONE_COLUMNS = ["token_id", "word", "speaker", "layer", "phone", "phone_index", "sample",
                  "norm_time", "value"]

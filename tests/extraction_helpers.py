@@ -29,16 +29,18 @@ def word_like_audio(n_tokens: int, seed: int, n_voiced: int = 8000) -> np.ndarra
     return x
 
 
-def extract_cli(*args) -> int:
-    """extract.py in-process (tiny-test flags --model=ciwgan --noprogress --batch_size=2 plus
-    ``args``); returns its exit status. The flags are reset before and after."""
-    from absl import flags
-
+def extract_command(*args) -> int:
+    """extract.py with ``args``, in this process (common.cli.run_stage_command: its own flags,
+    absl's global FLAGS untouched); returns its exit status."""
     import extract
-    FLAGS = flags.FLAGS
-    FLAGS.unparse_flags()
-    FLAGS(["extract.py", "--model=ciwgan", "--noprogress", "--batch_size=2", *args])
-    try:
-        return extract.main([])
-    finally:
-        FLAGS.unparse_flags()
+    from common.cli import run_stage_command
+    from extraction.extract_options import ExtractOptions
+
+    return run_stage_command("extract.py", ExtractOptions, extract.run,
+                             ["extract.py", *args], extract.report)
+
+
+def extract_cli(*args) -> int:
+    """extract.py in-process with the tiny-test flags --model=ciwgan --noprogress
+    --batch_size=2 before ``args``; returns its exit status."""
+    return extract_command("--model=ciwgan", "--noprogress", "--batch_size=2", *args)

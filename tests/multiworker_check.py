@@ -94,7 +94,8 @@ def make_data(folder: str) -> str:
     import numpy as np
     import soundfile as sf
     from common.constants import SAMPLE_RATE
-    from corpus.build import prepare_dataset
+    from corpus.build import run as run_prepare
+    from corpus.prepare_options import PrepareOptions
     rng = np.random.RandomState(0)
     words = ["ask", "dark"]
     for word in words:
@@ -104,7 +105,8 @@ def make_data(folder: str) -> str:
             sf.write(os.path.join(folder, "words", word, f"{word}_{j}.wav"),
                      rng.randn(n) * np.hanning(n) * 0.3, SAMPLE_RATE)
     out = os.path.join(folder, "data")
-    prepare_dataset(out, folder_dir=os.path.join(folder, "words"), words=words, progress=False)
+    run_prepare(PrepareOptions(out=out, folder_dir=os.path.join(folder, "words"),
+                               words=",".join(words), progress=False))
     return out
 
 

@@ -163,9 +163,14 @@ def test_markdown_to_html_tables_and_pipes():
 
 def _options(*flags):
     """analyze.py's flags parsed in a fresh interpreter: (AnalysisOptions as a dict, stderr)."""
-    code = ("import json, sys, dataclasses, analyze; from analyze import FLAGS; "
-            "FLAGS(['analyze.py'] + sys.argv[1:]); "
-            "print(json.dumps(dataclasses.asdict(analyze.analysis_options())))")
+    code = ("import json, sys, dataclasses\n"
+            "from absl import flags\n"
+            "from analysis.analyze_options import AnalysisOptions\n"
+            "from common.cli import define_option_flags, parse_options, run_main\n"
+            "fv = flags.FlagValues(); define_option_flags(AnalysisOptions, fv)\n"
+            "rest = fv(['analyze.py'] + sys.argv[1:])\n"
+            "sys.exit(run_main('analyze.py', lambda: print(json.dumps(dataclasses.asdict("
+            "parse_options('analyze.py', AnalysisOptions, rest, fv))))))\n")
     res = subprocess.run([sys.executable, "-c", code, "--activations=a", "--out=b", *flags],
                          cwd=ROOT, env=child_process_env(), capture_output=True, text=True,
                          timeout=120)
@@ -184,7 +189,7 @@ def test_figures_and_progress_flags_and_the_deprecated_no_figures():
     opts, err = _options("--no_figures", "--nofigures")
     assert opts["figures"] is False
     opts, err = _options("--no_figures", "--figures")
-    assert opts is None and ("--no_figures=True and --figures=True disagree" in err)
+    assert opts is None and ("--no_figures=true and --figures disagree" in err)
 
 
 def test_bad_flags_combination_is_one_line_exit_2(syn, tmp_path):
@@ -192,7 +197,7 @@ def test_bad_flags_combination_is_one_line_exit_2(syn, tmp_path):
                        "--figures"])
     assert res.returncode == 2
     assert res.stderr.strip().splitlines()[-1].startswith(
-        "analyze.py: error: --no_figures=True and --figures=True disagree")
+        "analyze.py: error: --no_figures=true and --figures disagree")
 
 
 @pytest.mark.needs_r

@@ -10,7 +10,7 @@ import pytest
 
 from analysis_helpers import r_ok, run_analyze
 from synthetic.activations import write_synthetic_folder
-from synthetic.contrasts import LAYER_JUMPS, make_contrast_phones, make_periodic_activations
+from synthetic.planted import LAYER_JUMPS, make_contrast_phones, make_periodic_activations
 
 WORDS = ("ask", "dark", "suit", "year")
 # s:sh planted at conv2 only; p:b nowhere (an empty row of the matrix)

@@ -30,7 +30,7 @@ def acts(folder):
 
 
 def _options(folder, out, **kw):
-    from analysis.pipeline import AnalysisOptions
+    from analysis.analyze_options import AnalysisOptions
     base = dict(activations=str(folder), out=str(out), engine="fast", figures=False,
                 phone_layers=[], words=",".join(FOCUS), ref_word="ask", lmm_layers=LAYERS,
                 progress=False)
@@ -113,7 +113,7 @@ def test_labels_stay_text_and_checks_match(tmp_path):
 
 @pytest.mark.needs_r
 def test_lazy_path_gives_the_in_memory_tables(folder, acts, tmp_path):
-    """run_analysis (lazy: per-token means by the engine, conv5 rows of three words as
+    """analysis.pipeline.run (lazy: per-token means by the engine, conv5 rows of three words as
     float32) writes the same table1, lmm and predictions as the in-memory functions on the
     whole pandas table (float64 rows)."""
     if not r_ok():
@@ -121,9 +121,9 @@ def test_lazy_path_gives_the_in_memory_tables(folder, acts, tmp_path):
     from analysis import diffcurves, tables
     from analysis.gamm import fit_word_gamm
     from analysis.lmm import compare_layers
-    from analysis.pipeline import run_analysis
+    from analysis.pipeline import run
     out = tmp_path / "out"
-    run_analysis(_options(folder, out))
+    run(_options(folder, out))
     fit = fit_word_gamm(acts, "conv5", "ask", k=10, engine="fast", words=list(FOCUS))
     tables.write_tables({"conv5": fit}, str(tmp_path / "table1"), "layer", "t")
     want_t1 = pd.read_csv(tmp_path / "table1.csv")
@@ -154,15 +154,15 @@ def test_lazy_path_gives_the_in_memory_tables(folder, acts, tmp_path):
 
 def test_words_errors(folder, tmp_path):
     from analysis.gamm.data import AnalysisInputError
-    from analysis.pipeline import requested_words, run_analysis
+    from analysis.pipeline import requested_words, run
     assert requested_words("all") is None and requested_words("") is None
     assert requested_words("b,a,b") == ["b", "a"]
     with pytest.raises(AnalysisInputError, match=r"^--ref_word=ask is not among "
                                                  r"--words=carry,dark"):
-        run_analysis(_options(folder, tmp_path / "o", words="carry,dark"))
+        run(_options(folder, tmp_path / "o", words="carry,dark"))
     with pytest.raises(AnalysisInputError, match=r"^--words: 'nosuch', 'NA' not in .*"
                                                  r"activations\.parquet$"):
-        run_analysis(_options(folder, tmp_path / "o", words="ask,nosuch,carry,NA"))
+        run(_options(folder, tmp_path / "o", words="ask,nosuch,carry,NA"))
     assert not (tmp_path / "o").exists()
 
 
@@ -194,7 +194,7 @@ def test_models_too_large_are_refused_before_any_fit(folder, tmp_path, monkeypat
     from analysis.gamm import mgcv
     from analysis.gamm.data import AnalysisInputError
     from analysis.lmm import lmm_memory_bytes
-    from analysis.pipeline import Progress, read_model_inputs, run_analysis
+    from analysis.pipeline import Progress, read_model_inputs, run
 
     def no_fit(*a, **k):
         raise AssertionError("a fit started")
@@ -205,7 +205,7 @@ def test_models_too_large_are_refused_before_any_fit(folder, tmp_path, monkeypat
     opts = _options(folder, tmp_path / "o", words="all")
     monkeypatch.setattr(mgcv, "memory_limit_bytes", lambda: word_need - 1)
     with pytest.raises(mgcv.ModelTooLargeError) as err:
-        run_analysis(opts)
+        run(opts)
     msg = str(err.value)
     assert msg.startswith("the word GAMM at conv5 (240 tokens, k=10) over 12 words is too "
                           "large for the fast engine")

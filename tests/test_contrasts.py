@@ -15,7 +15,7 @@ from analysis.contrasts import (CALIBRATED_COLUMNS, MATRIX_COLUMNS, ContrastInpu
                                 benjamini_hochberg, contrast_matrix, correct_matrix, holm,
                                 interval_counts, parse_contrasts, pooled_interval_sd)
 from common.errors import InputError
-from synthetic.contrasts import LAYER_JUMPS, make_contrast_phones
+from synthetic.planted import LAYER_JUMPS, make_contrast_phones
 
 
 # --------------------------------------------------------------------------- corrections

@@ -15,9 +15,10 @@ import soundfile as sf
 
 from corpus import audio as audio_mod
 from corpus.aligned import read_aligned
-from corpus.build import prepare_dataset
-from corpus.errors import CorpusError
-from corpus.report import Report
+from corpus.build import run as run_prepare
+from corpus.prepare_options import PrepareOptions
+from corpus.corpus_errors import CorpusError
+from corpus.skip_report import Report
 from corpus.timit import read_timit
 from textgrid_helpers import tone, write_textgrid, write_utterance
 
@@ -34,7 +35,7 @@ PHONES = [(0.1, 0.2, "D"), (0.2, 0.3, "AA1"), (0.3, 0.4, "K"), (0.4, 0.8, "sil")
 def _prepare(out, folder, **kw):
     kw.setdefault("words", "all")
     kw.setdefault("progress", False)
-    return prepare_dataset(str(out), folder_dir=str(folder), **kw)
+    return run_prepare(PrepareOptions(out=str(out), folder_dir=str(folder), **kw))
 
 
 def _tables(out):
@@ -165,7 +166,9 @@ def test_bad_flags_are_one_line_errors(tmp_path):
         _prepare(tmp_path / "o", corpus, word_tier="ortho")
     with pytest.raises(CorpusError, match=r"--phone_tier=segs: no TextGrid"):
         _prepare(tmp_path / "o", corpus, phone_tier="segs")
-    with pytest.raises(CorpusError, match="--phone_set=klingon"):
+    # a value outside the choices is refused by the options, before anything is read
+    from common.errors import InputError
+    with pytest.raises(InputError, match="--phone_set=klingon"):
         _prepare(tmp_path / "o", corpus, phone_set="klingon")
     words_only = tmp_path / "words"
     os.makedirs(words_only / "dark")
@@ -187,7 +190,7 @@ def test_timit_and_textgrid_layouts_give_the_same_tokens(tmp_path):
     """The demo corpus tool writes one synthetic corpus in both layouts; the TIMIT reader and
     the TextGrid reader give the same tokens (word, speaker, utterance, samples), phones and
     clips."""
-    from corpus.demo import generate_demo_corpus
+    from corpus.demo_corpus import generate_demo_corpus
     kw = dict(n_speakers=4, seed=3, jobs=1, progress=False, voice="synthetic", n_sentences=3,
               vocab_size=30, words_per_sentence=6)
     generate_demo_corpus(str(tmp_path / "timit"), **kw)

@@ -17,7 +17,7 @@ import soundfile as sf
 from common.errors import OutputPathError
 from common.outputs import MARKER_NAME
 from common.constants import DEFAULT_WORDS
-from corpus import demo
+from corpus import demo_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,31 +26,31 @@ VOWELS = {"iy", "ih", "eh", "ae", "aa", "ao", "ah", "uw", "uh", "er", "ey", "ay"
 
 
 def test_speaker_plan_deterministic_and_timit_like():
-    a = demo.speaker_plan(40, seed=3)
-    assert a == demo.speaker_plan(40, seed=3)
-    assert a[:10] == demo.speaker_plan(10, seed=3)        # a speaker does not depend on n
-    assert a != demo.speaker_plan(40, seed=4)
+    a = demo_corpus.speaker_plan(40, seed=3)
+    assert a == demo_corpus.speaker_plan(40, seed=3)
+    assert a[:10] == demo_corpus.speaker_plan(10, seed=3)        # a speaker does not depend on n
+    assert a != demo_corpus.speaker_plan(40, seed=4)
     ids = [s.speaker for s in a]
     assert len(set(ids)) == 40 and ids[:4] == ["MKAL0", "MKED0", "FSLT0", "MKAL1"]
     assert all(s.speaker[0] == s.sex for s in a)
     assert {s.split for s in a} == {"TRAIN", "TEST"}
     assert all(92 <= s.speed_percent <= 108 for s in a)
-    assert demo.speaker_plan(120)[-1].speaker == "FSLT13"   # k = 39 in base 36
-    with pytest.raises(demo.DemoError):
-        demo.speaker_plan(0)
+    assert demo_corpus.speaker_plan(120)[-1].speaker == "FSLT13"   # k = 39 in base 36
+    with pytest.raises(demo_corpus.DemoError):
+        demo_corpus.speaker_plan(0)
 
 
 def test_timit_labels_conversion():
     words = [("She", 0.22, 0.46), ("Don't", 0.46, 0.8)]
     segs = [("pau", 0.0, 0.22), ("sh", 0.22, 0.35), ("iy", 0.35, 0.46), ("pau", 0.46, 0.5),
             ("d", 0.5, 0.8), ("pau", 0.8, 1.0)]
-    wrd, phn = demo.timit_labels(words, segs, n_samples=20000, scale=100 / 80)
+    wrd, phn = demo_corpus.timit_labels(words, segs, n_samples=20000, scale=100 / 80)
     # t -> round(t * 16000 * 1.25)
     assert wrd == [(4400, 9200, "she"), (9200, 16000, "don't")]
     assert phn == [(0, 4400, "h#"), (4400, 7000, "sh"), (7000, 9200, "iy"),
                    (9200, 10000, "pau"), (10000, 16000, "d"), (16000, 20000, "h#")]
-    with pytest.raises(demo.DemoError, match="'zz'"):
-        demo.timit_labels([], [("zz", 0, 1)], 100, 1.0)
+    with pytest.raises(demo_corpus.DemoError, match="'zz'"):
+        demo_corpus.timit_labels([], [("zz", 0, 1)], 100, 1.0)
 
 
 def test_radio_phones_of_target_words_map():
@@ -59,18 +59,18 @@ def test_radio_phones_of_target_words_map():
              "rag": "r ae g", "wash": "w aa sh", "water": "w ao t er", "year": "y ih r"}
     assert set(prons) == set(DEFAULT_WORDS)
     for p in " ".join(prons.values()).split():
-        assert demo.RADIO_TO_TIMIT[p] == p
+        assert demo_corpus.RADIO_TO_TIMIT[p] == p
 
 
 def test_festival_script_sets_voice_parameters(tmp_path):
-    kal, ked, slt = demo.speaker_plan(3)
-    s = demo.festival_script(kal, str(tmp_path))
+    kal, ked, slt = demo_corpus.speaker_plan(3)
+    s = demo_corpus.festival_script(kal, str(tmp_path))
     assert "(voice_kal_diphone)" in s and f"Duration_Stretch {kal.duration_stretch}" in s
     assert f"target_f0_mean {kal.f0_mean}" in s and s.count("(demo_dump (SynthText") == 2
-    s = demo.festival_script(slt, str(tmp_path))
+    s = demo_corpus.festival_script(slt, str(tmp_path))
     assert "(voice_cmu_us_slt_arctic_hts)" in s and f'"-r" {slt.hts_rate}' in s
-    with pytest.raises(demo.DemoError):
-        demo.festival_script(kal, 'bad"dir')
+    with pytest.raises(demo_corpus.DemoError):
+        demo_corpus.festival_script(kal, 'bad"dir')
 
 
 def _tree_bytes(root):
@@ -93,29 +93,29 @@ def fake_festival(monkeypatch):
             f.write(f"0 1 {spk.speaker}\n")
         return {}
 
-    monkeypatch.setattr(demo, "synthesize_speaker", synthesize)
-    monkeypatch.setattr(demo.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(demo_corpus, "synthesize_speaker", synthesize)
+    monkeypatch.setattr(demo_corpus.shutil, "which", lambda name: f"/usr/bin/{name}")
     return calls
 
 
 def test_reuse_and_overwrite_follow_the_marker(tmp_path, fake_festival):
     out = str(tmp_path / "corpus")
-    m = demo.generate_demo_corpus(out, 2, seed=0, progress=False)
+    m = demo_corpus.generate_demo_corpus(out, 2, seed=0, progress=False)
     assert not m["reused"] and fake_festival == ["MKAL0", "MKED0"]
     marker = json.load(open(os.path.join(out, MARKER_NAME)))
     assert marker["stage"] == "demo-corpus" and marker["complete"] is True
-    assert json.load(open(os.path.join(out, demo.INFO_NAME)))["n_speakers"] == 2
+    assert json.load(open(os.path.join(out, demo_corpus.INFO_NAME)))["n_speakers"] == 2
     # same settings: reused without synthesising anything
-    assert demo.generate_demo_corpus(out, 2, seed=0, progress=False)["reused"]
+    assert demo_corpus.generate_demo_corpus(out, 2, seed=0, progress=False)["reused"]
     assert len(fake_festival) == 2
     # other settings: the earlier corpus is replaced only with overwrite
     before = _tree_bytes(out)
     with pytest.raises(OutputPathError, match="--overwrite"):
-        demo.generate_demo_corpus(out, 3, seed=0, progress=False)
+        demo_corpus.generate_demo_corpus(out, 3, seed=0, progress=False)
     assert _tree_bytes(out) == before and len(fake_festival) == 2
-    m = demo.generate_demo_corpus(out, 3, seed=0, overwrite=True, progress=False)
+    m = demo_corpus.generate_demo_corpus(out, 3, seed=0, overwrite=True, progress=False)
     assert not m["reused"] and m["n_speakers"] == 3
-    assert json.load(open(os.path.join(out, demo.INFO_NAME)))["n_speakers"] == 3
+    assert json.load(open(os.path.join(out, demo_corpus.INFO_NAME)))["n_speakers"] == 3
     assert os.path.isfile(os.path.join(out, "TRAIN", "DR3", "FSLT0", "SA1.TXT"))
     assert sorted(os.listdir(tmp_path)) == ["corpus"]         # no partial folder left
 
@@ -126,7 +126,7 @@ def test_foreign_folder_refused_even_with_overwrite(tmp_path, fake_festival):
     thesis.write_text("four years of work")
     for overwrite in (False, True):
         with pytest.raises(OutputPathError, match="not an output of demo-corpus"):
-            demo.generate_demo_corpus(str(thesis.parent), 2, overwrite=overwrite,
+            demo_corpus.generate_demo_corpus(str(thesis.parent), 2, overwrite=overwrite,
                                       progress=False)
     assert thesis.read_text() == "four years of work" and os.listdir(thesis.parent) == [
         "thesis.txt"]
@@ -135,12 +135,12 @@ def test_foreign_folder_refused_even_with_overwrite(tmp_path, fake_festival):
 
 def test_folder_of_the_repository_refused(fake_festival):
     with pytest.raises(OutputPathError, match="project's own folder docs/"):
-        demo.generate_demo_corpus(os.path.join(ROOT, "docs", "demo_timit"), 2, progress=False)
+        demo_corpus.generate_demo_corpus(os.path.join(ROOT, "docs", "demo_timit"), 2, progress=False)
     assert not os.path.exists(os.path.join(ROOT, "docs", "demo_timit")) and fake_festival == []
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "corpus.demo", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "corpus.demo_corpus", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -155,7 +155,7 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path):
         proc = _cli(*args)
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("corpus.demo: error: "), lines
+        assert len(lines) == 1 and lines[0].startswith("corpus.demo_corpus: error: "), lines
         assert all(w in lines[0] for w in words), lines
     assert os.listdir(tmp_path) == ["thesis.txt"] and not os.path.exists(os.path.join(ROOT, "x"))
 
@@ -190,12 +190,13 @@ def _hf_fraction(x):
 @pytest.mark.skipif(shutil.which("festival") is None, reason="festival not installed")
 def test_tiny_demo_corpus_labels_line_up(tmp_path):
     pytest.importorskip("tensorflow")
-    from corpus.build import prepare_dataset
-    from corpus.pipeline import load_split_arrays
+    from corpus.build import run as run_prepare
+    from corpus.prepare_options import PrepareOptions
+    from corpus.dataset import load_split_arrays
 
     out = str(tmp_path / "demo")
     t0 = time.time()
-    m = demo.generate_demo_corpus(out, n_speakers=3, seed=0, progress=False)
+    m = demo_corpus.generate_demo_corpus(out, n_speakers=3, seed=0, progress=False)
     assert not m["reused"] and time.time() - t0 < 60
     spk = {s["speaker"]: s for s in m["speakers"]}
     assert set(spk) == {"MKAL0", "MKED0", "FSLT0"}
@@ -215,9 +216,9 @@ def test_tiny_demo_corpus_labels_line_up(tmp_path):
         assert all(int(a[1]) == int(b[0]) for a, b in zip(phn, phn[1:]))   # contiguous
     # reuse: same settings -> no work; deterministic: a second copy is identical
     t1 = time.time()
-    assert demo.generate_demo_corpus(out, 3, 0, progress=False)["reused"]
+    assert demo_corpus.generate_demo_corpus(out, 3, 0, progress=False)["reused"]
     assert time.time() - t1 < 1
-    demo.generate_demo_corpus(str(tmp_path / "demo2"), 3, 0, progress=False)
+    demo_corpus.generate_demo_corpus(str(tmp_path / "demo2"), 3, 0, progress=False)
     a = sf.read(os.path.join(out, "TRAIN", "DR2", "MKED0", "SA2.WAV"), dtype="int16")[0]
     b = sf.read(os.path.join(tmp_path, "demo2", "TRAIN", "DR2", "MKED0", "SA2.WAV"),
                 dtype="int16")[0]
@@ -225,7 +226,8 @@ def test_tiny_demo_corpus_labels_line_up(tmp_path):
 
     # through prepare exactly like TIMIT; every target word once per speaker
     data = str(tmp_path / "data")
-    info = prepare_dataset(data, timit_dir=out, test_fraction=0.0, progress=False)
+    info = run_prepare(PrepareOptions(out=data, timit_dir=out, test_fraction=0.0,
+                                      progress=False))
     assert info["words"] == sorted(DEFAULT_WORDS) and info["splits"] == {"train": 24}
     assert info["skipped"] == {} and info["warnings"] == {}
     audio, rows = load_split_arrays(data, "train", normalize=False)

@@ -15,13 +15,14 @@ import pytest
 import soundfile as sf
 
 import corpus_helpers as ch
-from common.errors import OutputPathError
+from common.errors import InputError, OutputPathError
 from common.outputs import MARKER_NAME
-from corpus.build import prepare_dataset
-from corpus.errors import CorpusError, NoUsableDataError
+from corpus.build import run as run_prepare
+from corpus.prepare_options import PrepareOptions
+from corpus.corpus_errors import CorpusError, NoUsableDataError
 
 pytest.importorskip("tensorflow")
-from corpus.pipeline import load_split_arrays, read_dataset_info  # noqa: E402
+from corpus.dataset import load_split_arrays, read_dataset_info  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = "ask,dark,greasy,rag,wash"
@@ -32,7 +33,7 @@ TOKEN_REASONS = ("too_long", "wrd_malformed", "wrd_out_of_range", "wrd_overlap",
 def run(out, src, **kw):
     kw.setdefault("words", WORDS)
     kw.setdefault("progress", False)
-    return prepare_dataset(str(out), timit_dir=str(src), **kw)
+    return run_prepare(PrepareOptions(out=str(out), timit_dir=str(src), **kw))
 
 
 def read_manifest(d):
@@ -262,7 +263,7 @@ def test_unknown_word_warns_and_only_unknown_fails(tmp_path, caplog):
     assert not os.path.exists(tmp_path / "o2")
 
 
-@pytest.mark.parametrize("words", ["", " , ", []])
+@pytest.mark.parametrize("words", ["", " , ", ","])
 def test_empty_selection_is_an_error(tmp_path, words):
     with pytest.raises(CorpusError, match="empty selection"):
         run(tmp_path / "o", tmp_path, words=words)
@@ -279,8 +280,8 @@ def test_nothing_usable_is_a_clear_error(tmp_path):
         run(tmp_path / "o", tmp_path / "t" / "TRAIN" / "DR1")  # no DR folders below
     with pytest.raises(CorpusError, match="no such folder"):
         run(tmp_path / "o", tmp_path / "nope")
-    with pytest.raises(CorpusError, match="exactly one"):
-        prepare_dataset(str(tmp_path / "o"))
+    with pytest.raises(InputError, match="exactly one"):
+        run_prepare(PrepareOptions(out=str(tmp_path / "o")))
     assert not os.path.exists(tmp_path / "o")
 
 
@@ -295,8 +296,8 @@ def test_folder_corpus(tmp_path):
     (src / "yes" / "notes.txt").write_text("ignored")
     with open(src / "no" / "broken.wav", "wb") as f:
         f.write(b"RIFF....")
-    info = prepare_dataset(str(tmp_path / "o"), folder_dir=str(src), words="all",
-                           test_fraction=0.0, progress=False)
+    info = run_prepare(PrepareOptions(out=str(tmp_path / "o"), folder_dir=str(src),
+                                      words="all", test_fraction=0.0, progress=False))
     assert info["words"] == ["no", "yes"] and info["splits"] == {"train": 6}
     assert info["skipped"] == {"audio_unreadable": 1}
     man = read_manifest(str(tmp_path / "o")).set_index("speaker")
@@ -304,8 +305,8 @@ def test_folder_corpus(tmp_path):
     assert man.loc["st44", "end_sample"] == 22050 and man.loc["spk0"].shape[0] == 2
     assert pd.read_csv(tmp_path / "o" / "phones.csv").empty
     with pytest.raises(CorpusError, match="TRAIN/TEST"):
-        prepare_dataset(str(tmp_path / "o2"), folder_dir=str(src), words="all",
-                        split="timit", progress=False)
+        run_prepare(PrepareOptions(out=str(tmp_path / "o2"), folder_dir=str(src),
+                                   words="all", split="timit", progress=False))
 
 
 # --------------------------------------------------------------------------- atomic output
@@ -369,7 +370,7 @@ def _wait_for_partial(parent, name, proc, timeout=120):
 
 
 def test_sigkill_mid_write_never_leaves_a_complete_looking_dataset(tmp_path):
-    from corpus.errors import DatasetIncompleteError
+    from corpus.corpus_errors import DatasetIncompleteError
     root = tmp_path / "t"
     ch.make_timit_tree(str(root))
     out = tmp_path / "data"
@@ -397,3 +398,20 @@ def test_sigkill_mid_write_never_leaves_a_complete_looking_dataset(tmp_path):
     run(out, root, overwrite=True)
     assert read_dataset_info(str(out))["words"] == sorted(WORDS.split(","))
     assert not [p for p in os.listdir(tmp_path) if ".partial-" in p]
+
+
+def test_lying_headers_are_skipped_and_counted(tmp_path):
+    """Issue 23: a WAV whose header claims 2^31-1 Hz (or 1 Hz) among good files: prepare
+    skips it from its header alone, counts it (bad_header) and prepares the rest."""
+    from test_corpus_reading import _lying_wav
+
+    src = tmp_path / "words"
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        (src / "yes").mkdir(parents=True, exist_ok=True)
+        sf.write(str(src / "yes" / f"s{i}.wav"), rng.standard_normal(4000) * 0.1, 16000)
+    _lying_wav(str(src / "yes" / "huge.wav"), 2 ** 31 - 1)
+    _lying_wav(str(src / "yes" / "slow.wav"), 1)
+    info = run_prepare(PrepareOptions(out=str(tmp_path / "o"), folder_dir=str(src),
+                                      words="all", test_fraction=0.0, progress=False))
+    assert info["skipped"] == {"bad_header": 2} and info["splits"] == {"train": 3}

@@ -11,8 +11,8 @@ import soundfile as sf
 from corpus import audio as au
 from corpus import slicing as sl
 from corpus import timit as tm
-from corpus.errors import AudioReadError
-from corpus.report import Report
+from corpus.corpus_errors import AudioReadError
+from corpus.skip_report import Report
 
 
 def _sine(freq, sr, seconds, amp=0.5):
@@ -135,10 +135,11 @@ def test_slice_token_and_fit_to_length():
 
 
 def test_pad_samples():
-    assert sl.pad_samples(25) == 400 and sl.pad_samples(0) == 0
-    assert sl.pad_samples(10, 8000) == 80
+    from corpus.prepare_options import pad_samples
+    assert pad_samples(25) == 400 and pad_samples(0) == 0
+    assert pad_samples(10, 8000) == 80
     with pytest.raises(ValueError):
-        sl.pad_samples(-1)
+        pad_samples(-1)
 
 
 def test_token_phones_offsets():
@@ -200,3 +201,56 @@ def test_report_counts_and_logs(caplog):
         r.warn("missing_phn", "g.WAV")
     assert r.skipped == {"too_long": 1} and r.warnings == {"missing_phn": 1}
     assert "f.WRD:3" in caplog.text and "g.WAV" in caplog.text
+
+
+def _lying_wav(path, rate, n_frames=16000):
+    """A PCM WAV whose header claims ``rate`` Hz (the samples are real, the rate a lie)."""
+    import struct
+    data = (np.random.default_rng(0).standard_normal(n_frames) * 3000).astype("<i2").tobytes()
+    header = (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " +
+              struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2 % 2 ** 32, 2, 16) +
+              b"data" + struct.pack("<I", len(data)))
+    with open(path, "wb") as f:
+        f.write(header + data)
+
+
+@pytest.mark.parametrize("rate", [2 ** 31 - 1, 1, 999, 768_001])
+def test_a_lying_header_is_skipped_before_anything_is_allocated(tmp_path, rate, monkeypatch):
+    """A header claiming an absurd rate is refused from the header alone: neither
+    soundfile.read nor the resampler ever runs (issue 23: 2^31-1 Hz allocated 320 GiB, 1 Hz
+    took 15 s to resample)."""
+    from corpus import audio
+    from corpus.corpus_errors import AudioReadError
+    from corpus.folder import SkippedFile, read_word_file
+
+    path = str(tmp_path / "lie.wav")
+    _lying_wav(path, rate)
+    monkeypatch.setattr(audio.sf, "read", lambda *a, **k: pytest.fail("the file was read"))
+    monkeypatch.setattr(audio.signal, "resample_poly",
+                        lambda *a, **k: pytest.fail("the file was resampled"))
+    with pytest.raises(AudioReadError, match=f"claims a sample rate of {rate} Hz") as err:
+        audio.read_audio(path)
+    assert err.value.reason == "bad_header"
+    with pytest.raises(SkippedFile) as skipped:
+        read_word_file(path, slice_len=16384)
+    assert skipped.value.reason == "bad_header"
+
+
+def test_too_long_is_decided_from_the_header(tmp_path, monkeypatch):
+    """A believable file longer than a clip is skipped as too_long without being read; the
+    length at 16 kHz computed from the header is resample_poly's (a 44.1 kHz file of 22,050
+    frames gives 8,000 samples)."""
+    import soundfile as sf
+
+    from corpus import audio
+    from corpus.folder import SkippedFile, read_word_file
+
+    sf.write(str(tmp_path / "long.wav"), np.zeros(40000), 16000)
+    monkeypatch.setattr(audio.sf, "read", lambda *a, **k: pytest.fail("the file was read"))
+    with pytest.raises(SkippedFile, match="40000 samples > slice_len=16384") as err:
+        read_word_file(str(tmp_path / "long.wav"), slice_len=16384)
+    assert err.value.reason == "too_long"
+    assert audio.resampled_length(22050, 44100, 16000) == 8000 == len(
+        audio.resample(np.zeros(22050), 44100, 16000))
+    assert audio.resampled_length(1001, 44100, 16000) == len(
+        audio.resample(np.zeros(1001), 44100, 16000))

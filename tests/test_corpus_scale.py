@@ -1,4 +1,4 @@
-"""The large-vocabulary demo corpus (corpus.demo --voice=synthetic, corpus/synth.py) and
+"""The large-vocabulary demo corpus (corpus.demo_corpus --voice=synthetic, corpus/synth.py) and
 prepare's streaming of clips through a disk spool (corpus/spool.py), on small instances:
 labels that line up with the audio, a vocabulary of the requested size that is deterministic
 by seed, prepare --words=all counts, and shards identical to the in-memory path."""
@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from corpus import demo, synth
-from corpus.report import Report
+from corpus import demo_corpus, synth
+from corpus.skip_report import Report
 from corpus.slicing import Token, assign_splits
 from corpus.spool import ClipSpool
 
@@ -29,7 +29,7 @@ SMALL = dict(n_speakers=8, n_sentences=4, vocab_size=40, words_per_sentence=3)
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("scale") / "corpus")
-    info = demo.generate_demo_corpus(out, seed=5, progress=False, voice="synthetic", **SMALL)
+    info = demo_corpus.generate_demo_corpus(out, seed=5, progress=False, voice="synthetic", **SMALL)
     return out, info
 
 
@@ -137,24 +137,24 @@ def test_deterministic_by_seed_and_reused(tmp_path, small_corpus):
     root, _ = small_corpus
     settings = dict(seed=5, progress=False, voice="synthetic", **SMALL)
     again = str(tmp_path / "again")
-    demo.generate_demo_corpus(again, **settings)
+    demo_corpus.generate_demo_corpus(again, **settings)
     for wav in _utterances(root):
         rel = os.path.relpath(wav, root)
         for ext in (".WAV", ".WRD", ".PHN", ".TXT"):
             assert open(wav[:-4] + ext, "rb").read() == \
                 open(os.path.join(again, rel)[:-4] + ext, "rb").read(), rel
-    assert demo.generate_demo_corpus(again, **settings)["reused"]
+    assert demo_corpus.generate_demo_corpus(again, **settings)["reused"]
     # another seed: another vocabulary; a festival request is not a reuse of it
     with pytest.raises(Exception, match="--overwrite"):
-        demo.generate_demo_corpus(again, **{**settings, "seed": 6})
-    saved = json.load(open(os.path.join(again, demo.INFO_NAME)))
-    assert not demo._same_settings(saved, demo._settings(8, 5))
-    assert demo._same_settings(saved, demo._settings(8, 5, "synthetic", 4, 40, 3))
+        demo_corpus.generate_demo_corpus(again, **{**settings, "seed": 6})
+    saved = json.load(open(os.path.join(again, demo_corpus.INFO_NAME)))
+    assert not demo_corpus._same_settings(saved, demo_corpus._settings(8, 5))
+    assert demo_corpus._same_settings(saved, demo_corpus._settings(8, 5, "synthetic", 4, 40, 3))
 
 
 def test_cli_synthetic_flags(tmp_path):
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "corpus.demo", *args], cwd=ROOT,
+        return subprocess.run([sys.executable, "-m", "corpus.demo_corpus", *args], cwd=ROOT,
                               capture_output=True, text=True, timeout=120)
     out = str(tmp_path / "c")
     for args, words in (([f"--out={out}", "--vocab_size=10"], ["--vocab_size", "synthetic"]),
@@ -163,7 +163,7 @@ def test_cli_synthetic_flags(tmp_path):
         proc = cli(*args)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-        assert lines[0].startswith("corpus.demo: error: ") and all(w in lines[0] for w in words)
+        assert lines[0].startswith("corpus.demo_corpus: error: ") and all(w in lines[0] for w in words)
     assert not os.path.exists(out)
     proc = cli(f"--out={out}", "--voice=synthetic", "--n_speakers=2", "--n_sentences=2",
                "--vocab_size=3", "--words_per_sentence=2", "--noprogress")
@@ -211,12 +211,14 @@ def test_fast_stratified_split_equals_the_per_word_scan():
 def test_prepare_all_words_counts_and_shards_match_in_memory_path(tmp_path, small_corpus):
     pytest.importorskip("tensorflow")
     from corpus import tfrecords
-    from corpus.build import prepare_dataset, summary_text
+    from corpus.build import run as run_prepare, summary_text
+    from corpus.prepare_options import PrepareOptions
     from corpus.timit import read_timit
 
     root, info = small_corpus
     data = str(tmp_path / "data")
-    got = prepare_dataset(data, timit_dir=root, words="all", shard_size=8, progress=False)
+    got = run_prepare(PrepareOptions(out=data, timit_dir=root, words="all", shard_size=8,
+                                     progress=False))
     stream = synth.word_stream(info["n_tokens"], SMALL["vocab_size"], seed=5)
     vocab = synth.vocabulary(SMALL["vocab_size"], 5)
     expected = collections.Counter(vocab[int(j)][0] for j in stream)

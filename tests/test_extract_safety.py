@@ -25,7 +25,7 @@ tf = pytest.importorskip("tensorflow")
 wavegan = pytest.importorskip("wavegan")
 
 from common.outputs import MARKER_NAME  # noqa: E402
-from corpus.pipeline import peak_normalize_np  # noqa: E402
+from corpus.dataset import peak_normalize_np  # noqa: E402
 from extraction.run import run_extraction  # noqa: E402
 from extraction.sources import ArraySource, open_source  # noqa: E402
 from test_extraction_run import write_dataset  # noqa: E402

@@ -60,7 +60,7 @@ def test_traces_equal_tf1_reference(tmp_path, ref, wav_folder):
     wavegan = _wavegan()
     from extraction.run import run_extraction
     from extraction.sources import open_source
-    config, G, D, Q = wavegan.load_models(CKPT)
+    config, G, D, Q, _ = wavegan.load_models(CKPT)
     out = tmp_path / "act"
     source = open_source(wav_folder, "test", 3, config.slice_len)   # batches 3 + 1
     run_extraction(Q, config, source, str(out), normalize="none", progress=False,
@@ -79,7 +79,7 @@ def test_discriminator_traces_equal_tf1_reference(tmp_path, ref, wav_folder):
     wavegan = _wavegan()
     from extraction.run import run_extraction
     from extraction.sources import open_source
-    config, G, D, Q = wavegan.load_models(CKPT)
+    config, G, D, Q, _ = wavegan.load_models(CKPT)
     source = open_source(wav_folder, "test", 4, config.slice_len)
     run_extraction(D, config, source, str(tmp_path / "d"), network="D", normalize="none",
                       progress=False, layers="conv1,conv5")
@@ -115,16 +115,17 @@ def test_cli_end_to_end(tmp_path, ref, wav_folder):
 
 
 def test_traces_via_prepared_dataset(tmp_path, ref, wav_folder):
-    """The same check through corpus.build.prepare_dataset (word folders, no padding) and the
+    """The same check through corpus.build.run (word folders, no padding) and the
     dataset reader, with the default --normalize=peak (x already has peak 1)."""
     wavegan = _wavegan()
     build = pytest.importorskip("corpus.build")
+    from corpus.prepare_options import PrepareOptions
     from extraction.run import run_extraction
     from extraction.sources import open_source
-    config, G, D, Q = wavegan.load_models(CKPT)
+    config, G, D, Q, _ = wavegan.load_models(CKPT)
     data = tmp_path / "data"
-    build.prepare_dataset(str(data), folder_dir=wav_folder, words="all", pad_ms=0.0,
-                          test_fraction=0.5, seed=0, progress=False)
+    build.run(PrepareOptions(out=str(data), folder_dir=wav_folder, words="all", pad_ms=0.0,
+                             test_fraction=0.5, seed=0, progress=False))
     info = json.loads((data / "dataset.json").read_text())
     got = {}
     for split, n in info["splits"].items():

@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 
 from corpus.folder import stem_word, word_files
+from corpus.prepare_options import PrepareOptions
 
 L = 16384
 
@@ -65,8 +66,8 @@ def test_prepare_and_extract_give_the_same_labels(tmp_path):
 
     root = mixed_folder(tmp_path / "words")
     data = tmp_path / "data"
-    build.prepare_dataset(str(data), folder_dir=str(root), words="all", pad_ms=0.0,
-                          test_fraction=0.0, seed=0, progress=False)
+    build.run(PrepareOptions(out=str(data), folder_dir=str(root), words="all", pad_ms=0.0,
+                             test_fraction=0.0, seed=0, progress=False))
     manifest = pd.read_csv(data / "manifest.csv", keep_default_na=False)
     prepared = dict(zip(manifest.source_path, manifest.word))
 

@@ -17,7 +17,7 @@ tf = pytest.importorskip("tensorflow")
 wavegan = pytest.importorskip("wavegan")
 
 from common.outputs import MARKER_NAME  # noqa: E402
-from extraction.errors import ExtractionError  # noqa: E402
+from extraction.extraction_errors import ExtractionError  # noqa: E402
 from extraction.run import run_extraction  # noqa: E402
 from extraction.schema import ACTIVATION_SCHEMA  # noqa: E402
 from extraction.sources import ArraySource, GeneratedSource  # noqa: E402
@@ -145,24 +145,17 @@ def test_generator_needs_generated_source(tmp_path, models):
 
 def test_cli_network_g(tmp_path, models, capsys):
     """extract.py in-process on a TF1-format checkpoint of the same models."""
-    from absl import flags
-
-    import extract
+    from extraction_helpers import extract_command
     from wavegan.tf1_checkpoint import save_tf1_checkpoint
 
     config, G, D, Q = models
-    prefix = save_tf1_checkpoint(str(tmp_path / "model.ckpt-1"), G, D, Q)
+    (tmp_path / "run").mkdir()   # the outputs go beside the run's folder, never inside it
+    prefix = save_tf1_checkpoint(str(tmp_path / "run" / "model.ckpt-1"), G, D, Q)
     out = tmp_path / "act"
-    FLAGS = flags.FLAGS
 
     def run(*args):
-        FLAGS.unparse_flags()
-        FLAGS(["extract.py", f"--checkpoint={prefix}", "--model=ciwgan", "--noprogress",
-               *args])
-        try:
-            return extract.main([])
-        finally:
-            FLAGS.unparse_flags()
+        return extract_command(f"--checkpoint={prefix}", "--model=ciwgan", "--noprogress",
+                               *args)
 
     assert run("--network=G", "--codes=1", "--n_per_code=2", "--seed=4",
                f"--out={out}", "--nocsv") == 0
@@ -184,23 +177,16 @@ def test_cli_network_g(tmp_path, models, capsys):
 def test_cli_deprecated_generate_flags(tmp_path, models, capsys):
     """--generate_codes/--generate_per_code/--generate_value still work (one-line notice each)
     as the old names of --codes/--n_per_code/--value; both names disagreeing is refused."""
-    from absl import flags
-
-    import extract
+    from extraction_helpers import extract_command
     from wavegan.tf1_checkpoint import save_tf1_checkpoint
 
     config, G, D, Q = models
-    prefix = save_tf1_checkpoint(str(tmp_path / "model.ckpt-1"), G, D, Q)
-    FLAGS = flags.FLAGS
+    (tmp_path / "run").mkdir()   # the outputs go beside the run's folder, never inside it
+    prefix = save_tf1_checkpoint(str(tmp_path / "run" / "model.ckpt-1"), G, D, Q)
 
     def run(*args):
-        FLAGS.unparse_flags()
-        FLAGS(["extract.py", f"--checkpoint={prefix}", "--model=ciwgan", "--noprogress",
-               "--network=G", "--layers=z_project", "--nocsv", *args])
-        try:
-            return extract.main([])
-        finally:
-            FLAGS.unparse_flags()
+        return extract_command(f"--checkpoint={prefix}", "--model=ciwgan", "--noprogress",
+                               "--network=G", "--layers=z_project", "--nocsv", *args)
 
     out = tmp_path / "old"
     assert run("--generate_codes=code_2,0", "--generate_per_code=2", "--generate_value=3",

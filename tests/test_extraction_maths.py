@@ -4,7 +4,7 @@ peak normalisation (numpy and the in-graph version agree)."""
 import numpy as np
 import pytest
 
-from corpus.pipeline import peak_normalize_np
+from corpus.dataset import peak_normalize_np
 from extraction import geometry as ex
 from extraction.forward import channel_mean, finite_rows
 from extraction.plan import parse_channel_spec, parse_layer_list
@@ -169,7 +169,7 @@ def test_peak_normalize_numpy_equals_the_tf_data_version():
     """Extraction (numpy) and make_dataset (in the tf.data graph) normalise alike, all-zero
     rows included."""
     tf = pytest.importorskip("tensorflow")
-    from corpus.pipeline import peak_normalize_tf
+    from corpus.dataset import peak_normalize_tf
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((6, 257)) * rng.uniform(1e-4, 3, (6, 1))).astype(np.float32)
     x[2] = 0.0

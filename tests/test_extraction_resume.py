@@ -24,7 +24,7 @@ wavegan = pytest.importorskip("wavegan")
 from common.errors import InputError  # noqa: E402
 from common.outputs import MARKER_NAME, OutputFolder  # noqa: E402
 from extraction import run as run_module  # noqa: E402
-from extraction.errors import ExtractionError  # noqa: E402
+from extraction.extraction_errors import ExtractionError  # noqa: E402
 from extraction.resume import JOURNAL_NAME, ResumableOutput  # noqa: E402
 from extraction.run import SkippedTokens, decide_csv, run_extraction  # noqa: E402
 from extraction.sources import ArraySource, GeneratedSource, TokenBatch, open_source  # noqa: E402

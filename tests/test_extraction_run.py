@@ -16,8 +16,8 @@ wavegan = pytest.importorskip("wavegan")
 
 from common.errors import OutputPathError  # noqa: E402
 from common.outputs import MARKER_NAME  # noqa: E402
-from corpus.pipeline import peak_normalize_np  # noqa: E402
-from extraction.errors import ExtractionError  # noqa: E402
+from corpus.dataset import peak_normalize_np  # noqa: E402
+from extraction.extraction_errors import ExtractionError  # noqa: E402
 from extraction.run import run_extraction  # noqa: E402
 from extraction.sources import ArraySource, GeneratedSource, open_source  # noqa: E402
 

@@ -124,3 +124,81 @@ def test_the_reader_sees_function_level_and_relative_imports(tmp_path):
     (tmp_path / "ciwgan" / "b.py").write_text("from ..wavegan import a\nfrom . import c\n")
     assert "ciwgan.b" in imports_of(tmp_path / "wavegan" / "a.py", tmp_path)
     assert imports_of(tmp_path / "ciwgan" / "b.py", tmp_path) >= {"wavegan.a", "ciwgan.c"}
+
+
+# --------------------------------------------------------------------------------------------
+# Names, schemas and record versions (issue 24)
+# --------------------------------------------------------------------------------------------
+NAMED_PLACES = list(ALLOWED) + ["bench", "tools"]
+
+
+def test_no_two_modules_share_a_name():
+    """A module's name says what it is: no two project modules (the packages, bench/, tools/
+    and the scripts at the top) have the same file name."""
+    seen = {}
+    for place in NAMED_PLACES:
+        for path in sorted((ROOT / place).rglob("*.py")):
+            if path.name != "__init__.py":
+                seen.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    for path in sorted(ROOT.glob("*.py")):
+        seen.setdefault(path.name, []).append(path.name)
+    clashes = {name: where for name, where in seen.items() if len(where) > 1}
+    assert not clashes, clashes
+
+
+def test_no_library_code_reads_the_command_line():
+    """Only the scripts read sys.argv (the library gets options objects)."""
+    readers = []
+    for path in package_files():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "argv" and \
+                    isinstance(node.value, ast.Name) and node.value.id == "sys":
+                readers.append(str(path.relative_to(ROOT)))
+    # common/cli.py names the script's module for absl's --help; common/logs.py reads
+    # --verbose before absl parses (TensorFlow's logging must be set before it is imported);
+    # common/lock.py records the command holding a folder
+    assert set(readers) <= {"common/cli.py", "common/logs.py", "common/lock.py"}, readers
+
+
+def test_the_long_tables_are_declared_once():
+    """Writer (extraction.schema) and readers (analysis.columns, analysis.gamm.data) use the
+    columns of common.layout."""
+    from analysis.columns import LABEL_COLUMNS
+    from analysis.gamm.data import PHONE_COLUMNS, WORD_COLUMNS
+    from common import layout
+    from extraction import schema
+    for stem, table in layout.LONG_TABLES.items():
+        assert tuple(schema.LONG_TABLES[stem].names) == table.names
+    assert set(WORD_COLUMNS) <= set(layout.LONG_TABLES[layout.ACTIVATIONS].names)
+    assert set(PHONE_COLUMNS) <= set(layout.LONG_TABLES[layout.PHONE_ACTIVATIONS].names)
+    assert LABEL_COLUMNS == ("word", "speaker", "layer", "phone")
+
+
+def test_conventions_name_the_manifest_columns():
+    import re
+    from common import layout
+    text = (ROOT / "docs" / "CONVENTIONS.md").read_text(encoding="utf-8")
+    m = re.search(r"- `manifest.csv`: ([^\n]+(?:\n  [^\n]+)*)", text)
+    listed = [c.strip(" .`") for c in re.split(r",\s*", m.group(1).split("(")[0])]
+    assert listed == list(layout.MANIFEST.names), listed
+
+
+def test_records_carry_a_version_checked_on_read(tmp_path):
+    import json
+
+    import pytest
+    from common import layout
+    record = layout.stamp({"a": 1}, layout.EXTRACT_INFO_JSON)
+    assert record == {"format_version": 1, "a": 1}
+    path = tmp_path / layout.EXTRACT_INFO_JSON
+    path.write_text(json.dumps({"a": 1}))                       # written before versions
+    assert layout.read_record(str(path)) == {"a": 1}
+    path.write_text(json.dumps({"format_version": 2, "a": 1}))  # by a newer version
+    with pytest.raises(layout.RecordVersionError,
+                       match=r"^\S+extract_info.json: format_version 2 was written by a newer "
+                             r"version of this tool \(this one reads up to 1\)"):
+        layout.read_record(str(path))
+    path.write_text(json.dumps({"format_version": "x"}))
+    with pytest.raises(layout.RecordVersionError, match="not a version number"):
+        layout.read_record(str(path))

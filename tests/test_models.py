@@ -94,6 +94,25 @@ def test_config_validation_and_json_roundtrip(tmp_path):
         WaveGANConfig.from_dict({"dimm": 3})
 
 
+def test_config_json_carries_its_version(tmp_path):
+    """config.json records format_version 1; one written before versions (no key) still
+    loads; one of a newer version is refused in one line."""
+    import json
+
+    from common.layout import RecordVersionError
+    cfg = WaveGANConfig(model="ciwgan", num_categ=5, dim=4)
+    path = tmp_path / "config.json"
+    cfg.save(str(path))
+    record = json.loads(path.read_text())
+    assert record["format_version"] == 1
+    del record["format_version"]
+    path.write_text(json.dumps(record))
+    assert WaveGANConfig.load(str(path)) == cfg
+    path.write_text(json.dumps({**record, "format_version": 2}))
+    with pytest.raises(RecordVersionError, match="format_version 2 was written by a newer"):
+        WaveGANConfig.load(str(path))
+
+
 def test_generator_batchnorm_train_updates_moving_stats_inference_uses_them():
     bn = TF1BatchNorm()
     x = tf.random.normal([4, 8, 3]) * 3 + 1

@@ -151,7 +151,10 @@ def run_dir(tmp_path_factory):
     ("c3", "c3", "is"),
     ("c3", ".", "contains"),                         # the runs folder around it
     ("c3", "c3/gen", "lies inside"),
-    ("c3/ckpt-3", "c3", "contains"),                 # a prefix inside --out
+    ("c3/ckpt-3", "c3", "is"),                       # a prefix: read from its folder
+    ("c3/ckpt-3", "c3/generated", "lies inside"),    # (issue 23: was accepted)
+    ("c3/ckpt-3.index", "c3/generated", "lies inside"),   # one of its files
+    ("c3/ckpt-3", ".", "contains"),
 ])
 def test_generate_never_writes_over_its_checkpoint(run_dir, checkpoint, out, how):
     runs = run_dir.parent

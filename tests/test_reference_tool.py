@@ -131,3 +131,52 @@ def test_fixture_search_order(tmp_path):
     # $CIWGAN_FIXTURES wins, and only it is used when set (even without the fixture)
     chosen = tmp_path / "elsewhere"
     assert find_fixture(name, {"CIWGAN_FIXTURES": str(chosen)}, folders) == chosen / name
+
+
+def _readme(tmp_path, model, batchnorm=False):
+    """The README a reference folder of ``model`` gets, from made-up results."""
+    import types
+
+    spec = importlib.util.spec_from_file_location("tf1_reference_readme",
+                                                  ROOT / "tools" / "tf1_reference_readme.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    train, code = tmp_path / f"train_{model}.py", tmp_path / "code.py"
+    train.write_text("x")
+    code.write_text("y")
+    opts = types.SimpleNamespace(
+        model=model, num_categ=8, latent_dim=100, kernel_len=25, dim=8, slice_len=16384,
+        num_channels=1, batchnorm=batchnorm, upsample="zeros", genr_pp=False, genr_pp_len=512,
+        phaseshuffle=2, batch_size=4, disc_nupdates=5, iterations=3, seed=0,
+        train_path=str(train), model_path=str(code), repo=str(tmp_path), out="work/ref/")
+    state = {"G/w": np.ones(3), "Q/w": np.ones(2)}
+    result = {"gq": {"simultaneous": ({"Q_loss": 1.5}, state),
+                     "sequential": ({"Q_loss": 1.25}, {k: v + 1 for k, v in state.items()})},
+              "gq_start": {k: v - 0.5 for k, v in state.items()}, "trainable": set(state),
+              "original_call": [(True, [state])]}
+    writer = module.ReadmeWriter(
+        opts, types.SimpleNamespace(__version__="2.15.1"), {"G_z": np.zeros((4, 3), np.float32)},
+        {}, result, [("G/w", [3])], {"G_z": 0.0}, "python train.py train t", "python step",
+        "model.ckpt-3", None, "--fiwgan_repo", 2048)
+    return writer.render({"checkpoint": 12})
+
+
+def test_readme_comes_from_the_template(tmp_path):
+    """README.md's text is tools/tf1_reference_readme.md: every placeholder filled, the
+    sentences that depend on the model chosen by it."""
+    ciw = _readme(tmp_path, "ciwgan", batchnorm=True)
+    assert "${" not in ciw and ciw.startswith("# ref\n\nReference data produced by running the "
+                                              "original TensorFlow-1 ciwGAN code")
+    assert "- latent sampler: `random_z()` of train_ciwgan.py" in ciw
+    assert "`Q_x`, `q_on_G_z`: Q logits for x and G_z." in ciw
+    assert "   - batch norm: G's moving statistics" in ciw
+    assert ("Magnitudes: largest change of a G weight in the step 0.5, of a Q weight 0.5; "
+            "largest difference simultaneous vs sequential: G weights 1, Q weights 1 (Q_loss "
+            "1.5 vs 1.25)") in ciw
+    assert "- single-threaded session, 1 runs, 1 distinct outcome(s): max diff to " \
+           "simultaneous 0 " in ciw
+    assert ciw.endswith("`@abssum`: 1e-5 relative.\n")
+    wave = _readme(tmp_path, "wavegan")
+    assert "${" not in wave and "num_categ" not in wave and "Magnitudes" not in wave
+    assert "   WaveGAN has no Q: both prefixes hold the same Adam update of G." in wave
+    assert "D logits for x and G_z.\n" in wave

@@ -19,7 +19,7 @@ from analysis import figures as F
 from analysis import style
 from analysis.diffcurves import LayerTime
 from analysis.gamm import GammFit
-from analysis.phones import TIMIT_TO_IPA, ipa, phone_label
+from common.phones import TIMIT_TO_IPA, ipa, phone_label
 from analysis.tables import format_number
 from analysis.records import read_activations_records, read_layer_time
 from analysis.report import (ReportInputs, build_markdown, direction_sentence,

@@ -48,7 +48,8 @@ def test_seed_fixes_the_initial_weights(op_determinism):
 
 
 def _train_and_extract(tmp_path, name, data, seed, summary_secs):
-    from extraction.run import ExtractOptions, extract
+    from extraction.extract_options import ExtractOptions
+    from extraction.run import run as extract
 
     train_dir = tmp_path / name
     result = run_training(TINY, options(train_dir, data, seed=seed, max_steps=2,
@@ -57,7 +58,7 @@ def _train_and_extract(tmp_path, name, data, seed, summary_secs):
     out = tmp_path / f"{name}_acts"
     extract(ExtractOptions(checkpoint=str(train_dir), data=data, out=str(out), split="train",
                            csv=True, progress=False))
-    _, G, D, Q = load_models(str(train_dir))
+    _, G, D, Q, _ = load_models(str(train_dir))
     return _weights_digest([G, D, Q]), {t: (out / t).read_bytes() for t in TABLES
                                         if (out / t).exists()}
 

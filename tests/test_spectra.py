@@ -13,7 +13,7 @@ from analysis.spectra import (BAND_COLUMNS, SPECTRUM_COLUMNS, band_edges, band_p
                               band_tests, layer_rates, phone_spectra, run_spectra,
                               segment_length, spectra_report_section, spectral_peaks,
                               token_spectra, word_spectra)
-from synthetic.contrasts import LAYER_JUMPS, make_contrast_phones, make_periodic_activations
+from synthetic.planted import LAYER_JUMPS, make_contrast_phones, make_periodic_activations
 
 RATES = {name: 16000 / jump for name, jump in LAYER_JUMPS}
 

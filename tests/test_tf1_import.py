@@ -15,7 +15,7 @@ ATOL = 1e-5  # the fixture README's forward tolerance
 
 @pytest.fixture(scope="module")
 def fixture_models(tf1_dim8):
-    config, G, D, Q = load_models(str(tf1_dim8 / "model.ckpt-3"))
+    config, G, D, Q, _ = load_models(str(tf1_dim8 / "model.ckpt-3"))
     ref = dict(np.load(tf1_dim8 / "reference.npz"))
     return config, G, D, Q, ref
 
@@ -73,7 +73,7 @@ def test_every_variant_roundtrips_with_config_inferred(tmp_path, cfg):
     if cfg.slice_len != 16384:
         hints["slice_len"] = cfg.slice_len
     assert infer_config(shapes, prefix, hints) == cfg
-    config2, G2, D2, Q2 = load_models(prefix, model=cfg.model, slice_len=cfg.slice_len)
+    config2, G2, D2, Q2, _ = load_models(prefix, model=cfg.model, slice_len=cfg.slice_len)
     assert config2 == cfg
     z = tf.random.uniform([2, cfg.latent_dim], -1, 1)
     x = G(z, training=False)
@@ -125,7 +125,7 @@ def test_generator_only_checkpoint_loads_g(tmp_path):
     prefix = str(tmp_path / "model.ckpt-5")
     tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
                       tensors=tensors)
-    config, G2, D2, Q2 = load_models(prefix)
+    config, G2, D2, Q2, _ = load_models(prefix)
     assert D2 is None and Q2 is None and config == cfg
     z = tf.random.uniform([1, 100], -1, 1)
     np.testing.assert_array_equal(G2(z), G(z))
@@ -150,7 +150,7 @@ def test_tf1_folder_takes_the_newest_readable_checkpoint(tmp_path, caplog):
     import logging
     import os
 
-    from wavegan.checkpoints import resolve_readable_prefix
+    from wavegan.checkpoint_files import resolve_readable_prefix
 
     cfg = WaveGANConfig(model="wavegan", dim=2)
     z = tf.random.uniform([2, cfg.latent_dim], -1, 1, seed=5)
@@ -161,7 +161,7 @@ def test_tf1_folder_takes_the_newest_readable_checkpoint(tmp_path, caplog):
         outputs[step] = G(z, training=False).numpy()
     assert not np.array_equal(outputs[1], outputs[2])
     assert not (tmp_path / "checkpoint").exists()
-    _, G, _, _ = load_models(str(tmp_path))
+    _, G, _, _, _ = load_models(str(tmp_path))
     np.testing.assert_array_equal(G(z, training=False), outputs[2])
 
     data = tmp_path / "model.ckpt-2.data-00000-of-00001"
@@ -169,7 +169,7 @@ def test_tf1_folder_takes_the_newest_readable_checkpoint(tmp_path, caplog):
         f.truncate(os.path.getsize(data) // 2)
     truncated = data.read_bytes()
     with caplog.at_level(logging.WARNING):
-        _, G, _, _ = load_models(str(tmp_path))
+        _, G, _, _, _ = load_models(str(tmp_path))
     np.testing.assert_array_equal(G(z, training=False), outputs[1])
     warnings = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
     assert len(warnings) == 1 and "model.ckpt-2 " in warnings[0]
@@ -179,3 +179,49 @@ def test_tf1_folder_takes_the_newest_readable_checkpoint(tmp_path, caplog):
     os.remove(tmp_path / "model.ckpt-1.index")
     with pytest.raises(CheckpointError, match=r"no readable checkpoint \(model.ckpt-2: "):
         resolve_readable_prefix(str(tmp_path))
+
+
+def test_load_models_returns_the_prefix_it_loaded_reading_each_checkpoint_once(
+        tmp_path, monkeypatch):
+    """One resolution per load (no cache between calls): a folder's newest checkpoint is read
+    once to check it, and the prefix returned is the one loaded."""
+    cfg = WaveGANConfig(model="wavegan", dim=2)
+    for step in (1, 2):
+        G, D, _ = build_models(cfg)
+        save_tf1_checkpoint(str(tmp_path / f"model.ckpt-{step}"), G, D, global_step=step)
+    reads = []
+    original = tf.train.load_checkpoint
+    monkeypatch.setattr(tf.train, "load_checkpoint",
+                        lambda prefix: reads.append(prefix) or original(prefix))
+    loaded = load_models(str(tmp_path))
+    assert loaded.prefix == str(tmp_path / "model.ckpt-2")
+    # one read to check the newest (model.ckpt-1 is never opened), one to load its weights
+    assert reads == [loaded.prefix, loaded.prefix]
+    reads.clear()
+    assert load_models(str(tmp_path / "model.ckpt-1.index")).prefix == \
+        str(tmp_path / "model.ckpt-1")
+    assert reads == [str(tmp_path / "model.ckpt-1")] * 2
+
+
+def test_exact_numerics_can_be_requested_before_tensorflow_is_imported():
+    """wavegan.runtime imports without TensorFlow, so request_exact_numerics() acts before
+    TensorFlow starts (oneDNN off, one thread) instead of warning that it came too late."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, os, warnings\n"
+            "warnings.simplefilter('error')\n"
+            "import wavegan.runtime as r\n"
+            "assert 'tensorflow' not in sys.modules\n"
+            "r.request_exact_numerics()\n"
+            "import tensorflow as tf\n"
+            "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], "
+            "tf.config.threading.get_intra_op_parallelism_threads(), "
+            "tf.config.threading.get_inter_op_parallelism_threads())\n")
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["0", "1", "1"]

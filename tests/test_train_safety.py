@@ -15,11 +15,11 @@ import tensorflow as tf
 
 from ciwgan.training_loop import TrainingError, build_run, run_training
 from common.lock import LOCK_NAME
-from corpus.errors import DatasetIncompleteError
+from corpus.corpus_errors import DatasetIncompleteError
 from test_training import ROOT, TINY, options, tiny_data  # noqa: F401 (a fixture)
 from wavegan import CheckpointError, WaveGANConfig, load_models
-from wavegan.checkpoints import resolve_readable_prefix
-from wavegan.tf1_checkpoint import checkpoint_problem
+from wavegan.checkpoint_files import resolve_readable_prefix
+from wavegan.checkpoint_files import checkpoint_problem
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +160,8 @@ def test_no_readable_checkpoint_is_an_error_and_touches_nothing(trained_run, tmp
 
 def test_load_models_skips_a_corrupt_newest_checkpoint(trained_run, tmp_path, caplog):
     train_dir = copy_run(trained_run, tmp_path)
-    _, G1, _, Q1 = load_models(str(train_dir / "ckpt-1"))
-    _, G2, _, _ = load_models(str(train_dir))
+    _, G1, _, Q1, _ = load_models(str(train_dir / "ckpt-1"))
+    _, G2, _, _, _ = load_models(str(train_dir))
     z = tf.random.uniform([2, 100], -1, 1, seed=3)
     assert not np.array_equal(G1(z, training=False), G2(z, training=False))
     # One flipped byte in the middle of the data: TensorFlow's checksum catches it.
@@ -170,7 +170,7 @@ def test_load_models_skips_a_corrupt_newest_checkpoint(trained_run, tmp_path, ca
     raw[len(raw) // 2] ^= 0xFF
     data.write_bytes(bytes(raw))
     with caplog.at_level(logging.WARNING):
-        config, G, _, Q = load_models(str(train_dir))
+        config, G, _, Q, _ = load_models(str(train_dir))
     assert config == TINY
     np.testing.assert_array_equal(G(z, training=False), G1(z, training=False))
     x = tf.random.normal([2, 16384], seed=4)

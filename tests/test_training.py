@@ -27,7 +27,8 @@ WORDS = ["ask", "dark", "rag", "year"]
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     """A prepared dataset of 4 words x 6 noise-burst tokens from a word-folder corpus."""
-    from corpus.build import prepare_dataset
+    from corpus.build import run as run_prepare
+    from corpus.prepare_options import PrepareOptions
 
     root = tmp_path_factory.mktemp("corpus")
     rng = np.random.RandomState(0)
@@ -38,7 +39,8 @@ def tiny_data(tmp_path_factory):
             burst = rng.randn(n) * np.hanning(n) * (0.2 + 0.1 * w_i)
             sf.write(str(root / "words" / word / f"{word}_{j}.wav"), burst, SAMPLE_RATE)
     out = root / "data"
-    prepare_dataset(str(out), folder_dir=str(root / "words"), words=WORDS, progress=False)
+    run_prepare(PrepareOptions(out=str(out), folder_dir=str(root / "words"),
+                               words=",".join(WORDS), progress=False))
     return str(out)
 
 
@@ -79,7 +81,7 @@ def test_train_writes_checkpoint_config_summaries(tmp_path, tiny_data):
     # The checkpoint loads for extraction with its config and every trained weight: biases
     # start at zero and move with training, in every block of every network (except D's
     # output bias: the WGAN critic loss mean(D(G(z))) - mean(D(x)) has zero gradient for it).
-    config, G, D, Q = load_models(str(train_dir))
+    config, G, D, Q, _ = load_models(str(train_dir))
     assert config == TINY and Q is not None
     for net in (G, D, Q):
         biases = [v for v in net.weights if v.path.endswith("bias") and v.path != "D/output/bias"]
@@ -223,12 +225,12 @@ def test_init_from_tf1_checkpoint_continues_the_original_run(tmp_path, tiny_data
     # The weights continue from the original's (moved by one step of lr 1e-4, not re-drawn).
     reader = tf.train.load_checkpoint(str(tf1_dim8 / "model.ckpt-3"))
     original = reader.get_tensor("Q/Qoutput/dense/kernel")
-    _, _, _, Q = load_models(str(train_dir))
+    _, _, _, Q, _ = load_models(str(train_dir))
     assert np.max(np.abs(Q.dense.kernel.numpy() - original)) < 1e-3
     # --data, --batch_size and --normalize are the shared names of --data_dir,
     # --train_batch_size and --data_normalize.
     used = json.loads((train_dir / "flags.json").read_text())["options"]
-    assert (used["data_dir"], used["batch_size"], used["normalize"]) == (tiny_data, 4, True)
+    assert (used["data_dir"], used["batch_size"], used["normalize"]) == (tiny_data, 4, "peak")
 
 
 def test_normalize_and_data_normalize_must_agree(tmp_path, tiny_data):
@@ -237,8 +239,9 @@ def test_normalize_and_data_normalize_must_agree(tmp_path, tiny_data):
          f"--data={tiny_data}", "--normalize=none", "--data_normalize"],
         capture_output=True, text=True, cwd=str(ROOT), timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert proc.stderr.strip() == ("train.py: error: --normalize=none and "
-                                   "--data_normalize=true disagree")
+    assert proc.stderr.strip() == ("train.py: error: --data_normalize=true and "
+                                   "--normalize=none disagree (--data_normalize is another "
+                                   "name for --normalize)")
     assert not (tmp_path / "run").exists()
 
 

@@ -9,15 +9,15 @@ A training folder of ours holds ``config.json`` (the :class:`WaveGANConfig`), ``
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import tensorflow as tf
 
 from .config import WaveGANConfig
 from .discriminator import QNetwork, WaveGANDiscriminator
 from .generator import WaveGANGenerator
-from .tf1_checkpoint import (CheckpointError, checkpoint_problem, is_tf1_checkpoint,
-                             load_tf1_checkpoint, resolve_prefix)
+from .checkpoint_files import CheckpointError, resolve_readable_prefix
+from .tf1_checkpoint import is_tf1_checkpoint, load_tf1_checkpoint
 
 CONFIG_NAME = "config.json"
 
@@ -65,38 +65,31 @@ def find_config(prefix: str) -> Optional[str]:
     return path if os.path.exists(path) else None
 
 
-def resolve_readable_prefix(path: str) -> str:
-    """The checkpoint to load from ``path``: a training folder of ours or of the original code
-    (its newest checkpoint that can be read: an unreadable newer one, e.g. truncated by a full
-    disk, is skipped with one warning line and left in place; a missing or damaged
-    ``checkpoint`` pointer file is made up for by the numbered ckpt-N / model.ckpt-N files
-    present), or a prefix (ours or TF1; it must be readable: a named checkpoint is never
-    silently replaced by another).  Raises :class:`CheckpointError` naming the path and why.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path) and not os.path.exists(path + ".index"):
-        raise CheckpointError(f"{path}: no such checkpoint, prefix or folder")
-    prefix = resolve_prefix(path)  # a folder: already its newest readable checkpoint
-    if not os.path.isdir(path):
-        problem = checkpoint_problem(prefix)
-        if problem is not None:
-            raise CheckpointError(f"{prefix}: the checkpoint cannot be read ({problem}); name "
-                                  "an older one, or its folder to take the newest readable")
-    return prefix
+class LoadedModels(NamedTuple):
+    """What :func:`load_models` returns: the configuration, G, D, Q (None when the checkpoint
+    has none) and ``prefix``, the checkpoint actually loaded (a folder's newest readable)."""
+    config: WaveGANConfig
+    G: object
+    D: object
+    Q: object
+    prefix: str
 
 
-def load_models(path: str, model: Optional[str] = None, slice_len: Optional[int] = None):
+def load_models(path: str, model: Optional[str] = None,
+                slice_len: Optional[int] = None) -> LoadedModels:
     """Load G, D, Q from a TF1 checkpoint prefix, one of ours, or a training folder (latest).
 
-    The checkpoint is the one :func:`resolve_readable_prefix` chooses.
-    Returns ``(config, G, D, Q)``.  ``model`` / ``slice_len`` resolve what a TF1 checkpoint
-    cannot tell (ciwGAN vs fiwGAN, 32768 vs 65536) when no hint file lies beside it.
-    Raises :class:`CheckpointError` with the reason (missing or mismatched variables, ...).
+    The checkpoint is the one :func:`wavegan.checkpoint_files.resolve_readable_prefix`
+    chooses (resolved and read once); it is returned as ``prefix``.
+    Returns ``LoadedModels(config, G, D, Q, prefix)``.  ``model`` / ``slice_len`` resolve
+    what a TF1 checkpoint cannot tell (ciwGAN vs fiwGAN, 32768 vs 65536) when no hint file
+    lies beside it.  Raises :class:`CheckpointError` with the reason (missing or mismatched
+    variables, ...).
     """
     prefix = resolve_readable_prefix(path)
     if is_tf1_checkpoint(prefix):
         config, G, D, Q, _ = load_tf1_checkpoint(prefix, model=model, slice_len=slice_len)
-        return config, G, D, Q
+        return LoadedModels(config, G, D, Q, prefix)
     config_path = find_config(prefix)
     if config_path is None:
         raise CheckpointError(f"{prefix}: neither a TF1 checkpoint of the original code nor "
@@ -110,4 +103,4 @@ def load_models(path: str, model: Optional[str] = None, slice_len: Optional[int]
     except (AssertionError, ValueError) as err:
         raise CheckpointError(f"{prefix} does not fit {config_path}: {err}") from err
     status.expect_partial()
-    return config, G, D, Q
+    return LoadedModels(config, G, D, Q, prefix)

@@ -13,6 +13,7 @@ import json
 import os
 from typing import List, Tuple
 
+from common import layout
 from common.constants import SLICE_LEN
 from common.errors import InputError
 
@@ -110,16 +111,23 @@ class WaveGANConfig:
         return cls.from_dict(json.loads(text))
 
     def save(self, path: str) -> None:
-        """Write config.json atomically (temporary name, then rename)."""
+        """Write config.json (with its format_version) atomically (temporary name, then
+        rename)."""
         tmp = f"{path}.tmp-{os.getpid()}"
         with open(tmp, "w") as f:
-            f.write(self.to_json() + "\n")
+            f.write(json.dumps(layout.stamp(self.to_dict(), layout.CONFIG_JSON), indent=2,
+                               sort_keys=True) + "\n")
         os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str) -> "WaveGANConfig":
+        """Read config.json: a newer format_version is refused (one line); a file without
+        one (written before versions were recorded) is version 1."""
         with open(path) as f:
-            return cls.from_json(f.read())
+            record = layout.check_version(json.loads(f.read()), path, layout.CONFIG_JSON)
+        if not isinstance(record, dict):
+            raise ConfigError(f"{path}: not a configuration (a JSON object is expected)")
+        return cls.from_dict(layout.without_version(record))
 
     def replace(self, **changes) -> "WaveGANConfig":
         return dataclasses.replace(self, **changes)

@@ -31,8 +31,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-from common.errors import InputError
-
+from .checkpoint_files import CheckpointError, resolve_prefix
 from .config import WaveGANConfig
 from .discriminator import QNetwork, WaveGANDiscriminator
 from .generator import WaveGANGenerator
@@ -40,10 +39,6 @@ from .generator import WaveGANGenerator
 log = logging.getLogger(__name__)
 
 BN_FIELDS = ("gamma", "beta", "moving_mean", "moving_variance")
-
-
-class CheckpointError(InputError, ValueError):
-    """A checkpoint that cannot be read or does not fit the models."""
 
 
 @dataclasses.dataclass
@@ -61,141 +56,6 @@ class VariableLink:
 # --------------------------------------------------------------------------------------------
 # Reading and configuration inference
 # --------------------------------------------------------------------------------------------
-def resolve_prefix(path: str) -> str:
-    """A checkpoint prefix from a prefix, a data/index file name, or a folder (its newest
-    readable checkpoint, see :func:`newest_readable`)."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        latest = _latest_in_folder(path)
-        if latest is None:
-            raise CheckpointError(f"{path}: no checkpoint found in this folder")
-        return latest
-    for suffix in (".index", ".meta"):
-        if path.endswith(suffix):
-            return path[: -len(suffix)]
-    m = re.match(r"^(.*)\.data-\d+-of-\d+$", path)
-    if m:
-        return m.group(1)
-    if not os.path.exists(path + ".index"):
-        raise CheckpointError(f"{path}: no checkpoint here (expected {path}.index)")
-    return path
-
-
-def _latest_in_folder(folder: str) -> Optional[str]:
-    """The folder's newest readable checkpoint (None when it holds none); an unreadable newer
-    one is skipped with a warning, and none readable at all is a :class:`CheckpointError`."""
-    latest, skipped = newest_readable(folder)
-    if latest is None and skipped:
-        raise CheckpointError(f"{folder}: no readable checkpoint ("
-                              + "; ".join(f"{os.path.basename(p)}: {why}" for p, why in skipped)
-                              + "); the files are left as they are")
-    return latest
-
-
-# Numbered checkpoints: ours are ckpt-N (tf.train.CheckpointManager), the original's
-# model.ckpt-N (tf.train.Saver).  A set-aside or temporary name does not end in -N.
-_NUMBERED = re.compile(r"-(\d+)$")
-
-
-def checkpoint_step(prefix: str) -> Optional[int]:
-    """N of a prefix ending in -N, else None."""
-    m = _NUMBERED.search(os.path.basename(prefix))
-    return int(m.group(1)) if m else None
-
-
-def folder_checkpoints(folder: str, name_pattern: Optional[str] = None) -> List[str]:
-    """Every checkpoint of ``folder`` whose index file is present, newest first.
-
-    First the one the ``checkpoint`` pointer file names (TensorFlow's choice; looked up under
-    this folder too when the pointer holds absolute paths of the machine that wrote it, a copied
-    run), then the numbered ones present by step, highest first: a missing or damaged pointer
-    still finds them.  ``name_pattern`` (a regular expression) keeps only matching names.
-    """
-    keep = re.compile(name_pattern) if name_pattern else None
-    found: List[str] = []
-    seen = set()
-
-    def add(prefix: str) -> None:
-        key = os.path.realpath(prefix)
-        name = os.path.basename(prefix)
-        if key not in seen and os.path.exists(prefix + ".index") and (
-                keep is None or keep.fullmatch(name)):
-            seen.add(key)
-            found.append(prefix)
-
-    state = tf.train.get_checkpoint_state(folder)
-    if state is not None and state.model_checkpoint_path:
-        for candidate in (state.model_checkpoint_path,
-                          os.path.join(folder, os.path.basename(state.model_checkpoint_path))):
-            if os.path.exists(candidate + ".index"):
-                add(candidate)
-                break
-    names = [f[:-len(".index")] for f in os.listdir(folder) if f.endswith(".index")]
-    numbered = sorted(((checkpoint_step(n), n) for n in names if checkpoint_step(n) is not None),
-                      reverse=True)
-    for _, name in numbered:
-        add(os.path.join(folder, name))
-    return found
-
-
-# Results of checkpoint_problem by prefix, valid while the files' sizes and times are unchanged:
-# a loader that resolves a folder and then the prefix it got reads the tensors once.
-_READ_CHECKS: Dict[str, Tuple[tuple, Optional[str]]] = {}
-
-
-def _files_signature(prefix: str) -> tuple:
-    folder = os.path.dirname(os.path.abspath(prefix)) or "."
-    base = os.path.basename(prefix)
-    signature = []
-    for name in sorted(os.listdir(folder)):
-        if name == base + ".index" or re.fullmatch(re.escape(base) + r"\.data-\d+-of-\d+", name):
-            st = os.stat(os.path.join(folder, name))
-            signature.append((name, st.st_size, st.st_mtime_ns))
-    return tuple(signature)
-
-
-def checkpoint_problem(prefix: str) -> Optional[str]:
-    """None when the checkpoint can be read: its index and data files open and every tensor
-    reads (TensorFlow checks each tensor's length and checksum); else why not, on one line."""
-    key = os.path.abspath(prefix)
-    try:
-        signature = _files_signature(prefix)
-    except OSError as err:
-        return str(err)
-    cached = _READ_CHECKS.get(key)
-    if cached is not None and cached[0] == signature:
-        return cached[1]
-    problem = None
-    try:
-        reader = tf.train.load_checkpoint(prefix)
-        for name in reader.get_variable_to_dtype_map():
-            reader.get_tensor(name)
-    # The reader reports a short data file as IndexError, a bad index or checksum as OpError.
-    except (tf.errors.OpError, IndexError, ValueError, OSError, RuntimeError) as err:
-        problem = " ".join(str(getattr(err, "message", None) or err).split())[:300] or \
-            type(err).__name__
-    _READ_CHECKS[key] = (signature, problem)
-    return problem
-
-
-def newest_readable(folder: str, name_pattern: Optional[str] = None,
-                    warn: bool = True) -> Tuple[Optional[str], List[Tuple[str, str]]]:
-    """``(prefix, skipped)``: the newest checkpoint of ``folder`` that can be read (None when
-    none can, or there is none) and the newer ``(prefix, reason)`` that could not.  With
-    ``warn``, one warning line names what was skipped.  Nothing is deleted or rewritten."""
-    skipped: List[Tuple[str, str]] = []
-    for prefix in folder_checkpoints(folder, name_pattern):
-        problem = checkpoint_problem(prefix)
-        if problem is None:
-            if skipped and warn:
-                log.warning("skipped unreadable checkpoint %s; using %s (the unreadable files "
-                            "are left in place)", "; ".join(f"{p} ({why})" for p, why in skipped),
-                            prefix)
-            return prefix, skipped
-        skipped.append((prefix, problem))
-    return None, skipped
-
-
 def read_variable_shapes(prefix: str) -> Dict[str, Tuple[int, ...]]:
     try:
         return {name: tuple(shape) for name, shape in tf.train.list_variables(prefix)}

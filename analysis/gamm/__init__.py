@@ -31,8 +31,8 @@ __all__ = ["AUTO_MGCV_MAX_TOKENS", "ENGINES", "AnalysisInputError", "GammFit",
            "ModelTooLargeError", "check_word_model_size", "choose_engine", "fast_memory_bytes",
            "fit_phone_gamm", "fit_word_gamm"]
 
-ENGINES = ("auto", "mgcv", "fast")
-AUTO_MGCV_MAX_TOKENS = 250  # mgcv takes ~2.5 min at 200 tokens, ~5 at 250 (ENVIRONMENT.md)
+# The engines --engine chooses from, and where 'auto' switches (declared with the flag).
+from analysis.analyze_options import AUTO_MGCV_MAX_TOKENS, ENGINES  # noqa: E402
 # The fast engine's arrays that grow with the model (analysis.gamm.fast, fast_stats): with
 # P_A = n_words * k fixed coefficients (parametric, reference and difference smooths),
 # T tokens and p = P_A + T * k: the sufficient statistics B [T, P_A, k] and about three

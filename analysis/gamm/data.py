@@ -31,11 +31,13 @@ import numpy as np
 import pandas as pd
 
 from common.errors import InputError
+from common.layout import ACTIVATIONS, LONG_TABLES, PHONE_ACTIVATIONS
 
-# Columns the models need from extract.py's activations tables (docs/CONVENTIONS.md).
-WORD_COLUMNS = ("token_id", "word", "layer", "sample", "value")
-PHONE_COLUMNS = ("token_id", "word", "layer", "phone", "phone_index", "sample", "norm_time",
-                 "value")
+# Columns the models need from extract.py's activations tables (declared in common.layout).
+WORD_COLUMNS = LONG_TABLES[ACTIVATIONS].pick(
+    "token_id", "word", "layer", "sample", "value")
+PHONE_COLUMNS = LONG_TABLES[PHONE_ACTIVATIONS].pick(
+    "token_id", "word", "layer", "phone", "phone_index", "sample", "norm_time", "value")
 # Columns of GammFit.parametric and GammFit.smooths (mgcv summary.gam spelling).
 PARAMETRIC_COLUMNS = ["term", "Estimate", "Std. Error", "t value", "Pr(>|t|)"]
 SMOOTH_COLUMNS = ["term", "edf", "Ref.df", "F", "p-value"]

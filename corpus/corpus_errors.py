@@ -8,7 +8,12 @@ class CorpusError(InputError):
 
 
 class AudioReadError(CorpusError):
-    """An audio file cannot be read (corrupt, unsupported coding, empty, non-finite)."""
+    """An audio file cannot be read (corrupt, unsupported coding, empty, non-finite) or its
+    header is not believable (``reason``: the count it is skipped under)."""
+
+    def __init__(self, message: str, reason: str = "audio_unreadable"):
+        super().__init__(message)
+        self.reason = reason
 
 
 class NoUsableDataError(CorpusError):

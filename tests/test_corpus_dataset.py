@@ -1,4 +1,4 @@
-"""corpus.pipeline and corpus.tfrecords: Example encoding, read_dataset_info, make_dataset
+"""corpus.dataset and corpus.tfrecords: Example encoding, read_dataset_info, make_dataset
 (shapes, peak normalisation, seeded determinism, repeat/remainder) and load_split_arrays."""
 
 import json
@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 
 import corpus_helpers as ch
-from corpus.build import prepare_dataset
-from corpus.errors import DatasetIncompleteError
+from corpus.build import run as run_prepare
+from corpus.prepare_options import PrepareOptions
+from corpus.corpus_errors import DatasetIncompleteError
 
 tf = pytest.importorskip("tensorflow")
-from corpus import pipeline as pl  # noqa: E402
+from corpus import dataset as pl  # noqa: E402
 from corpus import tfrecords as tfr  # noqa: E402
 
 WORDS = "ask,dark,greasy,rag,wash"
@@ -23,8 +24,8 @@ WORDS = "ask,dark,greasy,rag,wash"
 def data_dir(tmp_path_factory):
     base = tmp_path_factory.mktemp("pipe")
     ch.make_timit_tree(str(base / "timit"))
-    prepare_dataset(str(base / "data"), timit_dir=str(base / "timit"), words=WORDS,
-                    shard_size=7, progress=False)
+    run_prepare(PrepareOptions(out=str(base / "data"), timit_dir=str(base / "timit"),
+                               words=WORDS, shard_size=7, progress=False))
     return str(base / "data")
 
 

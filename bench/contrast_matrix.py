@@ -8,14 +8,14 @@ Two parts, each run in its own subprocess (peak memory = the child's ru_maxrss):
   cells are reported as not fitted), fast engine, AR1. Prints wall time, cells fitted and
   the matmul reference of the same run (bench/common.py).
 * ``--part=study``: planted truth over ``--seeds`` seeds (default 50): 3 contrasts x 4 layers
-  of :func:`synthetic.contrasts.make_contrast_phones` (s:sh planted at conv1 and conv2,
+  of :func:`synthetic.planted.make_contrast_phones` (s:sh planted at conv1 and conv2,
   p:b at conv2 and conv3, iy:ih nowhere: 4 planted and 8 empty cells); prints, for Holm and
   Benjamini-Hochberg at alpha 0.05, the detection rate of the planted cells and the
   false-positive rate of the empty cells (with 95 % Wilson intervals), and the mean effect
   size per planted cell.
 
-    .venv/bin/python bench/contrasts.py --part=speed
-    .venv/bin/python bench/contrasts.py --part=study --seeds=50
+    .venv/bin/python bench/contrast_matrix.py --part=speed
+    .venv/bin/python bench/contrast_matrix.py --part=study --seeds=50
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple:
 
 def run_speed() -> dict:
     from analysis.contrasts import contrast_matrix
-    from synthetic.contrasts import LAYER_JUMPS, make_contrast_phones
+    from synthetic.planted import LAYER_JUMPS, make_contrast_phones
     n = FLAGS.contrasts
     phones = [f"p{i:02d}" for i in range(2 * n)]
     # every other contrast planted at one layer, so the fits see both kinds of cells
@@ -94,7 +94,7 @@ def run_speed() -> dict:
 
 def run_study() -> dict:
     from analysis.contrasts import contrast_matrix
-    from synthetic.contrasts import LAYER_JUMPS, make_contrast_phones
+    from synthetic.planted import LAYER_JUMPS, make_contrast_phones
     layers = [lj for lj in LAYER_JUMPS if lj[0] in STUDY_LAYERS]
     phones = tuple(p for ab in STUDY_CONTRASTS for p in ab)
     effect = study_effect(FLAGS.amplitude)

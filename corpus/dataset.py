@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from common import layout
-from corpus.errors import DatasetIncompleteError
+from corpus.corpus_errors import DatasetIncompleteError
 
 REQUIRED_KEYS = ("format_version", "sample_rate", "slice_len", "words", "splits", "shards")
 
@@ -40,9 +40,7 @@ def read_dataset_info(data_dir: str) -> dict:
     missing = [k for k in REQUIRED_KEYS if k not in info]
     if missing:
         raise DatasetIncompleteError(f"{path}: missing keys {missing}")
-    if info["format_version"] != layout.DATASET_FORMAT_VERSION:
-        raise DatasetIncompleteError(f"{path}: format_version {info['format_version']} is not "
-                                     f"supported (expected {layout.DATASET_FORMAT_VERSION})")
+    layout.check_version(info, path, layout.DATASET_JSON)
     for split, shards in info["shards"].items():
         absent = [p for p in shards if not os.path.isfile(os.path.join(data_dir, p))]
         if absent:
@@ -83,7 +81,7 @@ def make_dataset(data_dir: str, split: str = "train", batch_size: int = 64,
 
     Order: records -> shuffle (buffer = the split's token count, capped at 20000; reshuffled
     each epoch; deterministic for a given seed) -> repeat -> batch -> parse -> normalise ->
-    prefetch.
+    prefetch.  ``normalize``: True or 'peak' (the peak normalisation), False or 'none'.
     """
     import tensorflow as tf
 
@@ -100,9 +98,11 @@ def make_dataset(data_dir: str, split: str = "train", batch_size: int = 64,
         ds = ds.repeat()
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
 
+    peak = normalize in (True, "peak")
+
     def parse(serialized):
         ex = tf.io.parse_example(serialized, spec)
-        if normalize:
+        if peak:
             ex["audio"] = peak_normalize_tf(ex["audio"])
         return ex
 
@@ -124,8 +124,7 @@ def load_split_arrays(data_dir: str, split: str, normalize: bool = True) -> tupl
     audio = np.concatenate(audio, 0) if audio else np.zeros((0, L), np.float32)
     ids = np.concatenate(ids, 0) if ids else np.zeros(0, np.int64)
     manifest = pd.read_csv(os.path.join(data_dir, layout.MANIFEST_CSV), keep_default_na=False,
-                           dtype={"speaker": str, "word": str, "utterance": str, "sex": str,
-                                  "dialect_region": str})
+                           dtype={c: str for c in layout.MANIFEST.labels})
     rows = manifest.set_index("token_id").loc[ids].reset_index()
     return audio.astype(np.float32), rows
 

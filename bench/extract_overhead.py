@@ -1,7 +1,7 @@
 """Benchmark: full extraction vs the bare Q forward passes, in one process.
 
-    .venv/bin/python bench/extract.py                       # 1,067 tokens, dim 64 (the paper)
-    .venv/bin/python bench/extract.py --tokens=128 --dim=8  # quick
+    .venv/bin/python bench/extract_overhead.py                       # 1,067 tokens, dim 64 (the paper)
+    .venv/bin/python bench/extract_overhead.py --tokens=128 --dim=8  # quick
 
 A random-initialised ciwGAN Q (``wavegan.QNetwork``) and random word-like audio (noise bursts with
 a syllable envelope, zero-padded) are used. Timed:
@@ -51,9 +51,9 @@ def main(argv):
     import tensorflow as tf
 
     from wavegan.runtime import describe_devices
-    print(describe_devices("bench/extract.py"), flush=True)
+    print(describe_devices("bench/extract_overhead.py"), flush=True)
 
-    from corpus.pipeline import peak_normalize_np
+    from corpus.dataset import peak_normalize_np
     from extraction.run import run_extraction
     from extraction.sources import ArraySource
     from wavegan import QNetwork

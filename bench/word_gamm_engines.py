@@ -10,8 +10,8 @@ on an absolute scale, |p_fast - p_mgcv|, since mgcv's Davies p-values are accura
 Synthetic data (synthetic/activations.make_synthetic_activations, fixed seed): 8 words,
 planted effects.
 
-    .venv/bin/python bench/analyze.py                       # paper scale + 100/200-token mgcv
-    .venv/bin/python bench/analyze.py --tokens 1067 --samples 16 --mgcv_tokens 100 \
+    .venv/bin/python bench/word_gamm_engines.py                       # paper scale + 100/200-token mgcv
+    .venv/bin/python bench/word_gamm_engines.py --tokens 1067 --samples 16 --mgcv_tokens 100 \
         --big_samples 256,1024 --big_tokens 1067
 """
 

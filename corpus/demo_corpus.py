@@ -20,8 +20,8 @@ written under the safe-output rule (:mod:`common.outputs`, stage "demo-corpus"):
 demo corpus with the same settings is reused; another one is replaced only with --overwrite;
 any other existing folder is refused.
 
-    python -m corpus.demo --out=work/demo_timit --n_speakers=64
-    python -m corpus.demo --out=work/demo_mfa --layout=textgrid    # MFA's layout, TextGrids
+    python -m corpus.demo_corpus --out=work/demo_timit --n_speakers=64
+    python -m corpus.demo_corpus --out=work/demo_mfa --layout=textgrid    # MFA's layout, TextGrids
 
 ``--voice=synthetic`` writes a corpus of TIMIT's size instead (630 speakers x 10 sentences of
 pseudo-words from a 6,229-word vocabulary, ``--n_speakers=630``) with the fast numpy voice of
@@ -30,38 +30,50 @@ pseudo-words from a 6,229-word vocabulary, ``--n_speakers=630``) with the fast n
 
 from __future__ import annotations
 
-import concurrent.futures
-import dataclasses
-import json
-import os
-import shutil
-import subprocess
-import tempfile
-import time
+if __name__ == "__main__":
+    # The command line, before the imports below (numpy, scipy, soundfile): a bad flag or
+    # --out is refused at once; the run imports this module under its own name.
+    from common.cli import stage_script
+    from corpus.demo_corpus_options import DemoCorpusOptions
 
-import numpy as np
-import soundfile as sf
-from absl import app, flags
-from scipy import signal
+    def _run(options, script):
+        from corpus.demo_corpus import run
+        return run(options, script)
 
-from common.atomic import atomic_write_json
-from common.cli import (absl_flags_parser, check_command_line, define_deprecated_alias,
-                        run_main)
-from common.constants import SAMPLE_RATE
-from common.logs import define_verbose_flag, quiet_logs
-from common.outputs import OutputFolder, check_not_project
-from common.outputs import read_marker as read_output_marker
-from corpus.errors import CorpusError
-from corpus import synth
-from corpus.mfa_layout import LAYOUTS, convert_to_textgrid_layout
-from corpus.synth import base36
+    def _summary(result):
+        from corpus.demo_corpus import summary
+        return summary(result)
 
-SCRIPT = "corpus.demo"
-FLAGS = flags.FLAGS
+    stage_script("corpus.demo_corpus", DemoCorpusOptions, _run, _summary)
+
+import concurrent.futures  # noqa: E402
+import dataclasses  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+from scipy import signal  # noqa: E402
+
+from common import layout as records  # noqa: E402  (a corpus's layout is a parameter)
+from common.atomic import atomic_write_json  # noqa: E402
+from common.constants import SAMPLE_RATE  # noqa: E402
+from common.options import require  # noqa: E402
+from common.outputs import OutputFolder, check_not_project  # noqa: E402
+from common.outputs import read_marker as read_output_marker  # noqa: E402
+from corpus.demo_corpus_options import (DEFAULT_N_SPEAKERS, LAYOUTS, SYNTHETIC_FLAGS,  # noqa: E402
+                                        VOICE_NAMES, DemoCorpusOptions, DemoError)
+from corpus import synth  # noqa: E402
+from corpus.mfa_layout import convert_to_textgrid_layout  # noqa: E402
+from corpus.synth import base36  # noqa: E402
+
+SCRIPT = "corpus.demo_corpus"
 DEMO_VERSION = 1
 STAGE = "demo-corpus"
-INFO_NAME = "demo_corpus.json"
-DEFAULT_N_SPEAKERS = 64
+INFO_NAME = records.DEMO_CORPUS_JSON
 SENTENCES = {"SA1": "She had your dark suit in greasy wash water all year.",
              "SA2": "Don't ask me to carry an oily rag like that."}
 # (festival voice, sex, 3-letter code, kind)
@@ -72,12 +84,6 @@ VOICES = (("kal_diphone", "M", "KAL", "diphone"),
 RADIO_PHONES = ("aa ae ah ao aw ax axr ay b ch d dh dx eh el em en er ey f g hh hv ih iy jh k l "
                 "m n nx ng ow oy p r s sh t th uh uw v w y z zh").split()
 RADIO_TO_TIMIT = {p: p for p in RADIO_PHONES}
-VOICE_NAMES = ("festival", "synthetic")
-SYNTHETIC_FLAGS = ("n_sentences", "vocab_size", "words_per_sentence")
-
-
-class DemoError(CorpusError):
-    """festival missing/failing, or its output cannot be turned into TIMIT labels."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,8 +281,7 @@ def read_complete_corpus(out_dir: str):
     if not marker or marker.get("stage") != STAGE or not marker.get("complete"):
         return None
     try:
-        with open(os.path.join(out_dir, INFO_NAME)) as f:
-            return json.load(f)
+        return records.read_record(os.path.join(out_dir, INFO_NAME))
     except (OSError, ValueError):
         return None
 
@@ -334,7 +339,8 @@ def generate_demo_corpus(out_dir: str, n_speakers: int = DEFAULT_N_SPEAKERS, see
             convert_to_textgrid_layout(tmp, DemoError)
         info = {**settings, "speakers": [dataclasses.asdict(s) for s in plan],
                 "sentences": SENTENCES, "seconds": round(time.time() - t0, 1)}
-        atomic_write_json(os.path.join(tmp, INFO_NAME), info, indent=1, sort_keys=False)
+        atomic_write_json(os.path.join(tmp, INFO_NAME), records.stamp(info, INFO_NAME), indent=1,
+                          sort_keys=False)
     return {**info, "reused": False}
 
 
@@ -372,72 +378,30 @@ def _generate_synthetic(out_dir: str, n_speakers: int, seed: int, jobs: int, ove
                 "n_tokens": int(stream.shape[0]), "n_words_used": int(np.count_nonzero(used)),
                 "vocabulary": {w: " ".join(p) for w, p in vocab},
                 "seconds": round(time.time() - t0, 1)}
-        atomic_write_json(os.path.join(tmp, INFO_NAME), info, indent=1, sort_keys=False)
+        atomic_write_json(os.path.join(tmp, INFO_NAME), records.stamp(info, INFO_NAME), indent=1,
+                          sort_keys=False)
     return {**info, "reused": False}
 
 
-def define_flags() -> None:
-    """The command line's flags (the shared vocabulary: --out, --overwrite, --progress, --seed).
-    Defined only when the module runs as a script, so importing it adds no flag to absl's
-    global FLAGS."""
-    flags.DEFINE_string("out", None, "Output TIMIT-layout folder (written atomically; never a "
-                        "folder of the repository).")
-    flags.DEFINE_integer("n_speakers", DEFAULT_N_SPEAKERS, "Synthetic speakers (each says SA1 "
-                         "and SA2: one token of every target word).")
-    flags.DEFINE_integer("seed", 0, "Seed of the speakers' voices, rates, pitch and noise "
-                         "(and of the synthetic voice's vocabulary and sentences).")
-    flags.DEFINE_integer("jobs", 0, "Parallel festival runs or synthetic-voice threads "
-                         "(0 = number of CPUs).")
-    flags.DEFINE_enum("voice", "festival", list(VOICE_NAMES), "festival: SA1 and SA2 spoken "
-                      "by festival (the default demo corpus); synthetic: a fast numpy "
-                      "formant/noise synthesiser saying --n_sentences sentences of "
-                      "--words_per_sentence pseudo-words from a --vocab_size-word vocabulary "
-                      "per speaker (TIMIT's size: --n_speakers=630).")
-    flags.DEFINE_integer("n_sentences", synth.DEFAULT_N_SENTENCES, "Sentences per speaker "
-                         "(--voice=synthetic only).")
-    flags.DEFINE_integer("vocab_size", synth.DEFAULT_VOCAB_SIZE, "Distinct pseudo-words "
-                         "(--voice=synthetic only; every one occurs when the corpus has at "
-                         "least as many word slots).")
-    flags.DEFINE_integer("words_per_sentence", synth.DEFAULT_WORDS_PER_SENTENCE, "Words per "
-                         "sentence (--voice=synthetic only).")
-    flags.DEFINE_enum("layout", "timit", list(LAYOUTS), "timit: TIMIT's tree "
-                      "(TRAIN|TEST/DR*/<speaker>/<utt>.WAV + .WRD/.PHN); textgrid: the Montreal "
-                      "Forced Aligner's (<speaker>/<utt>.wav + .TextGrid, IPA phones), for "
-                      "prepare.py --folder_dir.")
-    flags.DEFINE_bool("overwrite", False, "Replace an earlier demo corpus with other settings "
-                      "in --out; any other existing folder is refused.")
-    flags.DEFINE_bool("progress", True, "Show a progress bar.")
-    define_verbose_flag()
-    define_deprecated_alias("out_dir", "out")
+def run(options: DemoCorpusOptions, script: str = SCRIPT) -> dict:
+    """The command line's run: :func:`generate_demo_corpus` with ``options``; returns its
+    demo_corpus.json dict plus 'reused' and 'out'."""
+    require(options)
+    sizes = {name: getattr(options, name) for name in SYNTHETIC_FLAGS
+             if getattr(options, name) is not None}
+    m = generate_demo_corpus(options.out, options.n_speakers, options.seed, options.jobs,
+                             options.overwrite, options.progress, voice=options.voice,
+                             layout=options.layout, **sizes)
+    return {**m, "out": options.out}
 
 
-def _generate(extra_args: list) -> None:
-    check_command_line(SCRIPT, extra_args, required=("out",))
-    if FLAGS.voice != "synthetic":
-        for name in SYNTHETIC_FLAGS:
-            if FLAGS[name].present:
-                raise DemoError(f"--{name} applies to --voice=synthetic only")
-    m = generate_demo_corpus(FLAGS.out, FLAGS.n_speakers, FLAGS.seed, FLAGS.jobs,
-                             FLAGS.overwrite, FLAGS.progress, voice=FLAGS.voice,
-                             n_sentences=FLAGS.n_sentences, vocab_size=FLAGS.vocab_size,
-                             words_per_sentence=FLAGS.words_per_sentence,
-                             layout=FLAGS.layout)
+def summary(m: dict) -> str:
+    """The closing line: reused, or what was written."""
     if m["reused"]:
-        print(f"{FLAGS.out}: complete demo corpus with these settings exists; reused")
-    elif FLAGS.voice == "synthetic":
-        print(f"wrote {FLAGS.out}: {m['n_speakers']} speakers x {m['n_sentences']} sentences, "
-              f"{m['n_tokens']} word tokens of {m['n_words_used']} distinct words, in "
-              f"{m['seconds']} s")
-    else:
-        print(f"wrote {FLAGS.out}: {m['n_speakers']} speakers x 2 sentences in "
-              f"{m['seconds']} s")
+        return f"{m['out']}: complete demo corpus with these settings exists; reused"
+    if m.get("voice") == "synthetic":
+        return (f"wrote {m['out']}: {m['n_speakers']} speakers x {m['n_sentences']} "
+                f"sentences, {m['n_tokens']} word tokens of {m['n_words_used']} distinct "
+                f"words, in {m['seconds']} s")
+    return f"wrote {m['out']}: {m['n_speakers']} speakers x 2 sentences in {m['seconds']} s"
 
-
-def main(argv) -> int:
-    return run_main(SCRIPT, lambda: _generate(argv[1:]))
-
-
-if __name__ == "__main__":
-    quiet_logs()
-    define_flags()
-    app.run(main, flags_parser=absl_flags_parser(SCRIPT))
