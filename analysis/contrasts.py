@@ -358,16 +358,20 @@ def paper_cell(cell: pd.DataFrame, layer: str, a: str, b: str, k: int = 10,
 
 def calibrated_cell(cell: pd.DataFrame, layer: str, a: str, b: str,
                     shape_terms: int = DEFAULT_SHAPE_TERMS, min_words: int = DEFAULT_MIN_WORDS,
-                    min_samples: int = 4) -> Tuple[Dict, List[str], pd.DataFrame]:
+                    min_samples: int = 4, ddf: str = "Satterthwaite"
+                    ) -> Tuple[Dict, List[str], pd.DataFrame]:
     """The calibrated tests (:func:`analysis.calibrated.phone_contrast_test`) of b against a
     on one cell's rows (the same intervals as the paper's model: those with at least
     ``min_samples`` samples): ({status, words_reference, words_phone, shape_terms, estimate,
     se, df, p_param, p_smooth, sd_intervals, effect_size, shape_size, random_effects}, notes).
     status is 'fitted' or the 'cannot be tested: ...' reason naming the words. The third
     element is the intervals' summaries the tests were made on
-    (:func:`analysis.calibrated.phone_units`)."""
+    (:func:`analysis.calibrated.phone_units`). ``ddf``: the mixed models' degrees of freedom,
+    'Satterthwaite' (the default) or 'Kenward-Roger' (R's pbkrtest; slower by about 20 times
+    at 400 intervals, more conservative in small designs: docs/calibration.md)."""
     data = prepare_phone_data(cell, layer, (a, b), min_samples=max(4, int(min_samples)))
-    test = phone_contrast_test(data, a, b, q=shape_terms, min_words=min_words, layer=layer)
+    test = phone_contrast_test(data, a, b, q=shape_terms, min_words=min_words, layer=layer,
+                               ddf=ddf)
     sd = pooled_interval_sd(data)
     out = {"status": STATUS_FITTED if test.testable else test.reason,
            "words_reference": len(test.words[a]), "words_phone": len(test.words[b]),

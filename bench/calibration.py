@@ -21,6 +21,8 @@ Parts:
   default, against the one-way ANOVA) with speakers whose voices differ in gain.
 * ``power``: planted phone effects of one SD of the word-level variation (level, and shape),
   at 5, 10 and 20 words per phone, with the bound any test of the words' means can reach.
+* ``ddf_time``: the time of one calibrated cell (four mixed models) with Satterthwaite's and
+  Kenward-Roger's degrees of freedom at growing numbers of intervals (printed, not stored).
 
     .venv/bin/python bench/calibration.py --part=phone --sims=200
     .venv/bin/python bench/calibration.py --part=phone --sims=200 --sizes=paper --models=paper
@@ -45,7 +47,7 @@ if ROOT not in sys.path:
 from synthetic.designs import PhoneDesign, WordDesign  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("parts", ["phone"], "phone, word, spectra, power")
+flags.DEFINE_list("parts", ["phone"], "phone, word, spectra, power, ddf_time")
 flags.DEFINE_integer("sims", 100, "data sets per scenario")
 flags.DEFINE_list("sizes", ["demo"], "demo and/or paper")
 flags.DEFINE_list("nulls", [], "scenarios (default: every null of the part)")
@@ -53,6 +55,9 @@ flags.DEFINE_list("models", ["calibrated", "paper"], "calibrated and/or paper")
 flags.DEFINE_string("out", "work/calibration", "folder of pvalues.csv and summary.md")
 flags.DEFINE_integer("seed0", 0, "first seed")
 flags.DEFINE_bool("summary", False, "only print the summary of what --out holds")
+flags.DEFINE_enum("ddf", "Satterthwaite", ["Satterthwaite", "Kenward-Roger"], "the calibrated "
+                  "phone model's denominator degrees of freedom (Kenward-Roger needs R's "
+                  "pbkrtest, r-cran-pbkrtest); recorded as the model name calibrated-KR")
 
 PAIRS = (("s", "sh"), ("p", "b"), ("iy", "ih"))
 FIELDS = ["part", "scenario", "size", "model", "test", "seed", "unit", "p"]
@@ -117,6 +122,7 @@ def append_rows(path: str, rows: list) -> None:
 # --------------------------------------------------------------------------- one data set
 
 def phone_tests(table, model: str, pairs=PAIRS) -> list:
+    model = model.split("-")[0]
     """[(test, unit, p)] of every pair: level and shape, under ``model``."""
     from analysis.contrasts import calibrated_cell, paper_cell
     out = []
@@ -126,7 +132,7 @@ def phone_tests(table, model: str, pairs=PAIRS) -> list:
         if model == "paper":
             s, _ = paper_cell(cell, layer, a, b, k=10, engine="fast")
         else:
-            s, _, _ = calibrated_cell(cell, layer, a, b, min_words=3)
+            s, _, _ = calibrated_cell(cell, layer, a, b, min_words=3, ddf=FLAGS.ddf)
         out += [("level", f"{a}:{b}", s.get("p_param", np.nan)),
                 ("shape", f"{a}:{b}", s.get("p_smooth", np.nan))]
     return out
@@ -224,6 +230,8 @@ def scenarios(part: str):
 def run_part(part: str, path: str) -> None:
     done = done_seeds(path)
     models = ["calibrated", "anova"] if part == "spectra" else FLAGS.models
+    if FLAGS.ddf == "Kenward-Roger":
+        models = ["calibrated-KR" if m == "calibrated" else m for m in models]
     for name, size, make, tests in scenarios(part):
         for model in models:
             t0, n = time.perf_counter(), 0
@@ -301,12 +309,38 @@ def summary_table(path: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ddf_times(sizes=((5, 8), (10, 20), (20, 25))) -> None:
+    """Seconds of one calibrated cell (phone_contrast_test, four models) with each ddf."""
+    from analysis.calibrated import phone_contrast_test
+    from analysis.gamm.data import prepare_phone_data
+    from synthetic.designs import make_word_phone_table
+    phone_contrast_test(prepare_phone_data(make_word_phone_table(PhoneDesign(
+        phones=("s", "sh"), words_per_phone=3, tokens_per_word=3), 0), "conv2", ("s", "sh")),
+        "s", "sh")  # R and lme4 started before the clock
+    print("| intervals | Satterthwaite (s) | Kenward-Roger (s) | df (S / KR) |\n|---:|---:|---:|---|")
+    for words, tokens in sizes:
+        d = PhoneDesign(phones=("s", "sh"), words_per_phone=words, tokens_per_word=tokens,
+                        n_speakers=60, speakers="unbalanced")
+        data = prepare_phone_data(make_word_phone_table(d, 0), d.layer, ("s", "sh"))
+        res = {}
+        for ddf in ("Satterthwaite", "Kenward-Roger"):
+            t0 = time.perf_counter()
+            test = phone_contrast_test(data, "s", "sh", ddf=ddf)
+            res[ddf] = (time.perf_counter() - t0, test.df)
+        print(f"| {data['UniqueInterval'].nunique()} | {res['Satterthwaite'][0]:.2f} | "
+              f"{res['Kenward-Roger'][0]:.2f} | {res['Satterthwaite'][1]:.1f} / "
+              f"{res['Kenward-Roger'][1]:.1f} |", flush=True)
+
+
 def main(argv):
     del argv
     os.makedirs(FLAGS.out, exist_ok=True)
     path = os.path.join(FLAGS.out, "pvalues.csv")
     if not FLAGS.summary:
         for part in FLAGS.parts:
+            if part == "ddf_time":
+                ddf_times()
+                continue
             run_part(part, path)
     if os.path.exists(path):
         text = summary_table(path)
