@@ -26,7 +26,7 @@ if [ "${1:-}" = "--print-tf-variant" ]; then echo "$tf_variant"; exit 0; fi
 
 # chromium: the tests open report.html in a headless browser (tests/test_report_html.py);
 # measured 33 s (apt-get update and install, --no-install-recommends) on this kind of machine.
-DEBIAN_PACKAGES=(r-base-core r-cran-mgcv r-cran-lme4 r-cran-lmertest r-cran-emmeans
+DEBIAN_PACKAGES=(r-base-core r-cran-mgcv r-cran-lme4 r-cran-lmertest r-cran-pbkrtest r-cran-emmeans
                  festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
                  festlex-cmu festlex-poslex sox chromium)
 

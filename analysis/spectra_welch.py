@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import signal
 
-from analysis.contrasts import natural_layers
+from analysis.contrast_choice import natural_layers
 from analysis.gamm.data import AnalysisInputError
 
 DEFAULT_NPERSEG = 256      # Welch segment (samples) for whole-token traces

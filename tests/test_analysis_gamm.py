@@ -281,7 +281,9 @@ def test_engines_depend_only_on_the_shared_modules():
     folder = pathlib.Path(__file__).resolve().parents[1] / "analysis" / "gamm"
     shared = {"analysis.gamm.data", "analysis.gamm.rcode", "analysis.rbridge"}
     allowed = {"mgcv": shared,
-               "fast": shared | {"analysis.gamm.fast_setup", "analysis.gamm.fast_stats"},
+               "fast": shared | {"analysis.gamm.fast_setup", "analysis.gamm.fast_stats",
+                                  "analysis.gamm.fast_design"},
+               "fast_design": shared,
                "fast_setup": shared, "fast_stats": shared, "data": set(),
                "rcode": {"analysis.gamm.data"}}
     for name, ok in allowed.items():

@@ -6,7 +6,7 @@ Modules (imports point down this list only; the two engines never import each ot
   AR1's rho, :class:`GammFit`, :class:`AnalysisInputError` (the models are described there);
 * :mod:`analysis.gamm.rcode`: a fit as R code and a data table (the refit script);
 * :mod:`analysis.gamm.mgcv`: the mgcv engine (``bam`` through rpy2) and mgcv's size rule;
-* :mod:`analysis.gamm.fast` (+ ``fast_setup``, ``fast_stats``): the fast engine, the same
+* :mod:`analysis.gamm.fast` (+ ``fast_design``, ``fast_setup``, ``fast_stats``): the fast engine, the same
   word model fitted block by block in time and memory linear in the number of tokens;
 * this package: :func:`fit_word_gamm` (either engine, :func:`choose_engine`),
   :func:`fit_phone_gamm` (mgcv only), and :func:`check_word_model_size` (the word model sized
