@@ -310,4 +310,11 @@ def open_source(data: str, split: str, batch_size: int, slice_len: int):
     if glob.glob(os.path.join(data, "tfrecords", "*.tfrecord")):
         raise ExtractionError(f"--data={data}: has tfrecords/ but no dataset.json (preparation "
                               "did not finish?)")
+    from corpus.aligned import has_textgrids
+    if has_textgrids(data):
+        # An aligned corpus holds utterances, not word files: read as a folder of WAVs, each
+        # sentence would become one "word" named after its folder (the speaker).
+        raise ExtractionError(f"--data={data}: an aligned corpus (audio with TextGrids): run "
+                              f"prepare.py --folder_dir={data} --out=DATASET first, then "
+                              "extract.py --data=DATASET")
     return WavFolderSource(data, slice_len, batch_size)

@@ -287,6 +287,12 @@ def test_bad_input(tmp_path, tiny, dataset):
     sf.write(empty / "a_1.wav", np.zeros(8200, np.float32), 8000)   # 16400 samples at 16 kHz
     with pytest.raises(ExtractionError, match="none of the 1 audio files.*too_long.*16400 "):
         open_source(str(empty), "test", 2, L)
+    aligned = tmp_path / "aligned" / "spk1"   # MFA's layout: utterances with TextGrids
+    aligned.mkdir(parents=True)
+    sf.write(aligned / "utt1.wav", np.zeros(1600, np.float32), 16000)
+    (aligned / "utt1.TextGrid").write_text('File type = "ooTextFile"\nObject class = "TextGrid"\n')
+    with pytest.raises(ExtractionError, match="aligned corpus.*run prepare.py --folder_dir="):
+        open_source(str(tmp_path / "aligned"), "test", 2, L)
     wavs = tmp_path / "w"
     wavs.mkdir()
     sf.write(wavs / "a_1.wav", np.zeros(100, np.float32), 16000)
