@@ -44,6 +44,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from bench.common import wilson  # noqa: E402
 from synthetic.designs import PhoneDesign, WordDesign  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -250,15 +251,6 @@ def run_part(part: str, path: str) -> None:
 
 # --------------------------------------------------------------------------- summary
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple:
-    """95 % Wilson score interval of k / n."""
-    if n == 0:
-        return (float("nan"), float("nan"))
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (mid - half, mid + half)
 
 
 def cluster_interval(hits, seeds, n_boot: int = 2000, seed: int = 0) -> tuple:

@@ -13,6 +13,8 @@ import statistics
 import time
 from typing import Callable, Dict, List, Optional
 
+import numpy as np
+
 # ------------------------------------------------------------------------------------------
 # FLOP counting (pure functions of a WaveGANConfig)
 # ------------------------------------------------------------------------------------------
@@ -137,7 +139,6 @@ def interleaved_min(fns: Dict[str, Callable[[], object]], rounds: int,
 def matmul_rates(n: int = 4096, rounds: int = 3, seed: int = 0) -> Dict[str, float]:
     """float32 n^3 matmul GFLOP/s (2 n^3 FLOP, best of ``rounds``, interleaved) of numpy
     (its BLAS) and TensorFlow (eager ``tf.matmul``, result copied to numpy)."""
-    import numpy as np
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -191,3 +192,14 @@ def run_measured(cmd: List[str], cwd: str, log_path: Optional[str] = None,
         output = log.read()
     return {"rc": proc.returncode, "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024.0,
             "output": output}
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple:
+    """95 % Wilson score interval of a proportion k / n ((nan, nan) when n is 0)."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (float(mid - half), float(mid + half))

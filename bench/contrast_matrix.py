@@ -34,6 +34,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from bench.common import wilson  # noqa: E402
+
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("part", "both", ["speed", "study", "both"], "what to run")
 flags.DEFINE_integer("tokens", 1067, "tokens of the speed case (the paper's scale)")
@@ -54,15 +56,6 @@ def study_effect(amp: float) -> dict:
     return {"conv1": {"sh": amp}, "conv2": {"sh": amp, "b": amp}, "conv3": {"b": amp}}
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple:
-    """95 % Wilson score interval of a proportion k / n."""
-    if n == 0:
-        return (float("nan"), float("nan"))
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (float(c - h), float(c + h))
 
 
 def run_speed() -> dict:
