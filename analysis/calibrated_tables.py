@@ -22,7 +22,8 @@ from analysis.calibrated import (CALIBRATED_BACKEND, shape_columns, token_units,
                                  word_random_terms, word_tests)
 from analysis.gamm.rcode import r_string
 from analysis.corrections import POLICY_LABEL, adjust
-from analysis.tables import format_number, format_p, md_text, tex_escape
+from analysis.labels import md_text, tex_escape
+from analysis.tables import format_number, format_p
 from common import layout
 from common.atomic import atomic_write_csv, atomic_write_text
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.contrasts import ENCODED, STATUS_FITTED
-from analysis.tables import format_number, format_p, md_text
+from analysis.labels import md_text
+from analysis.tables import format_number, format_p
 from common import layout
 
 __all__ = ["contrast_report_section", "disagreements", "encoding_summary",

@@ -45,18 +45,15 @@ import numpy as np
 import pandas as pd
 
 from analysis.calibrated import DEFAULT_MIN_WORDS, DEFAULT_SHAPE_TERMS, phone_contrast_test
-from analysis.contrast_choice import (DEFAULT_MAX_AUTO, DEFAULT_MIN_INTERVALS,
-                                      ContrastInputError, check_min_intervals, choose_contrasts,
-                                      contrast_label, interval_counts, natural_layers,
-                                      parse_contrast_text, parse_contrasts, require_phone_table)
+from analysis.contrast_choice import (DEFAULT_MIN_INTERVALS, ContrastInputError,
+                                      check_min_intervals, contrast_label, natural_layers,
+                                      require_phone_table)
 from analysis.corrections import benjamini_hochberg, holm
 from analysis.gamm.data import (AnalysisInputError, prepare_phone_data,
                                 prepare_phone_model)
 
-__all__ = ["CALIBRATED_COLUMNS", "DEFAULT_MAX_AUTO", "DEFAULT_MIN_INTERVALS", "MODELS",
-           "PAPER_COLUMNS", "ContrastInputError", "benjamini_hochberg", "calibrated_cell",
-           "contrast_matrix", "correct_matrix", "holm", "interval_counts", "paper_cell",
-           "parse_contrasts", "parse_contrast_text", "choose_contrasts"]
+__all__ = ["CALIBRATED_COLUMNS", "MODELS", "PAPER_COLUMNS", "calibrated_cell",
+           "contrast_matrix", "correct_matrix", "paper_cell"]
 
 ENCODED = {"holm": ("p_param_holm", "p_smooth_holm"), "bh": ("p_param_bh", "p_smooth_bh")}
 STATUS_FITTED = "fitted"

@@ -25,8 +25,7 @@ import time
 from typing import Optional
 
 from analysis.analyze_options import AnalysisOptions
-from analysis.columns import (CSV_NA_VALUES, LABEL_COLUMNS, open_table,  # noqa: F401
-                              read_csv_labels)
+from analysis.columns import open_table, read_csv_labels
 from common import layout
 from common.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
 from common.errors import OutputPathError
@@ -181,7 +180,7 @@ def read_phone_rows(args: AnalysisOptions, phone_layers: list) -> tuple:
     (``args.phones`` when ``phone_layers``) and the contrast matrix (``args.contrasts``; every
     phone for 'auto') need, read by column; the pairs parsed and checked against those rows
     before any fit. (None, []) without a phone table and without --contrasts."""
-    from analysis.contrasts import (ContrastInputError, choose_contrasts, parse_contrast_text,
+    from analysis.contrast_choice import (ContrastInputError, choose_contrasts, parse_contrast_text,
                                     table_label)
     wanted = set(str(p) for p in args.phones) if phone_layers else set()
     listed = parse_contrast_text(args.contrasts) if args.contrasts else []  # None: 'auto'
@@ -309,7 +308,7 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp, progress: Progress,
     from analysis import refits
     from common.phones import phone_label
     from analysis.provenance import software_versions
-    from analysis.tables import visible
+    from analysis.labels import visible
     timings, notes, figures = {}, [], {}
     acts, phone_tab, words = inputs.rows, inputs.phones, inputs.words
     n_tok = acts["token_id"].nunique()

@@ -48,7 +48,7 @@ from analysis.records import (ActivationsRecords, read_activations_records, read
 from analysis.report_classification import classification_section
 from analysis.report_html import markdown_to_html
 from analysis.report_text import direction_sentence, word_text
-from analysis.tables import md_code, md_text
+from analysis.labels import md_code, md_text
 from common.atomic import atomic_write_text
 
 __all__ = ["FIGURE_CAPTIONS", "ReportInputs", "build_markdown", "direction_sentence",

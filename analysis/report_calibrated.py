@@ -16,8 +16,8 @@ import pandas as pd
 from analysis.calibrated import CALIBRATED_BACKEND
 from analysis.corrections import ALPHA, POLICY_LABEL, adjust
 from common.phones import phone_label
-from analysis.tables import (ci_bounds, format_ci, format_number, format_p, md_code, md_text,
-                             p_phrase)
+from analysis.labels import md_code, md_text
+from analysis.tables import ci_bounds, format_ci, format_number, format_p, p_phrase
 
 from analysis.report_phones import layer_cell
 from analysis.report_text import word_text as _q

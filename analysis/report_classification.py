@@ -11,7 +11,8 @@ from typing import Dict, List, Optional
 import pandas as pd
 
 from analysis.report_text import fmt, word_text
-from analysis.tables import md_code, md_text, p_phrase
+from analysis.labels import md_code, md_text
+from analysis.tables import p_phrase
 
 
 def classification_section(r, files) -> List[str]:

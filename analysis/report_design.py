@@ -17,7 +17,7 @@ import pandas as pd
 
 from analysis.corrections import ALPHA, POLICY_LABEL
 from analysis.provenance import Design, LayerField
-from analysis.tables import md_code, md_text
+from analysis.labels import md_code, md_text
 
 # docs/demo.md, "Spread over three seeds" (demo.py seeds 0, 1, 2, measured 2026-11-29/30):
 # what one run of the demo can and cannot show.

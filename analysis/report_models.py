@@ -9,8 +9,9 @@ from analysis.corrections import ALPHA, POLICY_LABEL, adjust
 from analysis.diffcurves import LayerTime
 from analysis.report_design import field_text
 from analysis.report_text import code_cell, direction_sentence, fmt, level_rows, word_text
-from analysis.tables import (fits_adjusted_p, fits_table, format_ci, format_p,
-                             lmm_word_estimates, markdown_table, md_code, md_text, p_phrase)
+from analysis.labels import md_code, md_text
+from analysis.tables import (fits_adjusted_p, fits_table, format_ci, format_p, lmm_word_estimates,
+                             markdown_table, p_phrase)
 from analysis.terms import fit_term_names, tested_terms
 
 

@@ -13,7 +13,8 @@ from common.phones import phone_label
 from analysis.report_text import direction_sentence, fmt, level_rows, word_text
 from analysis.corrections import ALPHA, POLICY_LABEL
 from analysis.report_design import ms_text
-from analysis.tables import fits_adjusted_p, format_ci, format_p, md_text, p_phrase
+from analysis.labels import md_text
+from analysis.tables import fits_adjusted_p, format_ci, format_p, p_phrase
 
 
 def layer_cell(r, layer: str) -> str:

@@ -11,7 +11,8 @@ import math
 from typing import List, Optional
 
 from analysis.corrections import ALPHA, POLICY_LABEL
-from analysis.tables import ci_bounds, format_ci, format_number, md_code, md_text, p_phrase
+from analysis.labels import md_code
+from analysis.tables import ci_bounds, format_ci, format_number, p_phrase
 
 
 def fmt(v: float, d: int = 3) -> str:

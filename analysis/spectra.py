@@ -57,7 +57,8 @@ from analysis.records import info_sample_rate
 from analysis.spectra_welch import (DEFAULT_NPERSEG, _band, _band_text, _db,  # noqa: F401
                                     _layers, _welch, band_edges, band_power, segment_length,
                                     token_spectra)
-from analysis.tables import format_number, format_p, md_text
+from analysis.labels import md_text
+from analysis.tables import format_number, format_p
 
 __all__ = ["BAND_COLUMNS", "SPECTRUM_COLUMNS", "band_power", "band_tests", "fig_spectra",
            "layer_rates", "phone_spectra", "run_spectra", "spectra_report_section",

@@ -20,7 +20,8 @@ import pandas as pd
 from analysis.corrections import holm
 from analysis.spectra_welch import (DEFAULT_NPERSEG, _band, _layers, band_edges, band_power,
                                     token_spectra)
-from analysis.tables import format_number, format_p, md_text
+from analysis.labels import md_text
+from analysis.tables import format_number, format_p
 
 BASELINE_COLUMNS = ["layer", "band", "f_low", "f_high", "F", "p_perm", "p_perm_holm",
                     "range_db", "range_db_null95", "n_perm", "shuffle"]

@@ -21,9 +21,8 @@ from typing import Dict, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-# Labels as text (visible, md_text, md_code, tex_escape) live in analysis.labels; re-exported
-# here, where the table writers and their callers have always found them.
-from analysis.labels import md_code, md_text, tex_escape, visible  # noqa: F401
+# Labels as text (visible, md_text, md_code, tex_escape) live in analysis.labels.
+from analysis.labels import md_text, tex_escape
 from common.atomic import atomic_write_csv, atomic_write_text
 
 TABLE_COLUMNS = ["section", "term", "Estimate", "Std. Error", "t value", "edf", "Ref.df", "F",

@@ -11,9 +11,10 @@ from scipy import stats
 
 from analysis.contrast_report import (contrast_report_section, encoding_summary,
                                       fig_contrast_matrix, write_contrast_outputs)
-from analysis.contrasts import (CALIBRATED_COLUMNS, MATRIX_COLUMNS, ContrastInputError,
-                                benjamini_hochberg, contrast_matrix, correct_matrix, holm,
-                                interval_counts, parse_contrasts, pooled_interval_sd)
+from analysis.contrast_choice import ContrastInputError, interval_counts, parse_contrasts
+from analysis.contrasts import (CALIBRATED_COLUMNS, MATRIX_COLUMNS, contrast_matrix,
+                                correct_matrix, pooled_interval_sd)
+from analysis.corrections import benjamini_hochberg, holm
 from common.errors import InputError
 from synthetic.planted import LAYER_JUMPS, make_contrast_phones
 
@@ -327,7 +328,7 @@ def test_contrast_cell_fit_equals_the_word_model_fit():
 
 def test_listed_phones_in_any_phone_set_map_to_the_tables_labels():
     """--contrasts=ʃ:s or SH:S name the table's sh and s (common.phones, the one table)."""
-    from analysis.contrasts import choose_contrasts, parse_contrast_text
+    from analysis.contrast_choice import choose_contrasts, parse_contrast_text
     df, _ = make_contrast_phones(n_tokens=30, phones=("s", "sh", "iy", "ih"), seed=3)
     for text in ("ʃ:s,i:ɪ", "SH:S,IY1:IH0", "sh:s,iy:ih"):
         assert choose_contrasts(parse_contrast_text(text), df) == [("sh", "s"), ("iy", "ih")], \

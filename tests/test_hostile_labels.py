@@ -381,7 +381,7 @@ def test_markdown_to_html_terminates_on_any_input():
 def test_escaped_labels_render_as_themselves():
     """md_text / md_code of any label convert back to exactly the label's text (control
     characters shown as escapes), wherever the label starts: paragraph, code span, cell."""
-    from analysis.tables import md_code, md_text
+    from analysis.labels import md_code, md_text
     rng = random.Random(7)
     alphabet = list("ab#|`\\*_[]()!<>&-+=.1") + ["\n", "é", "ʃ", "\t"]
     for _ in range(2000):

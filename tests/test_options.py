@@ -225,7 +225,7 @@ def test_label_lines_are_each_read_or_reported(lines):
 @FUZZ
 @given(text=st.text(alphabet="ab:,sh ", max_size=20))
 def test_contrast_text_is_pairs_or_one_error(text):
-    from analysis.contrasts import ContrastInputError, parse_contrast_text
+    from analysis.contrast_choice import ContrastInputError, parse_contrast_text
 
     try:
         pairs = parse_contrast_text(text)

@@ -214,7 +214,7 @@ def test_simultaneous_band_multiplier_against_sidak():
 
 
 def test_auto_contrasts_include_the_papers_contrast():
-    from analysis.contrasts import choose_contrasts
+    from analysis.contrast_choice import choose_contrasts
     rows = []
     counts = {"a": 30, "b": 30, "c": 30, "s": 12, "sh": 11}
     for p, n in counts.items():
