@@ -84,9 +84,8 @@ def fig_sweep_matrix(matrix: pd.DataFrame, folder: str, method: str = "holm",
     ax.set_xlabel("layer")
     ref, top = matrix["reference_value"].iloc[0], matrix["top_value"].iloc[0]
     fig.colorbar(im, ax=ax, label=f"value {top:g} \u2212 {ref:g}\n(SD of token means)")
-    ax.set_title(f"*: the code's value changes the layer ({'Holm' if method == 'holm' else 'BH'}"
-                 f", \u03b1 {matrix.attrs.get('alpha', ALPHA):g}); n/f: not fitted",
-                 fontsize=7)
+    ax.set_title(f"*: changed by the code's value\n({'Holm' if method == 'holm' else 'BH'}, "
+                 f"\u03b1 {matrix.attrs.get('alpha', ALPHA):g}); n/f: not fitted", fontsize=7)
     return save_figure(fig, folder, name)
 
 

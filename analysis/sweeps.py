@@ -116,7 +116,7 @@ def layer_cube(folder: str, layer: str, tokens: pd.DataFrame) -> dict:
 def hotelling(d: np.ndarray, tol: float = 1e-10) -> Tuple[float, float, int]:
     """(F, p, dimension) of Hotelling's one-sample T^2 test of mean 0 for d [n, q] (rows
     independent). The dimension r is the rank of d's covariance; p = 1 when d is zero to
-    rounding; NaN when n <= r."""
+    rounding; NaN when r >= n - 1 (the draws span every dimension they can: too few)."""
     from scipy import stats
 
     d = np.asarray(d, float)
@@ -132,7 +132,9 @@ def hotelling(d: np.ndarray, tol: float = 1e-10) -> Tuple[float, float, int]:
     if r == 0:
         # every draw changes by the same amount: no spread to test against
         return (np.inf, 0.0, 0) if np.abs(mean).max() > tol * scale else (0.0, 1.0, 0)
-    if n <= r:
+    if n - 1 <= r:
+        # as many dimensions as the draws can span: the covariance's rank says nothing about
+        # the changes' true dimension (n must exceed it by 2, Hotelling's n > q with room)
         return np.nan, np.nan, r
     proj = vecs[:, keep].T @ mean
     t2 = n * float(np.sum(proj ** 2 / w[keep]))

@@ -6,7 +6,7 @@ block traces depend on the noise part of z, plus
 
 - ``effect * z[:, code] * bump(t)`` on ONE block (``block``), for ONE code (``code``): the
   planted cell; a bump of width ``width`` (fraction of the block) centred at ``centre``;
-- ``jitter * sin(37 * z @ r_b + phase(t))`` on every block: a term that changes with every
+- ``jitter * sin(37 * z @ r_b(t))`` on every block: a term that changes with every
   entry of z, so with every code's value, but with no direction (a null that is not exactly
   zero: every other cell's tests see differences and must still keep their level).
 
@@ -48,9 +48,10 @@ class PlantedSweepGenerator:
         n_noise = latent_dim - num_categ
         self.mix = {name: rng.normal(0, 0.5, (n_noise, 4)).astype(np.float32)
                     for name, _, _ in blocks}
-        self.r = {name: rng.normal(0, 1, latent_dim).astype(np.float32) for name, _, _ in blocks}
-        self.phase = {name: rng.uniform(0, 2 * np.pi, length).astype(np.float32)
-                      for name, length, _ in blocks}
+        # one random direction of z per time index: the jitter of different times, codes
+        # and values is not one function of the noise (a degenerate null)
+        self.r = {name: rng.normal(0, 1, (latent_dim, length)).astype(np.float32)
+                  for name, length, _ in blocks}
         self.shape = {}
         self.bump = {}
         for name, length, _ in blocks:
@@ -69,8 +70,7 @@ class PlantedSweepGenerator:
         out = {}
         for name, _, _ in self.blocks:
             base = tf.matmul(tf.matmul(noise, self.mix[name]), self.shape[name])
-            wobble = tf.sin(37.0 * tf.linalg.matvec(z, self.r[name])[:, None] +
-                            self.phase[name][None, :])
+            wobble = tf.sin(37.0 * tf.matmul(z, self.r[name]))
             trace = base + self.jitter * wobble
             if name == self.block:
                 trace += self.effect * z[:, self.code:self.code + 1] * self.bump[name][None, :]
