@@ -23,7 +23,7 @@ dimension). A cell whose traces do not change with the value at all (differences
 rounding) gets p = 1. Both p of every fitted cell form one family, corrected by Holm and by
 Benjamini-Hochberg (:mod:`analysis.corrections`); a cell is ``driven`` when either corrected
 p is below alpha. The calibration (type-I error on null sweeps, fixed seeds) is
-``bench/sweeps.py --calibration`` and docs/sweeps.md.
+``bench/sweep_bench.py --calibration`` and docs/sweeps.md.
 
 Effect and time: ``effect_size`` = mean over draws of the top value's time-mean minus the
 reference's, in SDs of the token means (pooled within values); ``peak_time_s`` the time where

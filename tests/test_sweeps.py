@@ -67,7 +67,7 @@ def planted(tmp_path_factory):
     import wavegan
     from extraction.run import run_extraction
     from extraction.sweep import SweepSource, finish_sweep
-    from synthetic.sweeps import PlantedSweepGenerator
+    from synthetic.planted_sweeps import PlantedSweepGenerator
 
     config = wavegan.WaveGANConfig(model="ciwgan", num_categ=4, latent_dim=16)
     G = PlantedSweepGenerator(num_categ=4, latent_dim=16, code=2, block="upconv1",
@@ -141,7 +141,7 @@ def test_null_sweeps_keep_the_nominal_level():
 
     rejections = {"p_level": [], "p_shape": []}
     for seed in range(6):
-        from synthetic.sweeps import null_sweep_cube
+        from synthetic.planted_sweeps import null_sweep_cube
         cube = null_sweep_cube(n_codes=20, n_values=3, n_draws=20, n_times=32, seed=seed,
                                tails=5 if seed % 2 else None)
         times = np.arange(32) / 32

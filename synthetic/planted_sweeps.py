@@ -13,7 +13,7 @@ block traces depend on the noise part of z, plus
 :func:`null_sweep_cube` draws the traces of a null sweep directly as arrays (no model): per
 draw a smooth random trace shared by every value, plus independent AR1 noise per (draw,
 value) with a per-draw scale (heteroscedastic draws; ``tails`` degrees of freedom of a t
-distribution for heavy tails, None for normal): the calibration of ``bench/sweeps.py``.
+distribution for heavy tails, None for normal): the calibration of ``bench/sweep_bench.py``.
 :func:`planted_sweep_cube` adds a value-proportional bump to it (power).
 
 numpy only at import; TensorFlow inside the generator's methods (it must run in a
