@@ -78,37 +78,54 @@ def read_sweep_info(folder: str, flag: str = "--activations") -> Tuple[dict, pd.
     return info, tokens
 
 
-def layer_cube(folder: str, layer: str, tokens: pd.DataFrame) -> dict:
-    """One layer of a sweep folder as arrays: {'cube': float64 [codes, values, draws, T]
-    (NaN where a token was skipped), 'codes', 'values' (ascending), 'times' [T] (s)}."""
+def read_cubes(folder: str, layers: Sequence[str], tokens: pd.DataFrame, lengths: dict,
+               batch_rows: int = 1 << 20) -> dict:
+    """The layers of a sweep folder as arrays, in one streamed pass over activations.parquet
+    (memory: the arrays, float32, plus one batch of rows): {layer: {'cube': float32
+    [codes, values, draws, T] (NaN where a token was skipped), 'codes', 'values' (ascending),
+    'times' [T] (s)}}; ``lengths``: {layer: T} (extract_info.json)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     path = os.path.join(folder, f"{layout.ACTIVATIONS}.parquet")
-    try:
-        t = pq.read_table(path, columns=["token_id", "sample", "time", "value"],
-                          filters=[("layer", "==", layer)])
-    except (OSError, ValueError) as exc:
-        raise AnalysisInputError(f"cannot read {path}: {exc}") from None
-    tid = t.column("token_id").to_numpy()
-    sample = t.column("sample").to_numpy()
-    value = t.column("value").to_numpy().astype(np.float64)
-    time = t.column("time").to_numpy()
-    n_t = int(sample.max()) + 1 if len(sample) else 0
-    times = np.full(n_t, np.nan)
-    times[sample] = time
     codes = list(dict.fromkeys(tokens["code"].astype(str)))
     values = sorted(set(tokens["code_value"].astype(float)))
     draws = int(tokens["noise_index"].max()) + 1
-    code_ix = pd.Index(codes).get_indexer(tokens["code"].astype(str))
-    value_ix = pd.Index(values).get_indexer(tokens["code_value"].astype(float))
-    where = np.full((int(tokens["token_id"].max()) + 1, 3), -1, np.int64)
-    where[tokens["token_id"].to_numpy(np.int64)] = np.stack(
-        [code_ix, value_ix, tokens["noise_index"].to_numpy(np.int64)], 1)
-    cube = np.full((len(codes), len(values), draws, n_t), np.nan)
-    c, v, j = where[tid].T
-    ok = c >= 0
-    cube[c[ok], v[ok], j[ok], sample[ok]] = value[ok]
-    return {"cube": cube, "codes": codes, "values": values, "times": times}
+    pos = np.full(int(tokens["token_id"].max()) + 1, -1, np.int64)
+    pos[tokens["token_id"].to_numpy(np.int64)] = (
+        (pd.Index(codes).get_indexer(tokens["code"].astype(str)) * len(values) +
+         pd.Index(values).get_indexer(tokens["code_value"].astype(float))) * draws +
+        tokens["noise_index"].to_numpy(np.int64))
+    flat = {n: np.full((len(codes) * len(values) * draws, int(lengths[n])), np.nan,
+                       np.float32) for n in layers}
+    times = {n: np.full(int(lengths[n]), np.nan) for n in layers}
+    try:
+        pf = pq.ParquetFile(path)
+        batches = pf.iter_batches(batch_size=batch_rows,
+                                  columns=["token_id", "layer", "sample", "time", "value"])
+        for batch in batches:
+            lay = batch.column("layer")
+            if not pa.types.is_dictionary(lay.type):
+                lay = pc.dictionary_encode(lay)
+            index = lay.indices.to_numpy(zero_copy_only=False)
+            tid = batch.column("token_id").to_numpy()
+            sample = batch.column("sample").to_numpy()
+            for i, name in enumerate(lay.dictionary.to_pylist()):
+                if name not in flat:
+                    continue
+                rows = np.flatnonzero(index == i)
+                row_pos = pos[tid[rows]]
+                ok = row_pos >= 0
+                rows, row_pos = rows[ok], row_pos[ok]
+                flat[name][row_pos, sample[rows]] = \
+                    batch.column("value").to_numpy()[rows]
+                times[name][sample[rows]] = batch.column("time").to_numpy()[rows]
+    except (OSError, ValueError, IndexError) as exc:
+        raise AnalysisInputError(f"cannot read {path}: {exc}") from None
+    shape = (len(codes), len(values), draws)
+    return {n: {"cube": flat[n].reshape(*shape, -1), "codes": codes, "values": values,
+                "times": times[n]} for n in layers}
 
 
 # --------------------------------------------------------------------------- the tests
@@ -219,14 +236,14 @@ def correct(matrix: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
 def sweep_matrix_from_cubes(cubes, k: int = DEFAULT_K,
                             alpha: float = ALPHA) -> Tuple[pd.DataFrame, pd.DataFrame]:
     """(the code x layer matrix, long table, corrected; the mean curves) from
-    {layer: :func:`layer_cube`'s dict} or an iterable of (layer, that dict) pairs (one layer
+    {layer: :func:`read_cubes`' dicts} or an iterable of (layer, that dict) pairs (one layer
     in memory at a time)."""
     rows, curves = [], []
     for layer, c in (cubes.items() if isinstance(cubes, dict) else cubes):
         values = c["values"]
         stride = max(1, len(c["times"]) // CURVE_POINTS)
         for i, code in enumerate(c["codes"]):
-            y = np.moveaxis(c["cube"][i], 1, 0)          # [draws, values, T]
+            y = np.moveaxis(c["cube"][i], 1, 0).astype(np.float64)   # [draws, values, T]
             res = test_cell(y, c["times"], k=k, alpha=alpha)
             rows.append({"code": code, "layer": layer, "reference_value": values[0],
                          "top_value": values[-1], **res})
@@ -260,6 +277,8 @@ def sweep_matrix(folder: str, layers: Optional[Sequence[str]] = None, k: int = D
                  alpha: float = ALPHA) -> Tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(matrix, curves, extract_info) of a sweep folder, one layer read at a time."""
     info, tokens = read_sweep_info(folder)
-    cubes = ((layer, layer_cube(folder, layer, tokens)) for layer in sweep_layers(info, layers))
-    matrix, curves = sweep_matrix_from_cubes(cubes, k=k, alpha=alpha)
+    layers = sweep_layers(info, layers)
+    lengths = {a["name"]: a["length"] for a in info["layers"]}
+    matrix, curves = sweep_matrix_from_cubes(read_cubes(folder, layers, tokens, lengths),
+                                             k=k, alpha=alpha)
     return matrix, curves, info

@@ -127,7 +127,7 @@ def planted_sweep_cube(values: Sequence[float], effect: float, code: int = 0,
 
 
 def cube_dict(cube: np.ndarray, values: Sequence[float], duration_s: float = 1.024) -> dict:
-    """:func:`analysis.sweeps.layer_cube`'s dict for an array cube."""
+    """One layer of :func:`analysis.sweeps.read_cubes`' output, for an array cube."""
     n_t = cube.shape[-1]
     return {"cube": cube, "codes": [f"code_{i}" for i in range(cube.shape[0])],
             "values": [float(v) for v in values],
