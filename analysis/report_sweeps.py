@@ -139,7 +139,9 @@ def matrix_section(matrix: pd.DataFrame, method: str = "holm",
     if len(driven):
         lines += ["| code | layer | effect size | p level | p shape | peak (ms) | region (ms) |",
                   "|---|---|---|---|---|---|---|"]
-        for r in driven.sort_values(["code", "layer"]).itertuples():
+        order = {name: i for i, name in enumerate(pd.unique(matrix["layer"]))}
+        driven = driven.assign(_order=driven["layer"].map(order))
+        for r in driven.sort_values(["code", "_order"], kind="mergesort").itertuples():
             region = ("" if not np.isfinite(r.region_start_s) else
                       f"{1000 * r.region_start_s:.0f}-{1000 * r.region_end_s:.0f}")
             lines.append(f"| {md_text(r.code)} | {md_text(r.layer)} | "
