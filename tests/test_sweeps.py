@@ -76,11 +76,13 @@ def planted(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("planted") / "sweep")
 
     def fake_measure(audio, sample_rate, frames):
-        n = len(audio)
-        return pd.DataFrame({"token": np.arange(n), "layer": "upconv2", "frame": 0,
-                             "time_s": 0.0, "intensity_db": 20 * np.log10(
-                                 np.abs(audio).max(1) + 1e-9), "cog_hz": 440.0,
-                             "f0_hz": 440.0, "f1_hz": np.nan, "f2_hz": np.nan}), {"f1": n}
+        n = len(audio)         # two frames per token: each half's peak
+        halves = np.abs(audio).reshape(n, 2, -1).max(2)
+        return pd.DataFrame({"token": np.repeat(np.arange(n), 2), "layer": "upconv2",
+                             "frame": np.tile([0, 1], n), "time_s": np.tile([0.25, 0.75], n),
+                             "intensity_db": 20 * np.log10(halves.ravel() + 1e-9),
+                             "cog_hz": 440.0, "f0_hz": 440.0, "f1_hz": np.nan,
+                             "f2_hz": np.nan}), {"f1": n}
 
     info = run_extraction(G, config, src, out, network="G", progress=False, csv=False,
                           finish=finish_sweep(G, src, measure=fake_measure))
@@ -110,9 +112,9 @@ def test_the_sweep_folder_records_its_tokens_and_acoustics(planted):
     tokens = pd.read_csv(os.path.join(out, layout.SWEEP_TOKENS_CSV))
     assert len(tokens) == 4 * 3 * 10 and tokens["token_id"].is_monotonic_increasing
     acoustics = pd.read_parquet(os.path.join(out, f"{layout.SWEEP_ACOUSTICS}.parquet"))
-    assert sorted(acoustics["token"]) == list(range(120))      # the sweep's token ids
+    assert sorted(set(acoustics["token"])) == list(range(120))     # the sweep's token ids
     assert info["sweep"]["acoustics"] == {"measured": True, "failures": {"f1": 120},
-                                          "rows": 120}
+                                          "rows": 240}
     assert layout.SWEEP_TOKENS_CSV in info["files"]
 
 
@@ -269,3 +271,23 @@ def test_a_word_folder_is_refused_where_a_sweep_is_expected(tmp_path, checkpoint
                            "--folder_kind=sweep") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is a folder of word tokens, not a latent sweep" in err[0]
+
+
+def test_generate_refuses_a_sweep_as_its_word_mapping(planted):
+    import wavegan
+    from ciwgan.generation import read_code_words
+
+    out, _ = planted
+    config = wavegan.WaveGANConfig(model="ciwgan", num_categ=4, latent_dim=16)
+    with pytest.raises(layout.FolderKindError, match="--classification=.* is a latent sweep"):
+        read_code_words(config, out)
+
+
+def test_analyze_writes_the_acoustic_changes_of_a_sweep(planted, tmp_path):
+    out, _ = planted
+    assert analyze_command(f"--activations={out}", f"--out={tmp_path / 'a'}") == 0
+    effects = pd.read_csv(tmp_path / "a" / f"{layout.SWEEP_ACOUSTIC_EFFECTS}.csv")
+    assert set(effects["code_value"]) == {1.0, 3.0} and len(effects) == 4 * 2 * 7
+    report = (tmp_path / "a" / "report.md").read_text()
+    assert "## What each code does to the sound" in report
+    assert (tmp_path / "a" / "figures" / "sweep_matrix.png").exists()
