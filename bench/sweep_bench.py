@@ -11,9 +11,9 @@ import included): ``extract.py --codes=all --values=0,1,2,5 --n_per_code=50`` fo
 --calibration: null sweeps drawn by synthetic.planted_sweeps.null_sweep_cube (no value
 effect; a smooth trace per draw shared by every value, AR1 noise per draw and value, a
 log-normal scale per draw; normal or t(5) noise), fixed seeds 0..--reps-1, each 8 codes x
-4 values x 50 draws x 64 times: the rejection rate at 0.05 of p_level and p_shape over every cell, and
-the family-wise rate (any cell driven) of the 8-code matrix under Holm and BH. Power:
-planted_sweep_cube (one code's bump grows with the value) at a few effects.
+4 values x 50 draws x 64 times: the rejection rate at 0.05 of p_level and p_shape over every
+cell, and the family-wise rate (any cell driven) of the 8-code matrix under Holm and BH.
+Power: planted_sweep_cube (one code's bump grows with the value) at a few effects.
 """
 
 from __future__ import annotations
