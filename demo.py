@@ -11,6 +11,8 @@ Stages (each one a command you can run yourself; the exact command lines are pri
     generate generate.py               one WAV per code, with Q's classification
     extract  extract.py                Q's layer traces on the held-out (test) tokens
     analyze  analyze.py                GAMMs, tables, figures, report
+    sweep    extract.py --values       a latent sweep: every code at values 0 and 5, G's blocks
+    sweep_analyze analyze.py           which code drives which G block (docs/sweeps.md)
 Re-running reuses every finished stage (each writes atomically and is marked done); an
 interrupted stage is redone or, for training, resumed from its last checkpoint.  Every stage
 writes into its own sub-folder of --out and may replace only its own earlier output there
@@ -67,8 +69,14 @@ STAGES = (Stage("corpus", ("-m", "corpus.demo_corpus"), DemoCorpusOptions, "corp
           Stage("train", ("train.py",), TrainOptions, "train"),
           Stage("extract", ("extract.py",), ExtractOptions, "activations"),
           Stage("generate", ("generate.py",), GenerateOptions, "generated"),
-          Stage("analyze", ("analyze.py",), AnalysisOptions, "analysis"))
+          Stage("analyze", ("analyze.py",), AnalysisOptions, "analysis"),
+          # a latent sweep (docs/sweeps.md): two values, few draws, so the demo stays fast
+          Stage("sweep", ("extract.py",), ExtractOptions, "sweep"),
+          Stage("sweep_analyze", ("analyze.py",), AnalysisOptions, "sweep_analysis"))
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
+# The demo's sweep: code values and shared z draws per code and value.
+SWEEP_VALUES = (0, 5)
+SWEEP_DRAWS = 12
 # The sub-folder of --out each stage writes.
 STAGE_FOLDERS = {stage.name: stage.folder for stage in STAGES}
 # Commands recorded before corpus/demo.py became corpus/demo_corpus.py run the same stage.
@@ -128,6 +136,11 @@ def stage_values(options: DemoOptions, path: dict) -> dict:
         "analyze": dict(activations=path["extract"], out=path["analyze"],
                         generated=path["generate"], layer="conv5", ref_word="ask",
                         contrasts="auto", spectra=True, overwrite=True),
+        "sweep": dict(checkpoint=path["train"], out=path["sweep"], network="G",
+                      codes=["all"], values=[str(v) for v in SWEEP_VALUES],
+                      n_per_code=SWEEP_DRAWS, seed=seed, overwrite=True),
+        "sweep_analyze": dict(activations=path["sweep"], out=path["sweep_analyze"],
+                              folder_kind="sweep", overwrite=True),
     }
     if not options.progress:
         for stage_values_ in values.values():
@@ -258,6 +271,7 @@ def run(options: DemoOptions, script: str = "demo.py") -> int:
                       f"{shlex.join(again)}", file=sys.stderr, flush=True)
     print(f"[demo] finished in {time.time() - t0:.0f} s (this invocation).")
     print(f"[demo] report: {os.path.join(path['analyze'], 'report.md')} (and report.html)")
+    print(f"[demo] latent sweep: {os.path.join(path['sweep_analyze'], 'report.md')}")
     print(f"[demo] TensorBoard: {tensorboard_hint(path['train'])}")
     return 0
 

@@ -84,6 +84,12 @@ class AnalysisOptions(StageOptions):
                                   "the phone table)")
     contrast_engine: str = choice("fast", ENGINES, "engine of the contrast matrix's phone "
                                   "GAMMs (fast: seconds a cell; mgcv: exact, slow)")
+    # What --activations holds (extract_info.json's folder_kind; docs/sweeps.md).
+    folder_kind: str = choice("auto", ("auto", "word", "sweep"), "what --activations holds: "
+                              "auto (as its extract_info.json says), word (word tokens: a "
+                              "latent sweep is refused) or sweep (extract.py --values: a "
+                              "folder of word tokens is refused); a sweep gets the code x "
+                              "layer matrix (--contrast_layers, --shape_terms, --figures)")
     # Spectra of the averaged feature maps (analysis.spectra): off by default.
     spectra: bool = boolean(False, "power spectra of the averaged feature maps per word and "
                             "phone, with band-power tests (docs/contrasts.md)")

@@ -221,6 +221,9 @@ def run(options: AnalysisOptions, script: str = "analyze") -> dict:
 
 def summary(info: dict) -> str:
     """The stage's closing line (stdout): what was fitted, where the report is, how long."""
+    if info.get("sweep"):                       # latent sweeps (docs/sweeps.md)
+        from analysis.report_sweeps import summary as sweep_summary
+        return sweep_summary(info)
     w1, w2 = info["diff"]
     out = info["out"]
     parts = [f"word GAMM at {info['layer']} (engine {info['engine']}, rho {info['rho']:.3f})",
@@ -249,6 +252,9 @@ def _run(args: AnalysisOptions, progress: Progress, script: str) -> dict:
     src = args.activations
     if not src or not os.path.isdir(src):
         raise AnalysisInputError(f"--activations={src!r} is not a folder")
+    from analysis import report_sweeps          # latent sweeps (docs/sweeps.md)
+    if report_sweeps.is_sweep(args):
+        return report_sweeps.run_sweep(args, progress, command_line(args, "analyze.py"))
     # Checked before anything is read or fitted: a refused --out costs nothing.
     output = OutputFolder(args.out, STAGE, inputs=inputs_of(args), overwrite=args.overwrite)
     inputs = read_model_inputs(args, progress)

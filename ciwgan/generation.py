@@ -58,6 +58,13 @@ def read_code_words(config: WaveGANConfig, path: Optional[str]) -> Dict[str, str
     if not path:
         return {}
     file = os.path.join(path, CLASSIFICATION_JSON) if os.path.isdir(path) else path
+    info = os.path.join(os.path.dirname(file), layout.EXTRACT_INFO_JSON)
+    if os.path.exists(info):    # a latent sweep's codes are no word mapping (docs/sweeps.md)
+        try:
+            record = layout.read_record(info)
+        except (OSError, ValueError):
+            record = None
+        layout.check_folder_kind(record, path, layout.FOLDER_WORD, "--classification")
     try:
         with open(file, encoding="utf-8") as f:
             mapping = json.load(f).get("mapping") or {}

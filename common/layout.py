@@ -127,6 +127,23 @@ CONFUSION_CSV = "confusion.csv"
 CLASSIFICATION_JSON = "classification.json"
 EXTRACT_INFO_JSON = "extract_info.json"
 
+# ------------------------------------------------------------------ latent sweeps
+# extract.py --codes --values=0,1,2,5 (extraction.sweep): an activations folder whose
+# extract_info.json says folder_kind "sweep" (any other: "word"), with one row per generated
+# token saying which code at which value made it (noise_index: the shared z draw, the unit
+# of replication) and, when the acoustics module is there, the generated audio's measures.
+FOLDER_KIND_KEY = "folder_kind"
+FOLDER_WORD = "word"
+FOLDER_SWEEP = "sweep"
+SWEEP_TOKENS_CSV = "sweep_tokens.csv"
+SWEEP_TOKENS = _table("sweep_tokens", "token_id:int64 code:string code_value:float64 "
+                      "noise_index:int64")
+SWEEP_ACOUSTICS = "sweep_acoustics"    # .parquet: token, layer, frame, time_s, measures
+# analyze.py on a sweep folder (analysis.sweeps, docs/sweeps.md)
+SWEEP_MATRIX = "sweep_matrix"          # .csv, .md (+ figures/sweep_matrix.{png,pdf})
+SWEEP_CURVES_CSV = "sweep_curves.csv"  # mean trace per code, layer, value and time
+SWEEP_ACOUSTIC_EFFECTS = "sweep_acoustic_effects"   # .csv, .md
+
 # ------------------------------------------------------------------ generated audio
 GENERATED_CSV = "generated.csv"
 # One row per clip; with Q, then q_code, logit_0.., prob_0.. and q_agrees.
@@ -215,3 +232,29 @@ def read_record(path: str, name: Optional[str] = None):
     ValueError (unreadable, not JSON) are left to the caller."""
     with open(path, encoding="utf-8") as f:
         return check_version(json.load(f), path, name)
+
+
+class FolderKindError(InputError):
+    """An activations folder of the other kind: a latent sweep where a word folder is
+    expected, or the reverse."""
+
+
+def folder_kind(info: Optional[dict]) -> str:
+    """The kind of an activations folder from its extract_info.json record: ``sweep`` or
+    ``word`` (a record without the key was written before sweeps existed: ``word``)."""
+    kind = (info or {}).get(FOLDER_KIND_KEY, FOLDER_WORD)
+    return kind if kind in (FOLDER_WORD, FOLDER_SWEEP) else FOLDER_WORD
+
+
+def check_folder_kind(info: Optional[dict], where: str, expected: str, flag: str) -> None:
+    """FolderKindError (one line, exit 2) unless the folder ``where`` (its extract_info
+    record ``info``) is of the ``expected`` kind."""
+    kind = folder_kind(info)
+    if kind == expected:
+        return
+    if kind == FOLDER_SWEEP:
+        raise FolderKindError(f"{flag}={where} is a latent sweep (extract.py --values), not a "
+                              "folder of word tokens; analyze it as a sweep "
+                              "(analyze.py --folder_kind=sweep or auto)")
+    raise FolderKindError(f"{flag}={where} is a folder of word tokens, not a latent sweep; "
+                          "make one with extract.py --codes=all --values=0,1,2,5")

@@ -195,7 +195,7 @@ def make_generator_plan(G, config, source, *, layers=None, phones=None, upsample
     """
     if G is None:
         raise ExtractionError("--network=G: the checkpoint has no generator")
-    if getattr(source, "kind", None) != "generated":
+    if getattr(source, "kind", None) not in ("generated", "sweep"):
         raise ExtractionError("--network=G needs --codes (G's traces come from the latent "
                               "codes, not from --data audio)")
     if phones:

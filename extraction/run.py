@@ -325,7 +325,8 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
                    channels: Optional[str] = None, overwrite: bool = False,
                    checkpoint: str = "", checkpoint_prefix: Optional[str] = None,
                    csv: Optional[bool] = None, progress: bool = True, n_perm: int = 200,
-                   notify: Optional[Callable[[str], None]] = None) -> dict:
+                   notify: Optional[Callable[[str], None]] = None,
+                   finish: Optional[Callable[[str, dict], None]] = None) -> dict:
     """Extract, classify and write the activations folder ``out``; returns extract_info.
 
     Args:
@@ -348,6 +349,8 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
         permutation chance level.
       notify: receives one-line notices (CSV skipped for size, resuming, interrupted);
         default: logged at INFO.
+      finish: called as ``finish(partial_folder, info)`` before extract_info.json is
+        written (a latent sweep's side tables and record: :func:`extraction.sweep.finish_sweep`).
     ``out`` must not be, contain or lie inside the data folder, the checkpoint or the
     repository (:class:`common.errors.OutputPathError`). The folder is built in
     ``.<name>.partial`` beside ``out`` (:mod:`extraction.resume`): a run interrupted after
@@ -390,6 +393,8 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
         info = build_info(checkpoint=checkpoint, config=config, source=source, plan=plan,
                           res=res, writers=writers, net_out=net_out, seconds=seconds,
                           checkpoint_prefix=checkpoint_prefix)
+        if finish is not None:
+            finish(tmp, info)
         write_json(os.path.join(tmp, layout.EXTRACT_INFO_JSON), info)
         job.finish()
     return info
@@ -423,7 +428,13 @@ def run(options: ExtractOptions, script: str = "extract") -> dict:
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         prefix, config, G, D, Q = load_checkpoint(options.checkpoint, model=options.model)
-        if options.codes:
+        finish = None
+        if options.values is not None:          # a latent sweep (docs/sweeps.md)
+            from extraction.sweep import SweepSource, finish_sweep
+            source = SweepSource(G, config, list(options.codes), options.sweep_values(),
+                                 options.n_per_code, options.batch_size, seed=options.seed)
+            finish = finish_sweep(G, source, notify=note)
+        elif options.codes:
             source = GeneratedSource(G, config, list(options.codes), options.n_per_code,
                                      options.batch_size, value=options.value,
                                      seed=options.seed)
@@ -439,7 +450,7 @@ def run(options: ExtractOptions, script: str = "extract") -> dict:
             upsample_per_word=options.upsample_per_word, channels=options.channels,
             overwrite=options.overwrite, checkpoint=options.checkpoint,
             checkpoint_prefix=prefix, csv=options.csv, progress=options.progress,
-            notify=note)
+            notify=note, finish=finish)
     finally:
         signal.signal(signal.SIGTERM, previous)
     return {"info": info, "prefix": prefix, "out": options.out}

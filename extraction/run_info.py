@@ -29,6 +29,7 @@ def build_info(*, checkpoint, config, source, plan: Plan, res: dict, writers: di
         "checkpoint": checkpoint,
         "checkpoint_prefix": checkpoint_prefix,
         "checkpoint_step": checkpoint_step(checkpoint_prefix) if checkpoint_prefix else None,
+        layout.FOLDER_KIND_KEY: layout.FOLDER_WORD,   # extraction.sweep: "sweep"
         "network": plan.network,
         "model": config.to_dict(),
         "data": source.data_dir,
