@@ -1,0 +1,94 @@
+"""extract --acoustics: Praat's measures on each layer's axis (extraction.acoustics), planted
+tones and failures; the acoustics table of an extraction run; bad input."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from common import layout
+from extraction.acoustics import measure_acoustics, onto_axis
+
+SR = 16000
+L = 16384
+FRAMES = {"conv2": (1024, 16 / SR, 10 / SR), "conv5": (16, 1024 / SR, 682 / SR)}
+
+
+def tone(f0: float, start: int, n: int, amp: float = 0.5) -> np.ndarray:
+    """A harmonic tone at f0 (four harmonics) with a Hann envelope in [start, start + n)."""
+    t = np.arange(n) / SR
+    x = np.zeros(L)
+    x[start:start + n] = amp * np.hanning(n) * sum(
+        np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 5))
+    return x
+
+
+def test_planted_tones_and_failures():
+    audio = np.stack([tone(150, 1000, 8000), tone(220, 4000, 6000), np.zeros(L),
+                      np.clip(4 * tone(200, 1000, 8000), -0.5, 0.5), tone(150, 1000, 8000)])
+    audio[4, 100] = np.nan
+    table, failures = measure_acoustics(audio, SR, FRAMES)
+    assert list(table.columns) == ["token", "layer", "frame", "time_s",
+                                   *layout.ACOUSTIC_MEASURES]
+    assert len(table) == 5 * (1024 + 16)
+    assert failures == {"silence": 1, "non_finite": 1, "clipping": 1}
+    c2 = table[table.layer == "conv2"]
+    t0 = c2[c2.token == 0].set_index("frame")
+    # F0 planted at 150 Hz where the tone is loud, NaN (unvoiced) in the padding
+    mid = (t0.time_s > 0.2) & (t0.time_s < 0.5)
+    assert np.nanmedian(t0.f0_hz[mid]) == pytest.approx(150, rel=0.02)
+    assert t0.f0_hz[t0.time_s > 0.8].isna().all()
+    # intensity: loud inside the tone, at the floor in the padding
+    assert t0.intensity_db[mid].min() > t0.intensity_db[t0.time_s > 0.8].max() + 40
+    t1 = c2[c2.token == 1]
+    assert np.nanmedian(t1.f0_hz[(t1.time_s > 0.35) & (t1.time_s < 0.55)]) == \
+        pytest.approx(220, rel=0.02)
+    assert c2[c2.token == 2][list(layout.ACOUSTIC_MEASURES)].isna().all().all()  # silence
+    assert c2[c2.token == 4][list(layout.ACOUSTIC_MEASURES)].isna().all().all()  # NaN audio
+    # conv5's coarse axis: window means of the same track, close to conv2's average there
+    c5 = table[(table.layer == "conv5") & (table.token == 0)]
+    assert c5.time_s.to_numpy() == pytest.approx((682 + 1024 * np.arange(16)) / SR)
+    assert np.nanmedian(c5.f0_hz) == pytest.approx(150, rel=0.02)
+
+
+def test_onto_axis_window_and_interpolation():
+    times = np.arange(10) * 0.01
+    values = times * 100.0
+    values[7] = np.nan
+    fine = onto_axis(times, values, np.array([0.015, 0.065, 0.2]), jump=0.001)
+    assert fine[0] == pytest.approx(1.5) and np.isnan(fine[1]) and fine[2] == 9.0
+    coarse = onto_axis(times, values, np.array([0.02, 0.07]), jump=0.05)
+    assert coarse[0] == pytest.approx(np.mean([0, 1, 2, 3, 4]))
+    assert coarse[1] == pytest.approx(np.mean([5, 6, 8, 9]))   # NaN frame left out
+
+
+def test_extraction_writes_acoustics(tmp_path):
+    pytest.importorskip("tensorflow")
+    import wavegan
+    from extraction.run import run_extraction
+    from extraction.sources import ArraySource
+    from tests.extraction_helpers import tiny_ciwgan_models
+
+    config, G, D, Q = tiny_ciwgan_models(3)
+    audio = np.stack([tone(150, 1000, 8000), tone(220, 2000, 8000),
+                      np.zeros(L)]).astype(np.float32)
+    src = ArraySource(audio, ["a", "b", "a"], ["s1", "s2", "s2"], batch_size=2)
+    info = run_extraction(Q, config, src, str(tmp_path / "acts"), progress=False, n_perm=5,
+                          layers=["conv3", "conv5"], csv=False, acoustics=True)
+    assert "acoustics.parquet" in info["files"]
+    assert info["counts"]["acoustic_failures"] == {"silence": 1}
+    assert info["counts"]["rows"]["acoustics"] == 3 * (256 + 16)
+    ac = pd.read_parquet(tmp_path / "acts" / "acoustics.parquet")
+    assert tuple(ac.columns) == layout.LONG_TABLES[layout.ACOUSTICS].names
+    act = pd.read_parquet(tmp_path / "acts" / "activations.parquet")
+    keys = ["token_id", "layer", "sample"]
+    merged = act.merge(ac, on=keys, suffixes=("", "_ac"))
+    assert len(merged) == len(act) and np.allclose(merged.time, merged.time_ac)
+    assert wavegan is not None
+
+
+def test_network_g_acoustics_is_refused():
+    from common.errors import InputError
+    from extraction.extract_options import ExtractOptions
+
+    with pytest.raises(InputError, match="--acoustics needs input audio"):
+        ExtractOptions(checkpoint="c", out="o", network="G", codes=["0"], acoustics=True)
