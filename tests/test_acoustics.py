@@ -92,3 +92,31 @@ def test_network_g_acoustics_is_refused():
 
     with pytest.raises(InputError, match="--acoustics needs input audio"):
         ExtractOptions(checkpoint="c", out="o", network="G", codes=["0"], acoustics=True)
+
+
+# --------------------------------------------------------------------------- analysis
+
+def test_planted_correlates_intensity_at_conv2_nothing_at_conv4(tmp_path):
+    """#26 item 3: conv2 follows the input's intensity 2 frames (2 ms) late, conv4 follows
+    nothing: the correlates name intensity at conv2 at 2 ms, and no measure at conv4."""
+    import json
+
+    from analysis.acoustic_correlates import FOLLOWS_R2, acoustic_correlates
+    from synthetic.acoustic import make_acoustic_folder
+
+    make_acoustic_folder(str(tmp_path), layers=("conv2", "conv4"), follows={"conv2": (1.0, 2)},
+                         seed=3)
+    info = json.loads((tmp_path / "extract_info.json").read_text())
+    table = acoustic_correlates(str(tmp_path), info, 16000).set_index(["layer", "measure"])
+    alone = list(layout.ACOUSTIC_MEASURES)
+    c2 = table.loc["conv2"]
+    assert c2.loc[alone, "r2_cv"].idxmax() == "intensity_db"
+    assert c2.loc["intensity_db", "r2_cv"] > 0.3
+    assert c2.loc["intensity_db", "lag_ms"] == pytest.approx(2.0)
+    assert c2.loc["intensity_db", "lag_agreement"] == 1.0
+    assert (c2.loc[[m for m in alone if m != "intensity_db"], "r2_cv"] < FOLLOWS_R2).all()
+    assert c2.loc["word+measures", "r2_cv"] > c2.loc["word", "r2_cv"] + 0.3
+    c4 = table.loc["conv4"]
+    assert (c4.loc[alone + ["measures"], "r2_cv"] < FOLLOWS_R2).all()
+    assert c4.loc["word+measures", "r2_cv"] <= c4.loc["word", "r2_cv"] + FOLLOWS_R2
+    assert (table["fold_by"] == "speaker").all() and (table["n_tokens"] == 54).all()
