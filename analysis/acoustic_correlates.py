@@ -4,9 +4,12 @@ For each layer, how much of the averaged trace's variance (the rows of ``activat
 acoustic measure of the input (the rows of ``acoustics``, extract.py --acoustics, on the same
 layer axis) explains, as cross-validated R² with folds by speaker:
 
-    <measure>       value[t] ~ 1 + x[t - lag] (+ a missing-value indicator where x has NaN:
-                    f0 unvoiced, cog/f1/f2 silent), for each acoustic measure alone
-    measures        all five together, each at the lag chosen for it alone
+    <measure>       value[t] ~ 1 + x[t - lag] for each acoustic measure alone, fitted and
+                    scored on the frames where x is defined (f0: voiced; cog, f1, f2: not
+                    silent; ``missing_share`` says how many frames are left out)
+    measures        all five together, each at the lag chosen for it alone, an undefined
+                    value replaced by the measure's training mean (no missing-value indicator:
+                    it would stand for "inside the word", i.e. for the mean time course)
     time            the mean trace over training tokens (frame means): no acoustics, no word
     word            the word's mean trace over training tokens (word x frame cell means)
     word+measures   the word's mean trace plus all five measures (the measures' slopes within
@@ -75,7 +78,7 @@ def layer_info(info: dict, layer: str, sample_rate: int) -> dict:
     extract_info.json's ``layers`` (width absent: the hop only, one frame of lag)."""
     for entry in (info or {}).get("layers", []) or []:
         if isinstance(entry, dict) and str(entry.get("name")) == str(layer):
-            jump = float(entry.get("jump", 1.0))
+            jump = float(entry.get("jump", entry.get("stride", 1.0)))
             width = float(entry.get("width", jump))
             max_lag = max(1, int(np.floor((width - 1) / 2.0 / jump)))
             return {"jump": jump, "width": width, "frame_ms": 1000.0 * jump / sample_rate,
@@ -140,15 +143,11 @@ def shift(X: np.ndarray, lag: int) -> np.ndarray:
     return X[:, np.clip(np.arange(T) - lag, 0, T - 1)]
 
 
-def features(x: np.ndarray) -> List[np.ndarray]:
-    """A measure's columns: its values (NaN -> 0) and, when it has NaN, the missing-value
-    indicator (with an intercept in the model the fill value changes nothing but the
-    indicator's coefficient)."""
-    miss = ~np.isfinite(x)
-    cols = [np.where(miss, 0.0, x)]
-    if miss.any():
-        cols.append(miss.astype(np.float64))
-    return cols
+def filled(x: np.ndarray, tr: np.ndarray) -> np.ndarray:
+    """x with NaN replaced by its mean over the training tokens ``tr`` (0 if none)."""
+    ok = np.isfinite(x[tr])
+    mean = float(x[tr][ok].mean()) if ok.any() else 0.0
+    return np.where(np.isfinite(x), x, mean)
 
 
 # --------------------------------------------------------------------------- models
@@ -167,6 +166,21 @@ def _ols(cols: List[np.ndarray], y: np.ndarray, tr: np.ndarray, te: np.ndarray,
     return A @ beta, design(te) @ beta
 
 
+def _ols_defined(x: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray) -> tuple:
+    """(training R², test predictions [len(te), F] with NaN where x is undefined, their
+    baseline: the training mean of y on the frames where x is defined) of y ~ 1 + x on the
+    frames where x is defined."""
+    m_tr, m_te = np.isfinite(x[tr]), np.isfinite(x[te])
+    pred = np.full(x[te].shape, np.nan)
+    if m_tr.sum() < 3:
+        return -np.inf, pred, np.nan
+    xt, yt = x[tr][m_tr], y[tr][m_tr]
+    A = np.column_stack([xt, np.ones_like(xt)])
+    beta = np.linalg.lstsq(A, yt, rcond=None)[0]
+    pred[m_te] = x[te][m_te] * beta[0] + beta[1]
+    return _r2(yt, A @ beta, yt.mean()), pred, float(yt.mean())
+
+
 def _cell_means(A: np.ndarray, w: np.ndarray, n_words: int, tr: np.ndarray) -> np.ndarray:
     """[n_words, F] means over training tokens per word (a word absent from training: the
     training mean trace)."""
@@ -179,8 +193,12 @@ def _cell_means(A: np.ndarray, w: np.ndarray, n_words: int, tr: np.ndarray) -> n
 
 
 def _r2(y, pred, base) -> float:
-    den = float(((y - base) ** 2).sum())
-    return float(1.0 - ((y - pred) ** 2).sum() / den) if den > 0 else np.nan
+    """1 - SSE(pred) / SSE(base) over the entries where ``pred`` is finite."""
+    y, pred, base = (np.broadcast_to(np.asarray(a, np.float64), np.shape(y)).ravel()
+                     for a in (y, pred, base))
+    ok = np.isfinite(pred)
+    den = float(((y[ok] - base[ok]) ** 2).sum())
+    return float(1.0 - ((y[ok] - pred[ok]) ** 2).sum() / den) if den > 0 else np.nan
 
 
 def layer_correlates(data: dict, max_lag: int, n_folds: int = N_FOLDS,
@@ -206,21 +224,19 @@ def layer_correlates(data: dict, max_lag: int, n_folds: int = N_FOLDS,
     K = int(folds.max()) + 1
     oof = {r: np.zeros_like(Y) for r in ROWS}
     base = np.zeros_like(Y)
+    base_m = {m: np.zeros_like(Y) for m in MEASURES}   # each measure's own baseline
     chosen = {m: [] for m in MEASURES}
     for f in range(K):
         tr, te = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
         base[te] = Y[tr].mean()
         best = {}
         for m in MEASURES:
-            fits = []
-            for k in lags:
-                p_tr, p_te = _ols(features(Xs[m][k]), Y, tr, te)
-                fits.append((_r2(Y[tr].ravel(), p_tr, Y[tr].mean()), k, p_te))
-            r2, k, p_te = max(fits, key=lambda t: (t[0], -abs(t[1])))
+            fits = [(*_ols_defined(Xs[m][k], Y, tr, te), k) for k in lags]
+            r2, p_te, base_m[m][te], k = max(fits, key=lambda t: (t[0], -abs(t[3])))
             best[m] = k
             chosen[m].append(k)
-            oof[m][te] = p_te.reshape(len(te), -1)
-        cols = [c for m in MEASURES for c in features(Xs[m][best[m]])]
+            oof[m][te] = p_te
+        cols = [filled(Xs[m][best[m]], tr) for m in MEASURES]
         oof["measures"][te] = _ols(cols, Y, tr, te)[1].reshape(len(te), -1)
         oof["time"][te] = Y[tr].mean(0)
         cm_y = _cell_means(Y, w, len(levels), tr)
@@ -232,13 +248,13 @@ def layer_correlates(data: dict, max_lag: int, n_folds: int = N_FOLDS,
                                                      intercept=False)[1].reshape(len(te), -1)
     rows = []
     for r in ROWS:
-        row = {"measure": r, "r2_cv": _r2(Y, oof[r], base)}
+        row = {"measure": r, "r2_cv": _r2(Y, oof[r], base_m.get(r, base))}
         if r in MEASURES:
             counts = collections.Counter(chosen[r])
             lag, n = max(counts.items(), key=lambda kv: (kv[1], -abs(kv[0])))
-            p_all = _ols(features(Xs[r][lag]), Y, np.arange(len(Y)), np.arange(0))[0]
+            everyone = np.arange(len(Y))
             row.update(lag_frames=int(lag), lag_agreement=n / K,
-                       r2_in_sample=_r2(Y.ravel(), p_all, Y.mean()),
+                       r2_in_sample=_ols_defined(Xs[r][lag], Y, everyone, everyone[:0])[0],
                        missing_share=float((~np.isfinite(Xs[r][0])).mean()))
         rows.append(row)
     out = pd.DataFrame(rows)
@@ -269,14 +285,3 @@ def acoustic_correlates(folder: str, info: dict, sample_rate: int,
             progress(f"acoustic correlates of {layer} done")
     return pd.concat(tables, ignore_index=True).reindex(columns=COLUMNS)
 
-
-def write_correlates(table: pd.DataFrame, out: str, failures: Optional[dict] = None,
-                     figures: bool = True) -> Dict[str, str]:
-    """acoustic_correlates.csv (and the heat map under figures/); returns the paths."""
-    from common.atomic import atomic_write_csv
-    paths = {"csv": os.path.join(out, layout.ACOUSTIC_CORRELATES_CSV)}
-    atomic_write_csv(table, paths["csv"])
-    if figures:
-        from analysis.report_acoustics import heat_map
-        paths.update(heat_map(table, os.path.join(out, layout.FIGURES_DIR)))
-    return paths

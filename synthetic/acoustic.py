@@ -92,3 +92,23 @@ def make_acoustic_folder(out: str, layers: Sequence[str] = ("conv2", "conv4"),
     with open(os.path.join(out, layout.EXTRACT_INFO_JSON), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
     return {"follows": follows, "layers": list(geo), "n_tokens": n}
+
+
+def add_acoustics(folder: str, seed: int = 0, phi: float = 0.9) -> None:
+    """Beside an activations folder's activations.parquet (e.g.
+    :func:`synthetic.activations.write_synthetic_folder`), an acoustics.parquet on the same
+    (token, layer, sample) rows: every measure an AR1 series of its own, unrelated to the
+    traces (a null), f0 unvoiced over each token's last third."""
+    rng = np.random.default_rng(seed)
+    act = pd.read_parquet(os.path.join(folder, f"{layout.ACTIVATIONS}.parquet"))
+    act = act.sort_values(["layer", "token_id", "sample"], kind="stable")
+    parts = []
+    for (layer, _), rows in act.groupby(["layer", "token_id"], sort=False, observed=True):
+        T = len(rows)
+        meas = {m: mu + sd * ar1_rows(rng, (1, T), phi, 1.0)[0] for m, (mu, sd) in
+                LEVELS.items()}
+        meas["f0_hz"][2 * T // 3:] = np.nan
+        parts.append(rows.drop(columns=["value"]).assign(**meas))
+    table = pd.concat(parts, ignore_index=True)
+    table.reindex(columns=list(layout.LONG_TABLES[layout.ACOUSTICS].names)).to_parquet(
+        os.path.join(folder, f"{layout.ACOUSTICS}.parquet"), index=False)
