@@ -120,3 +120,57 @@ def test_planted_correlates_intensity_at_conv2_nothing_at_conv4(tmp_path):
     assert (c4.loc[alone + ["measures"], "r2_cv"] < FOLLOWS_R2).all()
     assert c4.loc["word+measures", "r2_cv"] <= c4.loc["word", "r2_cv"] + FOLLOWS_R2
     assert (table["fold_by"] == "speaker").all() and (table["n_tokens"] == 54).all()
+
+
+@pytest.fixture(scope="module")
+def syn_acoustics(tmp_path_factory):
+    from synthetic.acoustic import add_acoustics
+    from synthetic.activations import write_synthetic_folder
+
+    d = tmp_path_factory.mktemp("acts")
+    write_synthetic_folder(str(d / "plain"), words=("ask", "carry", "dark", "greasy"),
+                           tokens_per_word=8, seed=0, csv=False)
+    import shutil
+    shutil.copytree(d / "plain", d / "with")
+    add_acoustics(str(d / "with"), seed=1)
+    return d
+
+
+def test_analyze_acoustics_without_the_table_is_one_line_exit_2(syn_acoustics, tmp_path):
+    from analysis_helpers import run_analyze
+
+    out = tmp_path / "an"
+    res = run_analyze([f"--activations={syn_acoustics / 'plain'}", f"--out={out}",
+                       "--acoustics"])
+    assert res.returncode == 2, res.stderr[-2000:]
+    err = [line for line in res.stderr.splitlines() if line.startswith("analyze.py: error:")]
+    assert len(err) == 1 and "extracted without --acoustics" in err[0]
+    assert not out.exists()
+
+
+@pytest.mark.needs_r
+def test_analyze_acoustics_end_to_end(syn_acoustics, tmp_path):
+    from analysis.acoustic_correlates import COLUMNS, ROWS
+    from analysis_helpers import r_ok, run_analyze
+
+    if not r_ok():
+        pytest.skip("R with mgcv/lme4/lmerTest not available")
+    out = tmp_path / "an"
+    res = run_analyze([f"--activations={syn_acoustics / 'with'}", f"--out={out}",
+                       "--acoustics", "--phone_layers=", "--contrasts=s:sh"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    table = pd.read_csv(out / layout.ACOUSTIC_CORRELATES_CSV)
+    assert list(table.columns) == COLUMNS
+    assert list(table["layer"].unique()) == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    assert set(table["measure"]) == set(ROWS)
+    # the acoustics are a null here: no measure explains anything (the word does)
+    alone = table[table["measure"].isin(layout.ACOUSTIC_MEASURES)]
+    assert (alone["r2_cv"] < 0.05).all() and (table.loc[table.measure == "word", "r2_cv"]
+                                              > 0.3).all()
+    assert (out / "figures" / "acoustic_correlates.png").stat().st_size > 1000
+    report = (out / "report.md").read_text()
+    assert "## Acoustic correlates of each layer" in report
+    assert "conv1 follows none of the measures" in report
+    # the input baseline: a layer 'input' in the mixed models and the contrast matrix
+    assert "input" in set(pd.read_csv(out / "lmm.csv")["layer"])
+    assert "input" in set(pd.read_csv(out / "contrast_matrix.csv")["layer"])
