@@ -199,9 +199,12 @@ def measure_acoustics(audio: np.ndarray, sample_rate: int,
     return table, {r: int(failures[r]) for r in FAILURE_REASONS if failures[r]}
 
 
-def layer_frames_of(axes: dict, sample_rate: int) -> Dict[str, Tuple[int, float, float]]:
-    """{layer: (n_frames, jump_s, centre0_s)} from an extraction plan's layer axes (or from
-    extract_info.json's ``layers`` entries: dicts with length, jump, centre0)."""
+def layer_frames_of(axes, sample_rate: int) -> Dict[str, Tuple[int, float, float]]:
+    """{layer: (n_frames, jump_s, centre0_s)} for :func:`measure_acoustics` from an extraction
+    plan's layer axes ({name: LayerAxis}) or from extract_info.json's ``layers`` (a list of
+    dicts with name, length, jump, centre0; ``sample_rate``: its ``sample_rate``)."""
+    if isinstance(axes, (list, tuple)):
+        axes = {str(entry["name"]): entry for entry in axes}
     out = {}
     for name, a in axes.items():
         if isinstance(a, dict):

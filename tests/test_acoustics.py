@@ -174,3 +174,12 @@ def test_analyze_acoustics_end_to_end(syn_acoustics, tmp_path):
     # the input baseline: a layer 'input' in the mixed models and the contrast matrix
     assert "input" in set(pd.read_csv(out / "lmm.csv")["layer"])
     assert "input" in set(pd.read_csv(out / "contrast_matrix.csv")["layer"])
+
+
+def test_layer_frames_from_extract_info_entries():
+    from extraction.acoustics import layer_frames_of
+    from synthetic.acoustic import layer_entries
+
+    frames = layer_frames_of(list(layer_entries().values()), SR)
+    assert frames["conv1"] == (4096, 4 / SR, 2 / SR)
+    assert frames["conv5"] == (16, 1024 / SR, 682 / SR)
