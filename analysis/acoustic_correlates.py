@@ -275,7 +275,8 @@ def acoustic_correlates(folder: str, info: dict, sample_rate: int,
     tables = []
     for layer in layers:
         geo = layer_info(info, layer, sample_rate)
-        res = layer_correlates(read_layer(folder, layer, threads), geo["max_lag"])
+        data = read_layer(folder, layer, threads)
+        res = layer_correlates(data, geo["max_lag"])
         res.insert(0, "layer", layer)
         res["lag_ms"] = res["lag_frames"] * geo["frame_ms"]
         res["frame_ms"] = geo["frame_ms"]
@@ -283,5 +284,21 @@ def acoustic_correlates(folder: str, info: dict, sample_rate: int,
         tables.append(res)
         if progress:
             progress(f"acoustic correlates of {layer} done")
+        if layer == present[0]:  # the input baseline: its intensity on the finest axis
+            tables.insert(0, input_rows(data, geo))
+        del data
     return pd.concat(tables, ignore_index=True).reindex(columns=COLUMNS)
+
+
+def input_rows(data: dict, geo: dict) -> pd.DataFrame:
+    """The ``input`` baseline's rows: the input's intensity envelope (on the finest layer's
+    axis) as the trace, explained by the mean time course (``time``) and by the word
+    (``word``), cross-validated as the layers are: what the word already explains of the
+    input's loudness."""
+    nan = {m: np.full_like(data["X"][m], np.nan) for m in MEASURES}
+    d = {**data, "Y": data["X"]["intensity_db"], "X": nan}
+    res = layer_correlates(d, geo["max_lag"])
+    res = res[res["measure"].isin(["time", "word"])].copy()
+    res.insert(0, "layer", layout.INPUT_LAYER)
+    return res.assign(frame_ms=geo["frame_ms"])
 

@@ -80,9 +80,9 @@ def layer_sentence(rows: pd.DataFrame) -> str:
         gain = wm - w
         text += (": the measures add " + _fmt(gain) + " to the word" if gain >= FOLLOWS_R2
                  else ": the measures add nothing to the word")
-        if np.isfinite(allm) and w - allm >= FOLLOWS_R2:
-            text += ", and the word explains more than the measures (it encodes the word " \
-                    "beyond its acoustics)"
+        if np.isfinite(allm) and wm - allm >= FOLLOWS_R2:
+            text += f"; the word adds {_fmt(wm - allm)} to the measures (the layer encodes " \
+                    "the word beyond these acoustics)"
     return text + "."
 
 
@@ -97,16 +97,23 @@ def acoustics_section(table: pd.DataFrame, failures: Optional[dict] = None,
                         "the layer follows the measure) is chosen inside each training fold. "
                         f"A layer \"follows\" a measure at R\u00b2 >= {FOLLOWS_R2:g}; a layer "
                         "that follows nothing scores about 0 (docs/acoustics.md).", ""]
-    for _, rows in table.groupby("layer", sort=False):
+    layers = table[table["layer"] != layout.INPUT_LAYER]
+    for _, rows in layers.groupby("layer", sort=False):
         lines.append("* " + layer_sentence(rows))
+    inp = table[table["layer"] == layout.INPUT_LAYER].set_index("measure")
+    if len(inp):
+        lines.append(f"* input (the input's intensity envelope as the trace): the word explains "
+                     f"R\u00b2 {_fmt(float(inp.loc['word', 'r2_cv']))}, the mean time course "
+                     f"{_fmt(float(inp.loc['time', 'r2_cv']))}: a layer's word R\u00b2 reads "
+                     "against it.")
     lines += ["", "| layer | " + " | ".join(NAMES[c] for c in MEASURES + COMBINED) +
               " | lags (ms) |", "|---" + "|---:" * (len(MEASURES) + len(COMBINED)) + "|---|"]
-    for layer, rows in table.groupby("layer", sort=False):
+    for layer, rows in layers.groupby("layer", sort=False):
         r = rows.set_index("measure")
         lags = ", ".join(f"{NAMES[m]} {r.loc[m, 'lag_ms']:.3g}" for m in MEASURES)
         lines.append(f"| {md_text(layer)} | " + " | ".join(
             _fmt(float(r.loc[c, "r2_cv"])) for c in MEASURES + COMBINED) + f" | {lags} |")
-    first = table.iloc[0]
+    first = layers.iloc[0]
     lines += ["", f"{int(first['n_tokens'])} tokens, {int(first['n_speakers'])} speakers, "
               f"{int(first['n_folds'])} folds by {first['fold_by']}; table: "
               f"`{layout.ACOUSTIC_CORRELATES_CSV}`."]

@@ -161,8 +161,11 @@ def test_analyze_acoustics_end_to_end(syn_acoustics, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     table = pd.read_csv(out / layout.ACOUSTIC_CORRELATES_CSV)
     assert list(table.columns) == COLUMNS
-    assert list(table["layer"].unique()) == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    assert list(table["layer"].unique()) == ["input", "conv1", "conv2", "conv3", "conv4",
+                                             "conv5"]
     assert set(table["measure"]) == set(ROWS)
+    # the input baseline's rows: its intensity explained by the time course and the word
+    assert set(table.loc[table.layer == "input", "measure"]) == {"time", "word"}
     # the acoustics are a null here: no measure explains anything (the word does)
     alone = table[table["measure"].isin(layout.ACOUSTIC_MEASURES)]
     assert (alone["r2_cv"] < 0.05).all() and (table.loc[table.measure == "word", "r2_cv"]
