@@ -47,6 +47,7 @@ PITCH_FLOOR, PITCH_CEILING = 75.0, 600.0
 MAX_FORMANT_HZ, N_FORMANTS, FORMANT_WINDOW_S = 5500.0, 5, 0.025
 SPECTROGRAM_WINDOW_S = 0.005
 SILENCE_PEAK = 1e-4
+CROP_MARGIN_S = 0.1
 CLIP_RUN = 3
 FAILURE_REASONS = ("non_finite", "silence", "praat_error", "clipping", "unvoiced")
 
@@ -146,8 +147,15 @@ def measure_token(x: np.ndarray, sample_rate: int, centres: dict,
         return nan
     if _is_clipped(x):
         failures["clipping"] += 1
+    # Praat only over the nonzero stretch and CROP_MARGIN_S either side (the zero padding of a
+    # clip costs Praat time and is silent anyway: beyond the margin every track repeats its
+    # silent edge frame, intensity at the floor, the others NaN)
+    nz = np.flatnonzero(x)
+    margin = int(CROP_MARGIN_S * sample_rate)
+    lo, hi = max(0, nz[0] - margin), min(len(x), nz[-1] + 1 + margin)
     try:
-        tracks = praat_tracks(x, sample_rate)
+        tracks = praat_tracks(x[lo:hi], sample_rate)
+        tracks = {m: (t + lo / sample_rate, v) for m, (t, v) in tracks.items()}
     except Exception:  # noqa: BLE001 - any Praat failure is counted, never fatal
         failures["praat_error"] += 1
         return nan
@@ -222,18 +230,16 @@ def acoustic_rows(batch, audio: np.ndarray, axes: dict, sample_rate: int):
     import pyarrow as pa
 
     from common import layout
-    from extraction.schema import LONG_TABLES
+    from extraction.schema import LONG_TABLES, _take
 
     table, failures = measure_acoustics(audio, sample_rate, layer_frames_of(axes, sample_rate))
     tok = table["token"].to_numpy()
-    cols = {"token_id": np.asarray(batch.token_id, np.int64)[tok],
-            "word": np.asarray(list(batch.word), object)[tok],
-            "speaker": np.asarray(list(batch.speaker), object)[tok],
-            "layer": table["layer"].astype(str).to_numpy(object),
-            "sample": table["frame"].to_numpy(np.int64),
-            "time": table["time_s"].to_numpy(np.float64)}
+    layer = table["layer"]
+    cols = {"token_id": pa.array(np.asarray(batch.token_id, np.int64)[tok]),
+            "word": _take(list(batch.word), tok), "speaker": _take(list(batch.speaker), tok),
+            "layer": _take([str(c) for c in layer.cat.categories], layer.cat.codes.to_numpy()),
+            "sample": pa.array(table["frame"].to_numpy(np.int64)),
+            "time": pa.array(table["time_s"].to_numpy(np.float64))}
     for m in MEASURES:
-        cols[m] = table[m].to_numpy(np.float64)
-    schema = LONG_TABLES[layout.ACOUSTICS]
-    return pa.table({k: pa.array(cols[k], schema.field(k).type) for k in schema.names},
-                    schema=schema), failures
+        cols[m] = pa.array(table[m].to_numpy(np.float64))
+    return pa.table(cols, schema=LONG_TABLES[layout.ACOUSTICS]), failures
