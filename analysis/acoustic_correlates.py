@@ -31,8 +31,7 @@ still use every frame).
 from __future__ import annotations
 
 import collections
-import os
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import pandas as pd

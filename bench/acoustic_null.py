@@ -50,7 +50,8 @@ def main(n_null: int = 100, n_power: int = 20, gains=(0.25, 0.5, 1.0)) -> None:
     null = pd.concat([run_folder({}, seed) for seed in range(n_null)], ignore_index=True)
     alone = null[null["measure"].isin(MEASURES)]
     cv, ins = alone["r2_cv"].to_numpy(), alone["r2_in_sample"].to_numpy()
-    print(f"null: {n_null} folders x 2 layers x 5 measures = {len(alone)} R² ({time.perf_counter() - t0:.0f} s)")
+    print(f"null: {n_null} folders x 2 layers x 5 measures = {len(alone)} R² "
+          f"({time.perf_counter() - t0:.0f} s)")
     print("| R² of a null layer | mean | 95th pct | 99th pct | max | share >= "
           f"{FOLLOWS_R2:g} |")
     print("|---|---:|---:|---:|---:|---:|")
