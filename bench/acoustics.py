@@ -2,13 +2,18 @@
 (the paper's small experiment) in under 2 minutes, with extraction memory flat in the number
 of tokens.
 
-    .venv/bin/python bench/acoustics.py                       # both parts
+    .venv/bin/python bench/acoustics.py                       # every part
     .venv/bin/python bench/acoustics.py --parts=measure --tokens=1067
 
 Part ``measure``: :func:`extraction.acoustics.measure_acoustics` in this process on N
 word-like tokens (a harmonic tone with a moving F0 and a noise burst under an envelope, then
 zero padding, 16,384 samples), on the five conv layers' axes of the Q network (5,456 frames
 per token), in batches of 64 as the extraction calls it; wall time per token and the peak RSS.
+
+Part ``analyze``: :func:`analysis.acoustic_correlates.acoustic_correlates` (what analyze.py
+--acoustics adds) on a synthetic folder of about N tokens (:func:`synthetic.acoustic.
+make_acoustic_folder`: 8 words x N/24 speakers x 3 tokens, all five layers, conv2 planted):
+wall time and peak RSS.
 
 Part ``extract``: ``python extract.py`` as a child process (bench/scale_extract.py's dim-4
 ciwGAN checkpoint and synthetic dataset, all five layers, batch 64, --nocsv) with and without
@@ -84,6 +89,32 @@ def measure_part(n_tokens: int = 1067, batch: int = 64) -> dict:
     return res
 
 
+def analyze_part(n_tokens: int = 1067) -> dict:
+    """acoustic_correlates on a synthetic folder of about ``n_tokens`` tokens."""
+    from analysis.acoustic_correlates import acoustic_correlates
+    from synthetic.acoustic import make_acoustic_folder
+    base = tempfile.mkdtemp(prefix="bench_acoustics_analyze_")
+    try:
+        words = [f"w{i}" for i in range(8)]
+        truth = make_acoustic_folder(base, layers=[n for n, _, _ in LAYERS], words=words,
+                                     n_speakers=max(2, round(n_tokens / 24)),
+                                     tokens_per_cell=3, seed=0)
+        with open(os.path.join(base, layout.EXTRACT_INFO_JSON)) as f:
+            info = json.load(f)
+        t0 = time.perf_counter()
+        table = acoustic_correlates(base, info, SAMPLE_RATE)
+        wall = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    c2 = table[(table.layer == "conv2") & (table.measure == "intensity_db")].iloc[0]
+    res = {"tokens": truth["n_tokens"], "wall_s": wall,
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    print(f"acoustic_correlates: {truth['n_tokens']:,} tokens, 5 layers, {wall:.1f} s, peak RSS "
+          f"of this process {res['peak_rss_mb']:.0f} MB (planted conv2 ~ intensity: R² "
+          f"{c2.r2_cv:.2f} at {c2.lag_ms:g} ms)", flush=True)
+    return res
+
+
 def extract_part(counts=(500, 1067), dim: int = 4, batch_size: int = 64) -> list:
     """extract.py with and without --acoustics at each count (module docstring)."""
     from bench.scale_extract import run_child, write_inputs
@@ -132,7 +163,7 @@ if __name__ == "__main__":
     import argparse
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--parts", default="measure,extract")
+    p.add_argument("--parts", default="measure,analyze,extract")
     p.add_argument("--tokens", default="500,1067", help="token counts (extract), the largest "
                    "is the measure part's")
     a = p.parse_args()
@@ -140,6 +171,8 @@ if __name__ == "__main__":
     parts = a.parts.split(",")
     if "measure" in parts:
         measure_part(max(counts))
+    if "analyze" in parts:
+        analyze_part(max(counts))
     if "extract" in parts:
         extract_part(counts)
     from bench.common import matmul_rates
