@@ -90,15 +90,20 @@ def measure_part(n_tokens: int = 1067, batch: int = 64) -> dict:
 
 
 def analyze_part(n_tokens: int = 1067) -> dict:
-    """acoustic_correlates on a synthetic folder of about ``n_tokens`` tokens."""
+    """acoustic_correlates on a synthetic folder of about ``n_tokens`` tokens (written by a
+    child process, so that this process's peak RSS is the analysis's)."""
+    import subprocess
+
     from analysis.acoustic_correlates import acoustic_correlates
-    from synthetic.acoustic import make_acoustic_folder
     base = tempfile.mkdtemp(prefix="bench_acoustics_analyze_")
     try:
-        words = [f"w{i}" for i in range(8)]
-        truth = make_acoustic_folder(base, layers=[n for n, _, _ in LAYERS], words=words,
-                                     n_speakers=max(2, round(n_tokens / 24)),
-                                     tokens_per_cell=3, seed=0)
+        code = ("import json, sys; from synthetic.acoustic import make_acoustic_folder; "
+                "print(json.dumps(make_acoustic_folder(sys.argv[1], layers=('conv1', 'conv2', "
+                "'conv3', 'conv4', 'conv5'), words=[f'w{i}' for i in range(8)], "
+                f"n_speakers={max(2, round(n_tokens / 24))}, tokens_per_cell=3, seed=0)))")
+        truth = json.loads(subprocess.run([sys.executable, "-c", code, base], cwd=ROOT,
+                                          check=True, capture_output=True,
+                                          text=True).stdout)
         with open(os.path.join(base, layout.EXTRACT_INFO_JSON)) as f:
             info = json.load(f)
         t0 = time.perf_counter()
