@@ -73,47 +73,71 @@ def check_acoustics_folder(folder: str) -> str:
 # --------------------------------------------------------------------------- data
 
 def layer_info(info: dict, layer: str, sample_rate: int) -> dict:
-    """{jump, width, frame_ms, max_lag}: the layer's hop and receptive field from
+    """{jump, width, frame_ms, max_lag, length}: the layer's hop and receptive field from
     extract_info.json's ``layers`` (width absent: the hop only, one frame of lag)."""
     for entry in (info or {}).get("layers", []) or []:
         if isinstance(entry, dict) and str(entry.get("name")) == str(layer):
             jump = float(entry.get("jump", entry.get("stride", 1.0)))
             width = float(entry.get("width", jump))
             max_lag = max(1, int(np.floor((width - 1) / 2.0 / jump)))
+            length = entry.get("length")
             return {"jump": jump, "width": width, "frame_ms": 1000.0 * jump / sample_rate,
-                    "max_lag": max_lag}
+                    "max_lag": max_lag, "length": int(length) if length else None}
     raise AcousticsInputError(f"--acoustics: extract_info.json has no entry for layer "
                               f"{layer!r} (its hop and receptive field)")
 
 
-def read_layer(folder: str, layer: str, threads: int = 2) -> dict:
+def scored_samples(length: int, max_lag: int, max_frames: int = MAX_FRAMES) -> tuple:
+    """(frames scored: at most ``max_frames`` evenly spaced samples of 0..length-1, the
+    samples the measures are needed at: those frames shifted by every lag, clipped)."""
+    frames = np.unique(np.linspace(0, length - 1, min(length, max_frames)).round()
+                       .astype(np.int64))
+    needed = np.unique(np.clip(frames[:, None] - np.arange(-max_lag, max_lag + 1)[None, :],
+                               0, length - 1))
+    return frames, needed
+
+
+def read_layer(folder: str, layer: str, threads: int = 2, length: Optional[int] = None,
+               max_lag: int = 0, max_frames: int = MAX_FRAMES) -> dict:
     """One layer's traces and measures as matrices over the tokens both tables hold:
-    {'Y': [N, T], 'X': {measure: [N, T]}, 'words', 'speakers', 'token_ids'}."""
+    {'Y': [N, F], 'frames': the F samples of Y's columns, 'X': {measure: [N, S]},
+    'x_samples': the S samples of X's columns, 'length', 'words', 'speakers', 'token_ids'}.
+    With the layer's ``length`` only the scored frames and the samples their lags need are
+    read (:func:`scored_samples`); without it every sample."""
+    frames = needed = None
+    if length:
+        frames, needed = scored_samples(int(length), max_lag, max_frames)
     with open_table(folder, layout.ACTIVATIONS, threads=threads) as table:
-        act = table.rows({"layer": [layer]}, [c for c in ("token_id", "word", "speaker",
-                                                         "sample", "value")
-                                              if c in table.columns])
+        act = table.rows({"layer": [layer], "sample": None if frames is None else
+                          frames.tolist()},
+                         [c for c in ("token_id", "word", "speaker", "sample", "value")
+                          if c in table.columns])
     with open_table(folder, layout.ACOUSTICS, threads=threads) as table:
-        ac = table.rows({"layer": [layer]}, ["token_id", "sample", *MEASURES])
+        ac = table.rows({"layer": [layer], "sample": None if needed is None else
+                         needed.tolist()}, ["token_id", "sample", *MEASURES])
     if act.empty or ac.empty:
         raise AcousticsInputError(f"--acoustics: layer {layer} has no rows in "
                                   f"{'activations' if act.empty else 'acoustics'}")
     tokens = np.intersect1d(act["token_id"].unique(), ac["token_id"].unique())
-    T = int(max(act["sample"].max(), ac["sample"].max())) + 1
+    T = int(length or max(act["sample"].max(), ac["sample"].max()) + 1)
+    if frames is None:
+        frames = needed = np.arange(T)
 
-    def matrix(df, col):
-        out = np.full((len(tokens), T), np.nan)
-        keep = df["token_id"].isin(tokens).to_numpy()
+    def matrix(df, col, samples):
+        out = np.full((len(tokens), len(samples)), np.nan)
+        keep = (df["token_id"].isin(tokens) & df["sample"].isin(samples)).to_numpy()
         i = np.searchsorted(tokens, df["token_id"].to_numpy()[keep])
-        out[i, df["sample"].to_numpy()[keep]] = df[col].to_numpy(np.float64)[keep]
+        j = np.searchsorted(samples, df["sample"].to_numpy()[keep])
+        out[i, j] = df[col].to_numpy(np.float64)[keep]
         return out
 
     first = act.drop_duplicates("token_id").set_index("token_id").loc[tokens]
     speakers = (first["speaker"].astype(str).to_numpy() if "speaker" in first else
                 np.array(["NA"] * len(tokens)))
-    return {"Y": matrix(act, "value"), "X": {m: matrix(ac, m) for m in MEASURES},
-            "words": first["word"].astype(str).to_numpy(), "speakers": speakers,
-            "token_ids": tokens}
+    return {"Y": matrix(act, "value", frames), "frames": frames,
+            "X": {m: matrix(ac, m, needed) for m in MEASURES}, "x_samples": needed,
+            "length": T, "words": first["word"].astype(str).to_numpy(),
+            "speakers": speakers, "token_ids": tokens}
 
 
 # --------------------------------------------------------------------------- folds, lags
@@ -203,20 +227,26 @@ def _r2(y, pred, base) -> float:
 def layer_correlates(data: dict, max_lag: int, n_folds: int = N_FOLDS,
                      max_frames: int = MAX_FRAMES) -> pd.DataFrame:
     """Cross-validated R² of each model of the module docstring for one layer's matrices
-    (:func:`read_layer`); rows :data:`ROWS`, columns measure, r2_cv, lag_frames,
-    lag_agreement, r2_in_sample, missing_share, n_tokens, n_speakers, n_folds, fold_by,
-    frames_scored."""
+    (:func:`read_layer`; or full [N, T] matrices 'Y' and 'X' without 'frames' and
+    'x_samples'); rows :data:`ROWS`, columns measure, r2_cv, lag_frames, lag_agreement,
+    r2_in_sample, missing_share, n_tokens, n_speakers, n_folds, fold_by, frames_scored."""
     Y = np.asarray(data["Y"], np.float64)
-    N, T = Y.shape
-    ok_tok = np.isfinite(Y).all(1)
+    cols = np.asarray(data.get("frames", np.arange(Y.shape[1])))
+    T = int(data.get("length") or Y.shape[1])
+    x_samples = np.asarray(data.get("x_samples", np.arange(T)))
+    pick = np.unique(np.linspace(0, len(cols) - 1, min(len(cols), max_frames)).round()
+                     .astype(int))
+    frames = cols[pick]
+    ok_tok = np.isfinite(Y[:, pick]).all(1)
     if ok_tok.sum() < 4:
         raise AcousticsInputError(f"--acoustics: {int(ok_tok.sum())} token(s) with a complete "
                                   "trace; at least 4 are needed")
-    frames = np.unique(np.linspace(0, T - 1, min(T, max_frames)).round().astype(int))
-    Y = Y[ok_tok][:, frames]
+    Y = Y[ok_tok][:, pick]
     lags = range(-max_lag, max_lag + 1)
-    Xs = {m: {k: shift(np.asarray(data["X"][m], np.float64)[ok_tok], k)[:, frames]
-              for k in lags} for m in MEASURES}
+    # the measure at frame t - k (edges repeat the first / last sample; see shift())
+    at = {k: np.searchsorted(x_samples, np.clip(frames - k, 0, T - 1)) for k in lags}
+    Xs = {m: {k: np.asarray(data["X"][m], np.float64)[ok_tok][:, at[k]] for k in lags}
+          for m in MEASURES}
     words = np.asarray(data["words"])[ok_tok]
     levels, w = np.unique(words, return_inverse=True)
     folds, fold_by = speaker_folds(np.asarray(data["speakers"])[ok_tok], n_folds)
@@ -274,7 +304,7 @@ def acoustic_correlates(folder: str, info: dict, sample_rate: int,
     tables = []
     for layer in layers:
         geo = layer_info(info, layer, sample_rate)
-        data = read_layer(folder, layer, threads)
+        data = read_layer(folder, layer, threads, geo["length"], geo["max_lag"])
         res = layer_correlates(data, geo["max_lag"])
         res.insert(0, "layer", layer)
         res["lag_ms"] = res["lag_frames"] * geo["frame_ms"]
@@ -295,7 +325,9 @@ def input_rows(data: dict, geo: dict) -> pd.DataFrame:
     (``word``), cross-validated as the layers are: what the word already explains of the
     input's loudness."""
     nan = {m: np.full_like(data["X"][m], np.nan) for m in MEASURES}
-    d = {**data, "Y": data["X"]["intensity_db"], "X": nan}
+    frames = np.asarray(data["frames"])
+    y = data["X"]["intensity_db"][:, np.searchsorted(data["x_samples"], frames)]
+    d = {**data, "Y": y, "X": nan}
     res = layer_correlates(d, geo["max_lag"])
     res = res[res["measure"].isin(["time", "word"])].copy()
     res.insert(0, "layer", layout.INPUT_LAYER)

@@ -185,3 +185,17 @@ def test_layer_frames_from_extract_info_entries():
     frames = layer_frames_of(list(layer_entries().values()), SR)
     assert frames["conv1"] == (4096, 4 / SR, 2 / SR)
     assert frames["conv5"] == (16, 1024 / SR, 682 / SR)
+
+
+def test_reading_only_the_scored_samples_gives_the_same_numbers(tmp_path):
+    """read_layer with the layer's length reads the scored frames and their lags' samples
+    only: the same R² as from every sample."""
+    from analysis.acoustic_correlates import layer_correlates, read_layer
+    from synthetic.acoustic import make_acoustic_folder
+
+    make_acoustic_folder(str(tmp_path), layers=("conv2",), seed=5)
+    full = read_layer(str(tmp_path), "conv2")
+    part = read_layer(str(tmp_path), "conv2", length=1024, max_lag=3)
+    assert full["Y"].shape[1] == 1024 and part["Y"].shape[1] == 128
+    assert part["X"]["f0_hz"].shape[1] < 1024
+    pd.testing.assert_frame_equal(layer_correlates(full, 3), layer_correlates(part, 3))
