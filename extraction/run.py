@@ -471,6 +471,9 @@ def summary(result: dict) -> str:
     if c["skipped"]:
         msg += (f", skipped {sum(c['skipped'].values())} ("
                 + ", ".join(f"{k}={v}" for k, v in sorted(c["skipped"].items())) + ")")
+    if c.get("acoustic_failures"):  # --acoustics: Praat's failures, tokens per reason
+        msg += ", Praat failures (" + ", ".join(
+            f"{k}={v}" for k, v in sorted(c["acoustic_failures"].items())) + ")"
     if "accuracy" in info:
         msg += f", Q accuracy (Hungarian) {info['accuracy']:.3f}"
     step = info["checkpoint_step"]

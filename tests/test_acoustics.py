@@ -75,6 +75,8 @@ def test_extraction_writes_acoustics(tmp_path):
                           layers=["conv3", "conv5"], csv=False, acoustics=True)
     assert "acoustics.parquet" in info["files"]
     assert info["counts"]["acoustic_failures"] == {"silence": 1}
+    from extraction.run import summary
+    assert ", Praat failures (silence=1)" in summary({"info": info, "out": "o", "prefix": "p"})
     assert info["counts"]["rows"]["acoustics"] == 3 * (256 + 16)
     ac = pd.read_parquet(tmp_path / "acts" / "acoustics.parquet")
     assert tuple(ac.columns) == layout.LONG_TABLES[layout.ACOUSTICS].names
