@@ -2,8 +2,8 @@
 (the paper's small experiment) in under 2 minutes, with extraction memory flat in the number
 of tokens.
 
-    .venv/bin/python bench/acoustics.py                       # every part
-    .venv/bin/python bench/acoustics.py --parts=measure --tokens=1067
+    .venv/bin/python bench/acoustics_speed.py                       # every part
+    .venv/bin/python bench/acoustics_speed.py --parts=measure --tokens=1067
 
 Part ``measure``: :func:`extraction.acoustics.measure_acoustics` in this process on N
 word-like tokens (a harmonic tone with a moving F0 and a noise burst under an envelope, then
