@@ -123,6 +123,11 @@ def acoustics_section(table: pd.DataFrame, failures: Optional[dict] = None,
                      ", ".join(f"{md_text(k)} {v}" for k, v in sorted(failures.items())) + ".")
     else:
         lines.append("Praat measured every token (no silence, clipping or failure).")
+    lines.append("The layer `input` of the mixed models and of the contrast matrix, where they "
+                 "are shown, is the input's intensity (dB, Praat) on the finest layer's axis, "
+                 "tested like the layers and in their correction families: a difference "
+                 "encoded at a layer reads against one already present in the input's "
+                 "loudness.")
     if figure:
         lines += ["", f"![acoustic correlates]({figure})"]
     return "\n".join(lines) + "\n"
