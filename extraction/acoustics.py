@@ -177,8 +177,9 @@ def measure_acoustics(audio: np.ndarray, sample_rate: int,
         ``centre0_s + j * jump_s`` seconds (extract_info.json's ``jump`` and ``centre0`` per
         layer, divided by its ``sample_rate``).
     Returns:
-      (long table with columns token (row of ``audio``), layer, frame, time_s, intensity_db,
-      cog_hz, f0_hz, f1_hz, f2_hz; {reason: number of tokens} of the failures, see the module
+      (long table with columns token (row of ``audio``, int64), layer (a pandas Categorical
+      of the layer names), frame (index on the layer's axis), time_s, intensity_db, cog_hz,
+      f0_hz, f1_hz, f2_hz (float64), ordered token, layer, frame; {reason: number of tokens} of the failures, see the module
       docstring; a token that failed has NaN measures, it is never dropped).
     """
     audio = np.atleast_2d(np.asarray(audio))
