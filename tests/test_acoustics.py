@@ -94,6 +94,16 @@ def test_network_g_acoustics_is_refused():
         ExtractOptions(checkpoint="c", out="o", network="G", codes=["0"], acoustics=True)
 
 
+def test_network_g_acoustics_cli_is_one_line_exit_2(tmp_path, capsys):
+    from extraction_helpers import extract_cli
+
+    rc = extract_cli(f"--checkpoint={tmp_path}/none", f"--out={tmp_path}/o", "--network=G",
+                     "--codes=0", "--acoustics")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("extract.py: error: --acoustics "
+                                                           "needs input audio")
+
+
 # --------------------------------------------------------------------------- analysis
 
 def test_planted_correlates_intensity_at_conv2_nothing_at_conv4(tmp_path):
