@@ -211,3 +211,32 @@ def test_reading_only_the_scored_samples_gives_the_same_numbers(tmp_path):
     assert full["Y"].shape[1] == 1024 and part["Y"].shape[1] == 128
     assert part["X"]["f0_hz"].shape[1] < 1024
     pd.testing.assert_frame_equal(layer_correlates(full, 3), layer_correlates(part, 3))
+
+
+@pytest.mark.needs_festival
+@pytest.mark.skipif(__import__("shutil").which("text2wave") is None,
+                    reason="festival not installed")
+def test_real_speech_water(tmp_path):
+    """Festival's 'water' (a male voice): F0 of a male voice where voiced, [wɔ]'s F1 and
+    F2 below 1,500 Hz in the loudest stretch, the padding silent."""
+    import subprocess
+
+    import soundfile as sf
+
+    wav = tmp_path / "water.wav"
+    subprocess.run(["text2wave", "-o", str(wav), "-otype", "riff", "-F", str(SR)],
+                   input=b"water", check=True, capture_output=True)
+    x, sr = sf.read(str(wav))
+    x = x if x.ndim == 1 else x.mean(1)
+    assert sr == SR
+    audio = np.zeros(L)
+    n = min(len(x), L - 400)
+    audio[400:400 + n] = x[:n] / np.abs(x).max()
+    table, failures = measure_acoustics(audio[None], SR, {"conv4": (64, 256 / SR, 170 / SR)})
+    assert failures == {}
+    t = table.set_index("frame")
+    loud = t["intensity_db"] >= t["intensity_db"].max() - 6
+    assert 70 < np.nanmedian(t.loc[loud, "f0_hz"]) < 180
+    assert 300 < np.nanmedian(t.loc[loud, "f1_hz"]) < 900
+    assert 600 < np.nanmedian(t.loc[loud, "f2_hz"]) < 1500
+    assert (t.loc[t["time_s"] > (400 + n) / SR + 0.15, "intensity_db"] == 0).all()
