@@ -9,8 +9,9 @@ Stages (each one a command you can run yourself; the exact command lines are pri
     train    train.py                  a small ciwGAN (8 codes), --train_steps iterations
                                        (--deterministic; --train_minutes is only a safety cap)
     generate generate.py               one WAV per code, with Q's classification
-    extract  extract.py                Q's layer traces on the held-out (test) tokens
-    analyze  analyze.py                GAMMs, tables, figures, report
+    extract  extract.py                Q's layer traces on the held-out (test) tokens, and
+                                       their acoustics (--acoustics: Praat)
+    analyze  analyze.py                GAMMs, tables, figures, acoustic correlates, report
     sweep    extract.py --values       a latent sweep: every code at values 0 and 5, G's blocks
     sweep_analyze analyze.py           which code drives which G block (docs/sweeps.md)
 Re-running reuses every finished stage (each writes atomically and is marked done); an
@@ -132,10 +133,11 @@ def stage_values(options: DemoOptions, path: dict) -> dict:
         "generate": dict(checkpoint=path["train"], out=path["generate"], n_per_code=10,
                          seed=seed, classification=path["extract"], overwrite=True),
         "extract": dict(checkpoint=path["train"], data=path["prepare"], split="test",
-                        out=path["extract"], phones=["all"], upsample=True, overwrite=True),
+                        out=path["extract"], phones=["all"], upsample=True, acoustics=True,
+                        overwrite=True),
         "analyze": dict(activations=path["extract"], out=path["analyze"],
                         generated=path["generate"], layer="conv5", ref_word="ask",
-                        contrasts="auto", spectra=True, overwrite=True),
+                        contrasts="auto", spectra=True, acoustics=True, overwrite=True),
         "sweep": dict(checkpoint=path["train"], out=path["sweep"], network="G",
                       codes=["all"], values=[str(v) for v in SWEEP_VALUES],
                       n_per_code=SWEEP_DRAWS, seed=seed, overwrite=True),

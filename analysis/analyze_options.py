@@ -98,3 +98,9 @@ class AnalysisOptions(StageOptions):
     spectra_test: str = choice("lmm", ("lmm", "anova"), "band-power test: a mixed model per "
                                "band (lmm, needs R) or a one-way ANOVA")
     spectra_layers: list = items([], "layers of the spectra (default: all)")
+    # Acoustic correlates of each layer (analysis.acoustic_correlates, docs/acoustics.md).
+    acoustics: bool = boolean(False, "acoustic correlates: cross-validated R2 of each "
+                              "layer's trace on Praat's intensity, centre of gravity, F0, F1 "
+                              "and F2 of the input (needs extract.py --acoustics), and the "
+                              "input's intensity as a layer 'input' in the mixed models and "
+                              "the contrast matrix (docs/acoustics.md)")

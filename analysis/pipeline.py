@@ -255,9 +255,15 @@ def _run(args: AnalysisOptions, progress: Progress, script: str) -> dict:
     from analysis import report_sweeps          # latent sweeps (docs/sweeps.md)
     if report_sweeps.is_sweep(args):
         return report_sweeps.run_sweep(args, progress, command_line(args, "analyze.py"))
+    if args.acoustics:  # --acoustics needs the acoustics table (#26; analysis.acoustic_*)
+        from analysis.acoustic_correlates import check_acoustics_folder
+        check_acoustics_folder(src)
     # Checked before anything is read or fitted: a refused --out costs nothing.
     output = OutputFolder(args.out, STAGE, inputs=inputs_of(args), overwrite=args.overwrite)
     inputs = read_model_inputs(args, progress)
+    if args.acoustics:  # the input's intensity as a layer 'input' (analysis.acoustic_baseline)
+        from analysis.acoustic_baseline import add_input_layer
+        inputs = add_input_layer(args, inputs)
     up = read_optional(os.path.join(src, f"{layout.UPSAMPLED}.parquet"), pd.read_parquet) \
         if args.figures else None
     records = read_activations_records(src)
@@ -433,6 +439,10 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp, progress: Progress,
     if inputs.spectra_rows is not None:
         sections.append(spectra_section(args, inputs, records.info, tmp, progress, timings,
                                         colours))
+
+    if args.acoustics:  # acoustic correlates (#26): analysis.report_acoustics
+        from analysis.report_acoustics import acoustics_outputs
+        sections.append(acoustics_outputs(args, records, tmp, progress, timings))
 
     layer_time = read_layer_time(records, args.layer, rows=acts)
     if args.figures:

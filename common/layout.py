@@ -21,6 +21,8 @@ An activations folder (extract.py -> analyze.py):
         phone_activations    the same inside each wanted phone interval (--phones)
         upsampled            each layer's trace upsampled to the input (--upsample)
         channel_activations  every channel, not averaged (--channels)
+        acoustics            Praat's measures of the input audio on each layer's axis
+                             (--acoustics; extraction.acoustics)
     q_outputs.csv / d_outputs.csv    Q's (or D's) outputs per token
     confusion.csv                    Q's code per word: counts (rows word, columns code)
     classification.json              accuracy, mapping, permutation baseline
@@ -105,6 +107,10 @@ ACTIVATIONS = "activations"
 PHONE_ACTIVATIONS = "phone_activations"
 UPSAMPLED = "upsampled"
 CHANNEL_ACTIVATIONS = "channel_activations"
+ACOUSTICS = "acoustics"
+# The acoustic measures of extraction.acoustics (columns of the acoustics table, NaN where
+# Praat has no value: f0 unvoiced, cog/f1/f2 silent).
+ACOUSTIC_MEASURES = ("intensity_db", "cog_hz", "f0_hz", "f1_hz", "f2_hz")
 
 # The long tables (extraction.schema builds their rows; analysis.columns reads them).
 # time: seconds at the centre of the input span the index covers; norm_time: 0-1 within the
@@ -117,6 +123,8 @@ LONG_TABLES = {t.stem: t for t in (
     _table(UPSAMPLED, "token_id:int64 word:string layer:string sample:int64 value:float64"),
     _table(CHANNEL_ACTIVATIONS, "token_id:int64 word:string speaker:string layer:string "
            "channel:int64 sample:int64 time:float64 value:float64"),
+    _table(ACOUSTICS, "token_id:int64 word:string speaker:string layer:string "
+           "sample:int64 time:float64 " + " ".join(f"{m}:float64" for m in ACOUSTIC_MEASURES)),
 )}
 # Every text column of the long tables, in order of first appearance.
 LABEL_COLUMNS = tuple(dict.fromkeys(c for t in LONG_TABLES.values() for c in t.labels))
@@ -169,6 +177,9 @@ PHONE_PREDICTIONS_CSV = "phone_predictions.csv"
 LMM = "lmm"
 LMM_CSV = LMM + ".csv"
 CONTRAST_MATRIX = "contrast_matrix"    # .csv, .md (+ figures/contrast_matrix.{png,pdf})
+ACOUSTIC_CORRELATES = "acoustic_correlates"   # .csv, .md (+ figures/acoustic_correlates.*)
+ACOUSTIC_CORRELATES_CSV = ACOUSTIC_CORRELATES + ".csv"
+INPUT_LAYER = "input"                  # the input's intensity envelope as a pseudo-layer
 FIGURES_DIR = "figures"
 
 

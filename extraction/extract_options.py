@@ -33,6 +33,10 @@ class ExtractOptions(StageOptions):
     phones: Optional[list] = items(None, "phone labels for phone_activations, e.g. s,sh; "
                                    "'all': every speech phone of phones.csv (for analyze.py "
                                    "--contrasts=auto)")
+    acoustics: bool = boolean(False, "also write acoustics.parquet: Praat's intensity, spectral "
+                              "centre of gravity, F0, F1 and F2 of the input audio on each "
+                              "layer's time axis (for analyze.py --acoustics; not with "
+                              "--network=G, which has no input audio)")
     network: str = choice("Q", ("Q", "D", "G"), "network to probe (G: the generator's own "
                           "block traces, needs --codes)")
     channels: Optional[str] = text(None, "single channels to write, e.g. 'conv5:0,1,2;conv4:7'")
@@ -63,6 +67,10 @@ class ExtractOptions(StageOptions):
         if self.network == "G" and not self.codes:
             raise InputError("--network=G needs --codes (G's traces come from latent codes, "
                              "not from --data audio)")
+        if self.network == "G" and self.acoustics:
+            raise InputError("--acoustics needs input audio: --network=G has none (its traces "
+                             "come from latent codes); measure G's audio with --network=Q "
+                             "--codes=... --acoustics")
         if self.codes and self.data:
             raise InputError("give either --data or --codes, not both")
         if self.values is not None:

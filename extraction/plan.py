@@ -37,6 +37,7 @@ class Plan:
     upsample: bool
     upsample_per_word: int
     sample_rate: int
+    acoustics: bool = False  # --acoustics: Praat's measures of the input (extraction.acoustics)
 
 
 def parse_layer_list(text: str | Sequence[str] | None, available: Iterable[str]) -> list[str]:
@@ -132,13 +133,17 @@ def phone_intervals(phones: pd.DataFrame, token_id: int, wanted: Sequence[str]):
 
 
 def make_plan(model, config, source, *, network="Q", layers=None, normalize="peak",
-              phones=None, upsample=False, upsample_per_word=1, channels=None) -> Plan:
+              phones=None, upsample=False, upsample_per_word=1, channels=None,
+              acoustics=False) -> Plan:
     """Check every setting against the model and the data (ExtractionError on bad input)."""
     from wavegan.config import layer_geometry
 
     if network not in NETWORKS:
         raise ExtractionError(f"--network={network}: expected Q, D or G")
     if network == "G":
+        if acoustics:
+            raise ExtractionError("--acoustics needs input audio: --network=G has none; "
+                                  "measure G's audio with --network=Q --codes=... --acoustics")
         return make_generator_plan(model, config, source, layers=layers, phones=phones,
                                    upsample=upsample, channels=channels)
     if model is None:
@@ -183,7 +188,7 @@ def make_plan(model, config, source, *, network="Q", layers=None, normalize="pea
                 axes={n: all_axes[n] for n in layers}, all_axes=all_axes, channels=chan_spec,
                 n_channels=n_channels, phones=phones, phones_by_token=phones_by_token,
                 upsample=bool(upsample), upsample_per_word=int(upsample_per_word),
-                sample_rate=source.sample_rate)
+                sample_rate=source.sample_rate, acoustics=bool(acoustics))
 
 
 def make_generator_plan(G, config, source, *, layers=None, phones=None, upsample=False,

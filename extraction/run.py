@@ -120,7 +120,8 @@ def long_tables(plan: Plan) -> list:
     """The long tables (file stems) the plan asks for, in the order they are listed."""
     return [layout.ACTIVATIONS] + ([layout.PHONE_ACTIVATIONS] if plan.phones else []) + \
         ([layout.UPSAMPLED] if plan.upsample else []) + \
-        ([layout.CHANNEL_ACTIVATIONS] if plan.channels else [])
+        ([layout.CHANNEL_ACTIVATIONS] if plan.channels else []) + \
+        ([layout.ACOUSTICS] if plan.acoustics else [])
 
 
 def values_per_token(plan: Plan) -> int:
@@ -151,7 +152,8 @@ def decide_csv(csv: Optional[bool], plan: Plan, n_tokens: int) -> tuple[bool, Op
 def new_counters(state: dict) -> None:
     """The run's counters in the journal (``state``), kept across interruptions."""
     for key, empty in (("tokens", 0), ("skipped", {}), ("skipped_tokens", []),
-                       ("n_phone_empty", 0), ("upsampled", {}), ("t_forward", 0.0)):
+                       ("n_phone_empty", 0), ("upsampled", {}), ("t_forward", 0.0),
+                       ("acoustic_failures", {}), ("t_acoustics", 0.0)):
         state.setdefault(key, empty)
 
 
@@ -232,6 +234,13 @@ def batch_tables(forward, batch: TokenBatch, plan: Plan, config, skipped: Skippe
                 int(tid), w, x[b], {n: means[n][b] for n in plan.layers}, plan.axes,
                 config.slice_len))
         tables["upsampled"] = pa.concat_tables(rows) if rows else None
+    if plan.acoustics:  # Praat's measures of the audio fed to the network
+        from extraction.acoustics import acoustic_rows
+        t0 = time.perf_counter()
+        tables[layout.ACOUSTICS], failed = acoustic_rows(batch, x, plan.axes, sr)
+        state["t_acoustics"] += time.perf_counter() - t0
+        state["acoustic_failures"] = dict(collections.Counter(state["acoustic_failures"]) +
+                                          collections.Counter(failed))
     tables["tokens"] = schema.token_rows(batch, res["logits"])
     state["tokens"] += len(batch.token_id)
     return tables
@@ -293,7 +302,9 @@ def collect_results(folder: str, plan: Plan, state: dict) -> dict:
             "logits": None if plan.network == "G" else logits,
             "n_phone_empty": int(state["n_phone_empty"]),
             "upsampled": collections.Counter(state["upsampled"]),
-            "t_forward": float(state["t_forward"]), "skipped": skipped}
+            "t_forward": float(state["t_forward"]), "skipped": skipped,
+            "acoustic_failures": dict(state["acoustic_failures"]),
+            "t_acoustics": float(state["t_acoustics"])}
 
 
 def write_network_outputs(tmp: str, res: dict, config, network: str, n_perm: int) -> dict:
@@ -325,6 +336,7 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
                    channels: Optional[str] = None, overwrite: bool = False,
                    checkpoint: str = "", checkpoint_prefix: Optional[str] = None,
                    csv: Optional[bool] = None, progress: bool = True, n_perm: int = 200,
+                   acoustics: bool = False,
                    notify: Optional[Callable[[str], None]] = None,
                    finish: Optional[Callable[[str, dict], None]] = None) -> dict:
     """Extract, classify and write the activations folder ``out``; returns extract_info.
@@ -347,6 +359,9 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
       csv: also write .csv copies of the long tables: True, False, or None = only up to
         :data:`CSV_AUTO_MAX_ROWS` rows (:func:`decide_csv`). n_perm: permutations for the
         permutation chance level.
+      acoustics: also write the acoustics table (Praat's measures of the audio fed to the
+        network on each layer's axis, :mod:`extraction.acoustics`; Praat failures counted in
+        extract_info.json's ``counts.acoustic_failures``, never fatal).
       notify: receives one-line notices (CSV skipped for size, resuming, interrupted);
         default: logged at INFO.
       finish: called as ``finish(partial_folder, info)`` before extract_info.json is
@@ -368,7 +383,8 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
     check_output(out, "extract", inputs, overwrite)
     plan = make_plan(model, config, source, network=network, layers=layers,
                      normalize=normalize, phones=phones, upsample=upsample,
-                     upsample_per_word=upsample_per_word, channels=channels)
+                     upsample_per_word=upsample_per_word, channels=channels,
+                     acoustics=acoustics)
     csv, note = decide_csv(csv, plan, source.n_tokens)
     if note:
         notify(note)
@@ -389,7 +405,8 @@ def run_extraction(model, config, source, out: str, *, network: str = "Q",
                    for stem in long_tables(plan)}
         net_out = write_network_outputs(tmp, res, config, plan.network, n_perm)
         seconds = {"total": round(time.perf_counter() - t_start, 3),
-                   "forward": round(res["t_forward"], 3)}
+                   "forward": round(res["t_forward"], 3),
+                   **({"acoustics": round(res["t_acoustics"], 3)} if plan.acoustics else {})}
         info = build_info(checkpoint=checkpoint, config=config, source=source, plan=plan,
                           res=res, writers=writers, net_out=net_out, seconds=seconds,
                           checkpoint_prefix=checkpoint_prefix)
@@ -450,7 +467,7 @@ def run(options: ExtractOptions, script: str = "extract") -> dict:
             upsample_per_word=options.upsample_per_word, channels=options.channels,
             overwrite=options.overwrite, checkpoint=options.checkpoint,
             checkpoint_prefix=prefix, csv=options.csv, progress=options.progress,
-            notify=note, finish=finish)
+            acoustics=options.acoustics, notify=note, finish=finish)
     finally:
         signal.signal(signal.SIGTERM, previous)
     return {"info": info, "prefix": prefix, "out": options.out}
@@ -465,6 +482,9 @@ def summary(result: dict) -> str:
     if c["skipped"]:
         msg += (f", skipped {sum(c['skipped'].values())} ("
                 + ", ".join(f"{k}={v}" for k, v in sorted(c["skipped"].items())) + ")")
+    if c.get("acoustic_failures"):  # --acoustics: Praat's failures, tokens per reason
+        msg += ", Praat failures (" + ", ".join(
+            f"{k}={v}" for k, v in sorted(c["acoustic_failures"].items())) + ")"
     if "accuracy" in info:
         msg += f", Q accuracy (Hungarian) {info['accuracy']:.3f}"
     step = info["checkpoint_step"]

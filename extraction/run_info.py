@@ -56,11 +56,14 @@ def build_info(*, checkpoint, config, source, plan: Plan, res: dict, writers: di
             "phone_layer_pairs_without_index": res["n_phone_empty"],
             "upsampled_tokens": int(sum(res["upsampled"].values())),
         },
+        "acoustics": plan.acoustics,
         "files": sorted([os.path.basename(p) for w in writers.values() for p in w.paths] +
                         net_out["files"] + [layout.EXTRACT_INFO_JSON]),
         "seconds": seconds,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+    if plan.acoustics:  # Praat failures, tokens per reason (extraction.acoustics)
+        info["counts"]["acoustic_failures"] = dict(res.get("acoustic_failures", {}))
     if "accuracy" in net_out:
         info["accuracy"] = net_out["accuracy"]
     return info
@@ -82,4 +85,4 @@ def run_fingerprint(model, config, source, plan: Plan, csv: bool, n_perm: int,
             "batch_size": int(source.batch_size), "layers": plan.layers,
             "normalize": plan.normalize, "phones": plan.phones, "upsample": plan.upsample,
             "upsample_per_word": plan.upsample_per_word, "channels": plan.channels,
-            "csv": bool(csv), "n_perm": int(n_perm)}
+            "csv": bool(csv), "n_perm": int(n_perm), "acoustics": plan.acoustics}
