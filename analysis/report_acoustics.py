@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.acoustic_correlates import COMBINED, FOLLOWS_R2, MEASURES
-from analysis.tables import md_text
+from analysis.labels import md_text
 from common import layout
 
 NAMES = {"intensity_db": "intensity", "cog_hz": "centre of gravity", "f0_hz": "F0",
