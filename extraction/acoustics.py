@@ -208,6 +208,17 @@ def measure_acoustics(audio: np.ndarray, sample_rate: int,
     return table, {r: int(failures[r]) for r in FAILURE_REASONS if failures[r]}
 
 
+AUDIO_AXIS = "audio"
+
+
+def praat_axis(n_samples: int, sample_rate: int) -> Dict[str, Tuple[int, float, float]]:
+    """{``audio``: (n_frames, step, step / 2)}: Praat's own frame grid (:data:`TIME_STEP_S`)
+    over a clip, for measures that belong to the sound rather than to a layer (a latent
+    sweep's generated audio). A finer axis would only interpolate between Praat's frames."""
+    n = max(1, int(round(n_samples / float(sample_rate) / TIME_STEP_S)))
+    return {AUDIO_AXIS: (n, TIME_STEP_S, TIME_STEP_S / 2.0)}
+
+
 def layer_frames_of(axes, sample_rate: int) -> Dict[str, Tuple[int, float, float]]:
     """{layer: (n_frames, jump_s, centre0_s)} for :func:`measure_acoustics` from an extraction
     plan's layer axes ({name: LayerAxis}) or from extract_info.json's ``layers`` (a list of

@@ -125,8 +125,10 @@ def long_tables(plan: Plan) -> list:
 
 
 def values_per_token(plan: Plan) -> int:
-    """Rows of activations + channel_activations per token (what --csv=auto weighs)."""
-    return sum(a.length for a in plan.axes.values()) + \
+    """Rows of activations + channel_activations (+ acoustics, one row per activations row)
+    per token (what --csv=auto weighs)."""
+    per_layer_rows = sum(a.length for a in plan.axes.values())
+    return per_layer_rows * (2 if plan.acoustics else 1) + \
         sum(len(idx) * plan.all_axes[n].length for n, idx in plan.channels.items())
 
 

@@ -92,27 +92,16 @@ class SweepSource(GeneratedSource):
                          "noise_index"}
 
 
-def layer_frames(info: dict) -> dict:
-    """{layer: (n_frames, jump_s, centre0_s)} of the layers in extract_info.json's record
-    (what the acoustics are measured on: the frames of each layer's own time axis)."""
-    sr = float(info["sample_rate"])
-    return {a["name"]: (int(a["length"]), float(a["jump"]) / sr, float(a["centre0"]) / sr)
-            for a in info["layers"]}
-
-
 def measure_sweep_acoustics(G, source: SweepSource, frames: dict,
                             measure: Optional[Callable] = None) -> tuple:
     """(long DataFrame of acoustics with token = token_id, failure counts) of the sweep's
-    generated audio, measured batch by batch; (None, note) when there is no acoustics module.
+    generated audio, measured batch by batch.
 
-    ``measure``: ``measure_acoustics(audio [n, samples], sample_rate, layer_frames)`` ->
-    (DataFrame with a 0-based ``token`` column, {reason: count}); default the one of
-    ``extraction.acoustics`` (another branch's module, imported here only)."""
+    ``measure``: ``measure_acoustics(audio [n, samples], sample_rate, frames)`` ->
+    (DataFrame with a 0-based ``token`` column, {reason: count}); default
+    :func:`extraction.acoustics.measure_acoustics` (Praat)."""
     if measure is None:
-        try:
-            from extraction.acoustics import measure_acoustics as measure  # noqa: F811
-        except ImportError as e:
-            return None, f"not measured: extraction.acoustics is not available ({e})"
+        from extraction.acoustics import measure_acoustics as measure  # noqa: F811
     tables, failures = [], {}
     for batch in source.batches():
         table, fails = measure(batch.audio, source.sample_rate, frames)
@@ -136,16 +125,19 @@ def finish_sweep(G, source: SweepSource, measure: Optional[Callable] = None,
                          index=False)
         record = source.record()
         files = [layout.SWEEP_TOKENS_CSV]
-        table, extra = measure_sweep_acoustics(G, source, layer_frames(info), measure)
-        if table is None:
-            record["acoustics"] = {"measured": False, "note": extra}
-            (notify or logger.info)(f"acoustics of the generated audio {extra}")
-        else:
-            name = f"{layout.SWEEP_ACOUSTICS}.parquet"
-            with atomic_path(os.path.join(tmp, name)) as path:
-                table.to_parquet(path, index=False)
-            record["acoustics"] = {"measured": True, "failures": extra, "rows": len(table)}
-            files.append(name)
+        # one axis, Praat's own 5 ms frames: the sound's measures, not a layer's (G's output
+        # block alone has 16,384 frames a token; a finer axis only interpolates Praat's frames)
+        from extraction.acoustics import praat_axis
+        (notify or logger.info)(f"measuring the generated audio of {source.n_tokens} tokens "
+                                "with Praat (sweep_acoustics.parquet)")
+        frames = praat_axis(int(info["slice_len"]), int(info["sample_rate"]))
+        table, extra = measure_sweep_acoustics(G, source, frames, measure)
+        name = f"{layout.SWEEP_ACOUSTICS}.parquet"
+        with atomic_path(os.path.join(tmp, name)) as path:
+            table.to_parquet(path, index=False)
+        record["acoustics"] = {"measured": True, "failures": extra, "rows": len(table),
+                               "axis": "Praat's 5 ms frames (extraction.acoustics.praat_axis)"}
+        files.append(name)
         info[layout.FOLDER_KIND_KEY] = layout.FOLDER_SWEEP
         info["sweep"] = record
         info["files"] = sorted(set(info["files"]) | set(files))

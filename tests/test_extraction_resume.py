@@ -306,6 +306,9 @@ def test_csv_auto_threshold(tmp_path, models, audio, monkeypatch):
     # the paper's two experiments, five layers: 1,067 tokens get CSVs, 54,378 do not
     plan5 = run_module.make_plan(Q, config, ArraySource(audio, WORDS))
     assert decide_csv(None, plan5, 1067)[0] and not decide_csv(None, plan5, 54378)[0]
+    # --acoustics: one acoustics row per activations row, so twice the rows
+    plan_ac = run_module.make_plan(Q, config, ArraySource(audio, WORDS), acoustics=True)
+    assert run_module.values_per_token(plan_ac) == 2 * 5456
 
     # a run: 7 tokens x 16 conv5 values = 112 rows; limit 100 -> no CSV, one notice
     monkeypatch.setattr(run_module, "CSV_AUTO_MAX_ROWS", 100)

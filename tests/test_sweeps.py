@@ -76,6 +76,9 @@ def planted(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("planted") / "sweep")
 
     def fake_measure(audio, sample_rate, frames):
+        # the sound is measured on Praat's 5 ms grid over the clip, not on a layer's axis
+        assert frames == {"audio": (round(audio.shape[1] / sample_rate / 0.005), 0.005,
+                                    0.0025)}
         n = len(audio)         # two frames per token: each half's peak
         halves = np.abs(audio).reshape(n, 2, -1).max(2)
         return pd.DataFrame({"token": np.repeat(np.arange(n), 2), "layer": "upconv2",
@@ -113,25 +116,10 @@ def test_the_sweep_folder_records_its_tokens_and_acoustics(planted):
     assert len(tokens) == 4 * 3 * 10 and tokens["token_id"].is_monotonic_increasing
     acoustics = pd.read_parquet(os.path.join(out, f"{layout.SWEEP_ACOUSTICS}.parquet"))
     assert sorted(set(acoustics["token"])) == list(range(120))     # the sweep's token ids
-    assert info["sweep"]["acoustics"] == {"measured": True, "failures": {"f1": 120},
-                                          "rows": 240}
+    assert info["sweep"]["acoustics"] == {
+        "measured": True, "failures": {"f1": 120}, "rows": 240,
+        "axis": "Praat's 5 ms frames (extraction.acoustics.praat_axis)"}
     assert layout.SWEEP_TOKENS_CSV in info["files"]
-
-
-def test_without_the_acoustics_module_the_sweep_says_why(monkeypatch):
-    import builtins
-
-    from extraction.sweep import measure_sweep_acoustics
-    real = builtins.__import__
-
-    def no_acoustics(name, *a, **kw):
-        if name == "extraction.acoustics":
-            raise ImportError("No module named 'extraction.acoustics'")
-        return real(name, *a, **kw)
-
-    monkeypatch.setattr(builtins, "__import__", no_acoustics)
-    table, note = measure_sweep_acoustics(None, None, {})
-    assert table is None and "extraction.acoustics is not available" in note
 
 
 # --------------------------------------------------------------------------- calibration
