@@ -43,6 +43,7 @@ from analysis.summaries import curve_rms, normalised_position, unit_summaries
 
 DEFAULT_SHAPE_TERMS = 3
 DEFAULT_MIN_WORDS = 3
+STATUS_FITTED = "fitted"  # a table row's status when it was tested (else: why not)
 MODEL_NAMES = ("calibrated", "paper")
 CALIBRATED_BACKEND = "lme4 + lmerTest through rpy2 (REML, Satterthwaite df)"
 
@@ -180,17 +181,27 @@ def phone_units(data: pd.DataFrame, q: int) -> pd.DataFrame:
 def phone_random_terms(units: pd.DataFrame) -> List[str]:
     """The random intercepts a phone contrast's units support (module docstring)."""
     terms = []
-    if units["WordPhone"].nunique() >= 2:
+    # with one interval per word x phone cell, WordPhone is the residual (lme4 refuses a
+    # factor with as many levels as units): the intervals are then the words' own units
+    if _repeats(units["WordPhone"]):
         terms.append("(1 | WordPhone)")
     both = units.groupby("Word", observed=True)["Phone"].nunique()
-    if (both > 1).any() and units["Word"].nunique() >= 2:
+    if (both > 1).any() and _repeats(units["Word"]):
         terms.append("(1 | Word)")
-    spk = units["Speaker"].astype(str)
-    if spk.nunique() >= 2 and (spk != "NA").all() and spk.value_counts().max() > 1:
+    if _repeats(units["Speaker"]):
         terms.append("(1 | Speaker)")
-    if units["Token"].value_counts().max() > 1 and units["Token"].nunique() >= 2:
+    if _repeats(units["Token"]):
         terms.append("(1 | Token)")
     return terms
+
+
+def _repeats(labels: pd.Series) -> bool:
+    """Whether a grouping factor can carry a random intercept beside the residual: at least
+    two levels, and some level with more than one unit (a factor with one unit per level is
+    the residual itself, and lme4 refuses it). The label's text does not matter: a speaker
+    named 'NA' is a speaker (a missing speaker column is one level for every unit)."""
+    counts = labels.astype(str).value_counts()
+    return len(counts) >= 2 and int(counts.max()) > 1
 
 
 @dataclass
@@ -295,10 +306,31 @@ def token_units(data: pd.DataFrame, q: int) -> pd.DataFrame:
 
 
 def word_random_terms(units: pd.DataFrame) -> List[str]:
+    """``(1 | Speaker)`` when speakers repeat (:func:`_repeats`), else none."""
+    return ["(1 | Speaker)"] if _repeats(units["Speaker"]) else []
+
+
+def word_untestable_reason(units: pd.DataFrame) -> str:
+    """'' when the word model can test words on these token units; else why not:
+
+    * one token per word: the Word term fits every token exactly (no residual df);
+    * speakers known, and each word spoken by one speaker of its own (no speaker in two words):
+      a word difference cannot be told apart from a speaker difference (Judd, Westfall &
+      Kenny 2012), and lme4 would split the variance arbitrarily."""
+    n_words = units["Word"].nunique()
+    if len(units) <= n_words:
+        return (f"cannot be tested: one token per word ({len(units)} tokens of {n_words} "
+                "words): no residual degrees of freedom")
     spk = units["Speaker"].astype(str)
-    if spk.nunique() >= 2 and (spk != "NA").all() and spk.value_counts().max() > 1:
-        return ["(1 | Speaker)"]
-    return []
+    if spk.nunique() >= 2:
+        per_word = units.groupby("Word", observed=True)["Speaker"].nunique()
+        per_speaker = pd.DataFrame({"s": spk, "w": units["Word"].astype(str)}) \
+            .groupby("s")["w"].nunique()
+        if int(per_word.max()) == 1 and int(per_speaker.max()) == 1:
+            return ("cannot be tested: each word is spoken by one speaker of its own (word and "
+                    "speaker confounded: a word difference cannot be told apart from a "
+                    "difference between speakers)")
+    return ""
 
 
 def word_tests(units: pd.DataFrame, levels: Sequence[str], layer: str) -> pd.DataFrame:

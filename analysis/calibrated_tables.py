@@ -18,8 +18,8 @@ from typing import Dict, List, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.calibrated import (CALIBRATED_BACKEND, shape_columns, token_units,
-                                 word_random_terms, word_tests)
+from analysis.calibrated import (CALIBRATED_BACKEND, STATUS_FITTED, shape_columns, token_units,
+                                 word_random_terms, word_tests, word_untestable_reason)
 from analysis.gamm.rcode import r_string
 from analysis.corrections import POLICY_LABEL, adjust
 from analysis.labels import md_text, tex_escape
@@ -27,8 +27,9 @@ from analysis.tables import format_number, format_p
 from common import layout
 from common.atomic import atomic_write_csv, atomic_write_text
 
-WORD_TABLE_COLUMNS = ["layer", "word", "reference", "estimate", "se", "df", "t", "p_level",
-                      "shape_rms", "p_shape", "shape_terms", "n_tokens", "formula", "singular"]
+WORD_TABLE_COLUMNS = ["layer", "word", "reference", "status", "estimate", "se", "df", "t",
+                      "p_level", "shape_rms", "p_shape", "shape_terms", "n_tokens", "formula",
+                      "singular"]
 PHONE_TABLE_COLUMNS = ["layer", "reference", "phone", "status", "n_reference", "n_phone",
                        "words_reference", "words_phone", "shape_terms", "estimate", "se", "df",
                        "p_level", "p_shape", "sd_intervals", "effect_size", "shape_size",
@@ -43,14 +44,32 @@ def word_table(data: pd.DataFrame, layer: str, q: int) -> tuple:
     """(table [WORD_TABLE_COLUMNS], units): the calibrated word model of one layer's prepared
     rows (:func:`analysis.gamm.data.prepare_gamm_data`), from per-token summaries."""
     levels = [str(c) for c in data["Word"].cat.categories]
+    # as the phone model does: no more shape terms than the shortest token's samples allow
+    n_min = int(data.groupby("UniqueWord", observed=True)["Sample"].nunique().min())
+    q = max(0, min(int(q), n_min - 1))
     units = token_units(data, q)
-    res = word_tests(units, levels, layer)
-    res = res.assign(reference=levels[0], t=res["estimate"] / res["se"], shape_terms=int(q),
-                     n_tokens=len(units))
+    reason = word_untestable_reason(units)
+    if reason:  # every word's row, with the reason instead of statistics
+        res = pd.DataFrame({"layer": layer, "word": levels[1:], "status": reason,
+                            "formula": "", "singular": False})
+    else:
+        res = word_tests(units, levels, layer).assign(status=STATUS_FITTED)
+    res = res.assign(reference=levels[0], t=res["estimate"] / res["se"] if not reason
+                     else np.nan, shape_terms=int(q), n_tokens=len(units))
     return res.reindex(columns=WORD_TABLE_COLUMNS), units
 
 
+def untested_reason(table: pd.DataFrame) -> str:
+    """The word table's reason when no word was tested (:func:`word_table`), else ''."""
+    status = table["status"].astype(str)
+    return "" if (status == STATUS_FITTED).any() or not len(status) else status.iloc[0]
+
+
 def word_markdown(table: pd.DataFrame, title: str) -> str:
+    reason = untested_reason(table)
+    if reason:
+        return "\n".join([f"## {md_text(title)}", "", f"Not tested: {md_text(reason)}.",
+                           f"{int(table['n_tokens'].iloc[0])} tokens.", ""])
     lines = [f"## {md_text(title)}", "", f"Model: `{table['formula'].iloc[0]}` for the level "
              "(each token's mean) and for each shape coefficient; " + CALIBRATED_BACKEND + ".",
              "", "| word | difference from " + md_text(table["reference"].iloc[0])
@@ -83,6 +102,11 @@ def _adjusted(table: pd.DataFrame) -> tuple:
 
 
 def word_latex(table: pd.DataFrame, caption: str) -> str:
+    reason = untested_reason(table)
+    if reason:
+        return "\n".join([r"\begin{table}[t]", r"\centering",
+                           tex_escape(f"Not tested: {reason}."),
+                           r"\caption{" + tex_escape(caption) + "}", r"\end{table}", ""])
     out = [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{lrrrrrrrrr}",
            r"\hline", r"Word & Difference & SE & df & $t$ & $p$ (level) & $p$ (" + POLICY_LABEL
            + r") & Shape RMS & $p$ (shape) & $p$ (" + POLICY_LABEL + r") \\", r"\hline"]
@@ -139,7 +163,7 @@ def phone_markdown(table: pd.DataFrame, title: str) -> str:
     lvl, shp = _adjusted(table)
     for i, r in enumerate(table.itertuples(index=False)):
         words = f"{_count(r.words_reference)} / {_count(r.words_phone)}"
-        if r.status != "fitted":
+        if r.status != STATUS_FITTED:
             lines.append(f"| {md_text(r.layer)} | {md_text(r.status)} | | | | | | | | "
                          f"{words} |")
             continue
@@ -160,7 +184,7 @@ def phone_latex(table: pd.DataFrame, caption: str) -> str:
            + r") & $p$ (shape) & $p$ (" + POLICY_LABEL + r") & Effect size \\", r"\hline"]
     lvl, shp = _adjusted(table)
     for i, r in enumerate(table.itertuples(index=False)):
-        if r.status != "fitted":
+        if r.status != STATUS_FITTED:
             out.append(f"{tex_escape(r.layer)} & \\multicolumn{{8}}{{l}}{{"
                        f"{tex_escape(r.status)}}} \\\\")
             continue
@@ -286,7 +310,7 @@ def calibrated_phone_outputs(folder: str, phone_rows: pd.DataFrame, layers: Sequ
         counts = u.groupby("Phone", observed=True).size()
         cells.append({**base, **stats, "n_reference": int(counts.get(a, 0)),
                       "n_phone": int(counts.get(b, 0))})
-        if stats["status"] == "fitted":
+        if stats["status"] == STATUS_FITTED:
             units[lay] = u
         notes.extend(cell_notes)
     table = phone_table(cells)

@@ -13,7 +13,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.contrasts import ENCODED, STATUS_FITTED
+from analysis.calibrated import STATUS_FITTED
+from analysis.contrasts import ENCODED
 from analysis.labels import md_text
 from analysis.tables import format_number, format_p
 from common import layout

@@ -44,7 +44,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from analysis.calibrated import DEFAULT_MIN_WORDS, DEFAULT_SHAPE_TERMS, phone_contrast_test
+from analysis.calibrated import (DEFAULT_MIN_WORDS, DEFAULT_SHAPE_TERMS, STATUS_FITTED,
+                                 phone_contrast_test)
 from analysis.contrast_choice import (DEFAULT_MIN_INTERVALS, ContrastInputError,
                                       check_min_intervals, contrast_label, natural_layers,
                                       require_phone_table)
@@ -56,7 +57,6 @@ __all__ = ["CALIBRATED_COLUMNS", "MODELS", "PAPER_COLUMNS", "calibrated_cell",
            "contrast_matrix", "correct_matrix", "paper_cell"]
 
 ENCODED = {"holm": ("p_param_holm", "p_smooth_holm"), "bh": ("p_param_bh", "p_smooth_bh")}
-STATUS_FITTED = "fitted"
 MODELS = ("calibrated", "paper")
 
 # The paper model's matrix (model='paper'), column for column as before the calibrated model.

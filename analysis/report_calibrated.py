@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.calibrated import CALIBRATED_BACKEND
+from analysis.calibrated_tables import untested_reason
 from analysis.corrections import ALPHA, POLICY_LABEL, adjust
-from common.phones import phone_label
 from analysis.labels import md_code, md_text
 from analysis.tables import ci_bounds, format_ci, format_number, format_p, p_phrase
+from common.phones import phone_label
 
 from analysis.report_phones import layer_cell
 from analysis.report_text import word_text as _q
@@ -36,6 +37,16 @@ def word_section(r, paper_section: Callable, direction_sentence: Callable) -> Li
     t = r.word_tests
     f = r.word_fit
     ref = _q(r.ref_word)
+    reason = untested_reason(t)
+    if reason:
+        return (["## Word model (Table 1)", "",
+                 f"Model: calibrated ({md_code('Y ~ Word + (1 | Speaker)')} on each token's "
+                 f"level and shape at {md_text(r.layer)}): {md_text(reason)}. No p-value is "
+                 "given; the paper's GAMM below treats tokens as independent replicates and "
+                 "ignores speakers, so its p-values do not answer the question either "
+                 "(docs/calibration.md).", ""]
+                + _demote(paper_section(r), "The paper's word GAMM (replication; "
+                          "table1_paper.*)"))
     L = ["## Word model (Table 1)", "",
          f"Model: calibrated. Each token's mean activation at {md_text(r.layer)} (its level) "
          f"and its {int(t['shape_terms'].iloc[0])} shape coefficients over the layer's samples "

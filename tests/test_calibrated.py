@@ -163,3 +163,77 @@ def test_word_phone_design_is_reproducible_and_structured():
     per = a.drop_duplicates(["token_id", "phone"]).groupby("token_id").size()
     assert (per == 1).all()
     assert set(a["phone"]) == set(d.phones)
+
+
+# --------------------------------------------------------------------------- hostile designs
+
+def _word_units(words, speakers, q=2, seed=0):
+    """Token units of the word model by hand: one token per (word, speaker) entry."""
+    rng = np.random.default_rng(seed)
+    u = pd.DataFrame({"Word": pd.Categorical(words), "Speaker": pd.Categorical(speakers),
+                      "level": rng.normal(size=len(words))})
+    for j in range(1, q + 1):
+        u[f"shape{j}"] = rng.normal(size=len(words))
+    return u
+
+
+def test_a_speaker_named_NA_is_a_speaker():
+    from analysis.calibrated import word_random_terms
+    spk = ["NA", "x", "y", "z"] * 3
+    units = _word_units(["a", "b", "c", "d"] * 3, spk)
+    assert word_random_terms(units) == ["(1 | Speaker)"]
+    # a missing speaker column is one label for every token: no speaker term
+    assert word_random_terms(_word_units(["a", "b"] * 4, ["NA"] * 8)) == []
+    phone = pd.DataFrame({"Phone": ["s", "s", "sh", "sh"] * 3, "Word": ["a", "b", "c", "d"] * 3,
+                          "Speaker": spk, "Token": [str(i) for i in range(12)],
+                          "WordPhone": ["wp0", "wp1", "wp2", "wp3"] * 3})
+    assert "(1 | Speaker)" in phone_random_terms(phone)
+
+
+def test_one_interval_per_word_phone_cell_has_no_wordphone_term():
+    """With one interval per word x phone cell, WordPhone is the residual (lme4 refuses a
+    factor with one unit per level): the model keeps the other terms."""
+    units = pd.DataFrame({"Phone": ["s"] * 10 + ["sh"] * 10,
+                          "Word": [f"w{i}" for i in range(20)],
+                          "Speaker": [f"p{i % 4}" for i in range(20)],
+                          "Token": [str(i) for i in range(20)],
+                          "WordPhone": [f"wp{i}" for i in range(20)]})
+    assert phone_random_terms(units) == ["(1 | Speaker)"]
+
+
+def test_word_model_refuses_designs_that_cannot_separate_words():
+    from analysis.calibrated import word_untestable_reason
+    # one token per word
+    one = _word_units(["a", "b", "c", "d"], ["s1", "s1", "s2", "s2"])
+    assert word_untestable_reason(one).startswith("cannot be tested: one token per word")
+    # each word spoken by one speaker of its own: words and speakers confounded
+    own = _word_units(["a"] * 4 + ["b"] * 4 + ["c"] * 4, ["s1"] * 4 + ["s2"] * 4 + ["s3"] * 4)
+    assert "one speaker of its own" in word_untestable_reason(own)
+    # two speakers per word (nested) or speakers crossing words: testable
+    nested = _word_units(["a"] * 4 + ["b"] * 4, ["s1", "s1", "s2", "s2", "s3", "s3", "s4", "s4"])
+    crossed = _word_units(["a"] * 4 + ["b"] * 4, ["s1", "s2"] * 4)
+    single = _word_units(["a"] * 4 + ["b"] * 4, ["s1"] * 8)   # one speaker: tokens replicate
+    assert word_untestable_reason(nested) == word_untestable_reason(crossed) == ""
+    assert word_untestable_reason(single) == ""
+
+
+def test_word_table_says_why_and_lowers_the_shape_terms():
+    """A confounded design gives a table with the reason and no p-value (no R call); short
+    tokens lower --shape_terms to the samples allow."""
+    from analysis.calibrated_tables import untested_reason, word_markdown, word_table
+    from analysis.gamm.data import prepare_gamm_data
+    rng = np.random.default_rng(1)
+    rows = []
+    for w, spk in (("ask", "s1"), ("dark", "s2"), ("wash", "s3")):
+        for tok in range(3):
+            for sample in range(3):    # 3 samples per token: at most 2 shape terms
+                rows.append({"token_id": f"{w}{tok}", "word": w, "speaker": spk,
+                             "layer": "conv5", "sample": sample, "value": rng.normal()})
+    data = prepare_gamm_data(pd.DataFrame(rows), "conv5", "ask", k=2)
+    table, units = word_table(data, "conv5", q=5)
+    assert list(table["word"]) == ["dark", "wash"]
+    assert table["p_level"].isna().all() and table["p_shape"].isna().all()
+    assert int(table["shape_terms"].iloc[0]) == 2
+    reason = untested_reason(table)
+    assert "one speaker of its own" in reason
+    assert "Not tested: cannot be tested" in word_markdown(table, "Table 1")
