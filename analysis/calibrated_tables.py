@@ -22,7 +22,7 @@ from analysis.calibrated import (CALIBRATED_BACKEND, STATUS_FITTED, shape_column
                                  word_random_terms, word_tests, word_untestable_reason)
 from analysis.gamm.rcode import r_string
 from analysis.corrections import POLICY_LABEL, adjust
-from analysis.labels import md_text, tex_escape
+from analysis.labels import md_text, sentence_case, tex_escape
 from analysis.tables import format_number, format_p
 from common import layout
 from common.atomic import atomic_write_csv, atomic_write_text
@@ -68,7 +68,7 @@ def untested_reason(table: pd.DataFrame) -> str:
 def word_markdown(table: pd.DataFrame, title: str) -> str:
     reason = untested_reason(table)
     if reason:
-        return "\n".join([f"## {md_text(title)}", "", f"Not tested: {md_text(reason)}.",
+        return "\n".join([f"## {md_text(title)}", "", f"{sentence_case(md_text(reason))}.",
                            f"{int(table['n_tokens'].iloc[0])} tokens.", ""])
     lines = [f"## {md_text(title)}", "", f"Model: `{table['formula'].iloc[0]}` for the level "
              "(each token's mean) and for each shape coefficient; " + CALIBRATED_BACKEND + ".",
@@ -105,7 +105,7 @@ def word_latex(table: pd.DataFrame, caption: str) -> str:
     reason = untested_reason(table)
     if reason:
         return "\n".join([r"\begin{table}[t]", r"\centering",
-                           tex_escape(f"Not tested: {reason}."),
+                           tex_escape(f"{sentence_case(reason)}."),
                            r"\caption{" + tex_escape(caption) + "}", r"\end{table}", ""])
     out = [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{lrrrrrrrrr}",
            r"\hline", r"Word & Difference & SE & df & $t$ & $p$ (level) & $p$ (" + POLICY_LABEL

@@ -54,3 +54,9 @@ def tex_escape(text: object) -> str:
     would end a tabular row or paragraph), then LaTeX's special characters escaped. Non-ASCII
     letters are kept as UTF-8 (a document may need fonts for e.g. IPA letters)."""
     return "".join(_TEX_ESCAPES.get(c, c) for c in visible(text))
+
+
+def sentence_case(text: str) -> str:
+    """``text`` with its first character upper-cased and the rest untouched (labels inside
+    keep their case, unlike ``str.capitalize``)."""
+    return text[:1].upper() + text[1:]

@@ -132,10 +132,18 @@ def fit_token_lmm(d: pd.DataFrame, layer: str, levels: Sequence[str]) -> LmmResu
     levels ``levels`` (reference first): lmer with a speaker intercept, or lm when there is
     nothing to pool (see module docstring)."""
     check_lmm_memory(len(d), len(levels), layer)
-    n_spk = d["Speaker"].nunique()
-    repeated = (d.groupby("Speaker").size() > 1).any()
-    use_lmer = n_spk >= 2 and repeated and not (d["Speaker"] == "NA").all()
+    from analysis.calibrated import word_random_terms, word_untestable_reason
+    use_lmer = bool(word_random_terms(d))  # speakers repeat (a speaker named 'NA' counts)
     formula = "Mean ~ Word + (1 | Speaker)" if use_lmer else "Mean ~ Word"
+    reason = word_untestable_reason(d)
+    if reason:  # the calibrated word model's rule: no fit, the reason in the notes
+        co = pd.DataFrame({"term": [f"Word{w}" for w in list(levels)[1:]]})
+        co = co.reindex(columns=COEF_COLUMNS)
+        nan = float("nan")
+        return LmmResult(layer=str(layer), formula=formula, backend="not fitted",
+                         coefficients=co, F=nan, p=nan, df1=nan, df2=nan, n_obs=int(len(d)),
+                         singular=False, ranef_var=nan, resid_var=nan,
+                         notes=[f"{layer}: the mixed model of token means {reason}"])
     notes = [] if use_lmer else [f"{layer}: no speaker with repeated tokens; plain linear model"]
     return _fit_r(d, layer, levels, formula, use_lmer, notes)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+import numpy as np
+
 from analysis.corrections import ALPHA, POLICY_LABEL, adjust
 from analysis.diffcurves import LayerTime
 from analysis.report_design import field_text
 from analysis.report_text import code_cell, direction_sentence, fmt, level_rows, word_text
-from analysis.labels import md_code, md_text
+from analysis.labels import md_code, md_text, sentence_case
 from analysis.tables import (fits_adjusted_p, fits_table, format_ci, format_p, lmm_word_estimates,
                              markdown_table, p_phrase)
 from analysis.terms import fit_term_names, tested_terms
@@ -158,6 +160,13 @@ def lmm_section(r) -> List[str]:
     if r.lmm is None or not len(r.lmm):
         return []
     first = r.lmm.groupby("layer", sort=False).first()
+    if not np.isfinite(first["p_word"].to_numpy(float)).any():
+        # no layer was fitted (analysis.lmm: the word model's design rule); notes say why
+        why = [n for n in r.notes if "mixed model of token means cannot be tested" in n]
+        return ["## Mean activation per token (mixed model)", "",
+                sentence_case(md_text(why[0].split("token means ", 1)[1] if why
+                                  else "cannot be tested: no layer could be fitted")) + ".",
+                ""]
     p_omni = adjust(first["p_word"].to_numpy(float))
     L = ["## Mean activation per token (mixed model)", "",
          "Model: each token's mean activation, `Mean ~ Word + (1 | Speaker)` at every layer "

@@ -236,4 +236,24 @@ def test_word_table_says_why_and_lowers_the_shape_terms():
     assert int(table["shape_terms"].iloc[0]) == 2
     reason = untested_reason(table)
     assert "one speaker of its own" in reason
-    assert "Not tested: cannot be tested" in word_markdown(table, "Table 1")
+    assert "Cannot be tested: each word is spoken by one speaker" in word_markdown(table, "T")
+
+
+@pytest.mark.needs_r
+def test_analyze_one_token_per_word_says_why_instead_of_failing(tmp_path):
+    """A design of one token per word: analyze.py finishes (exit 0); Table 1 and the mixed
+    models of token means say why they cannot test, and nothing claims a difference."""
+    from analysis_helpers import run_analyze
+    from synthetic.activations import write_synthetic_folder
+    acts = tmp_path / "acts"
+    write_synthetic_folder(str(acts), words=["ask", "carry", "dark", "wash", "greasy", "oily"],
+                           tokens_per_word=1, csv=False)
+    res = run_analyze([f"--activations={acts}", f"--out={tmp_path / 'out'}", "--nofigures",
+                       "--noprogress", "--phone_layers=", "--lmm_layers=conv5"])
+    assert res.returncode == 0, res.stderr[-2000:]
+    t1 = pd.read_csv(tmp_path / "out" / "table1.csv")
+    assert t1["status"].str.startswith("cannot be tested: one token per word").all()
+    assert t1["p_level"].isna().all()
+    report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "Cannot be tested: one token per word (6 tokens of 6 words)" in report
+    assert "does not differ reliably" not in report.split("## Mean activation")[1]
