@@ -94,7 +94,7 @@ class GANTrainer(tf.Module):
     def __init__(self, config: WaveGANConfig, G, D, Q=None, loss: str = "wgan-gp",
                  disc_nupdates: int = 5, seed: int = 0, gq_semantics: str = "simultaneous",
                  jit_compile: bool = False, strategy=None, loss_scaling: Optional[bool] = None,
-                 name: str = "trainer"):
+                 fused_iteration: bool = True, name: str = "trainer"):
         super().__init__(name=name)
         if loss not in losses.GAN_LOSSES:
             raise ValueError(f"loss={loss!r}: expected one of {losses.GAN_LOSSES}")
@@ -125,6 +125,12 @@ class GANTrainer(tf.Module):
                                  jit_compile=jit_compile)
         self._gq_fn = tf.function(self._gq_update if strategy is None else self._gq_update_dist,
                                   jit_compile=jit_compile)
+        # A whole iteration (disc_nupdates D updates + the G+Q update) as ONE function: one
+        # dispatch and one host round trip instead of six, z and alpha drawn in the graph.  At
+        # small sizes (the demo's dim 8) per-op and per-call overhead is most of the time.
+        # fused_iteration=False keeps six calls (the loop before issue 28, for benchmarks).
+        self._iteration_fn = (tf.function(self._iteration, jit_compile=jit_compile)
+                              if fused_iteration and strategy is None else None)
 
     def _make_state(self, loss):
         """Optimizers and the step counter (under the strategy's scope when distributed)."""
@@ -225,6 +231,17 @@ class GANTrainer(tf.Module):
         grads, out = self._d_grads(x, z, alpha, [self._draw_phases() for _ in range(3)])
         self._apply_d(grads, out.pop("D_grads_finite", None))
         return out
+
+    def _iteration(self, xs):
+        """``xs``: disc_nupdates real batches [B, slice_len, nch].  The draws come in the order
+        of :meth:`d_update` and :meth:`gq_update` called one by one (z, alpha, then each
+        update's phases), so both give the same numbers from the same generator state."""
+        batch = xs[0].shape[0]
+        d_out = {}
+        for x in xs:  # unrolled: disc_nupdates copies of the D update in one graph
+            z = self.sample_z(batch)
+            d_out = self._d_update(x, z, self.sample_alpha(batch))
+        return {**d_out, **self._gq_update(self.sample_z(batch))}
 
     def _q_terms(self, z, g_z, phases):
         n = self.config.num_categ
@@ -383,6 +400,8 @@ class GANTrainer(tf.Module):
         """
         if len(x_batches) != self.disc_nupdates:
             raise ValueError(f"{len(x_batches)} real batches for {self.disc_nupdates} D updates")
+        if self._iteration_fn is not None:
+            return self._iteration_fn([self._as_audio(x) for x in x_batches])
         d_out = {}
         for x in x_batches:
             d_out = self.d_update(x)
