@@ -58,7 +58,7 @@ flags.DEFINE_boolean("xla", False, "compile each update with XLA (jit_compile), 
 flags.DEFINE_boolean("mixed_precision", False, "mixed precision, the policy train.py "
                      "--mixed_precision chooses (wavegan.runtime.choose_precision_policy)")
 flags.DEFINE_list("dispatch", ["fused"], "fused (one function per iteration), single (six "
-                  "calls); several are timed round-robin")
+                  "calls), xla (fused, compiled with XLA); several are timed round-robin")
 flags.DEFINE_boolean("conv_tune", True, "'auto' takes the paths measured on this machine "
                      "(as train.py); --noconv_tune: the pinned rules (as --deterministic)")
 flags.DEFINE_string("baseline_tree", None, "a checkout of the code to compare with (e.g. a git "
@@ -114,9 +114,10 @@ def bench_iterations(config, G, D, Q, impls, batch, iters, warmup, dispatches=("
     trainers = {}
     for impl in impls:
         for dispatch in dispatches:
-            extra = {"fused_iteration": dispatch == "fused"} if fusable else {}
+            extra = {"fused_iteration": dispatch != "single"} if fusable else {}
             name = impl if len(dispatches) == 1 else f"{impl}/{dispatch}"
-            trainers[name] = (impl, GANTrainer(config, G, D, Q, seed=0, jit_compile=FLAGS.xla,
+            trainers[name] = (impl, GANTrainer(config, G, D, Q, seed=0,
+                                               jit_compile=FLAGS.xla or dispatch == "xla",
                                                **extra))
 
     def one(name):
@@ -236,6 +237,16 @@ def run_here():
     ex_times = (bench_extraction(config, Q, FLAGS.conv_impl, FLAGS.extract_batch,
                                  FLAGS.extract_iters) if FLAGS.extract_batch else {})
     mm_after = common.matmul_rates(FLAGS.matmul_n)
+    try:
+        from wavegan.conv_tuning import chosen, machine_key
+        paths = chosen()
+        if paths and not FLAGS.json:
+            print(f"conv paths measured on {machine_key()} (ms: forward + backward):")
+            for key, c in sorted(paths.items()):
+                print(f"  {key:45s} {c['impl']:7s} "
+                      + " ".join(f"{k} {v:.1f}" for k, v in sorted(c["ms"].items())))
+    except ImportError:  # an older checkout (--baseline_tree)
+        pass
     mm = {k: max(mm_before[k], mm_after[k]) for k in mm_before}
     it_flop = common.iteration_flops(config, FLAGS.batch)["iteration"]
     ex_flop = common.extraction_flops(config, FLAGS.extract_batch)

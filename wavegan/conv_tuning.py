@@ -203,6 +203,11 @@ def choose(kind: str, batch: int, in_len: int, in_ch: int, out_ch: int, kernel_l
     return _memory[full]["impl"]
 
 
+def chosen() -> Dict[str, dict]:
+    """This process's choices: {shape key: {"impl": name, "ms": {impl: ms}}}."""
+    return {full.split(" || ", 1)[1]: c for full, c in _memory.items()}
+
+
 def forget() -> None:
     """Drop this process's remembered choices (tests; the cache file stays)."""
     _memory.clear()

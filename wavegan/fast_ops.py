@@ -264,8 +264,14 @@ def conv1d_transpose_s2d(x, kernel, stride: int):
 # ------------------------------------------------------------------------------------------
 # Dispatch used by wavegan.layers
 # ------------------------------------------------------------------------------------------
-AUTO_MAX_CONV_OUT_LEN = 64    # 'auto': im2col for convs with at most this many output steps
-AUTO_MAX_TCONV_IN_LEN = 16    # 'auto': matmul for transposed convs with at most this many inputs
+# The pinned rules ('auto' without tuning: the same paths on every machine).  Measured at dim
+# 64 (docs/performance.md, issue 9) and at dim 8 (issue 28: im2col loses 2x on narrow short
+# convs, s2d wins up to 2.8x on narrow transposed convs); the paper's model (dim 64) keeps the
+# paths it had.
+AUTO_MAX_CONV_OUT_LEN = 64    # im2col for convs with at most this many output steps ...
+AUTO_MIN_IM2COL_CH = 256      # ... and at least this many input channels
+AUTO_MAX_TCONV_IN_LEN = 16    # matmul for transposed convs with at most this many inputs
+AUTO_MAX_S2D_TCONV_CH = 32    # s2d for (longer) transposed convs with at most this many inputs
 
 
 def choose_conv(in_len: int, in_ch: int, kernel_len: int, stride: int, batch=None,
@@ -274,8 +280,8 @@ def choose_conv(in_len: int, in_ch: int, kernel_len: int, stride: int, batch=Non
 
     'auto' with tuning on and the batch and output width known: measured on this machine
     (:func:`wavegan.conv_tuning.choose`).  Otherwise, the pinned rules: one input channel ->
-    's2d'; output length <= AUTO_MAX_CONV_OUT_LEN -> 'im2col' (D's last, wide blocks, where
-    the native backward is slowest); otherwise 'native'
+    's2d'; output length <= AUTO_MAX_CONV_OUT_LEN with >= AUTO_MIN_IM2COL_CH input channels ->
+    'im2col' (D's last, wide blocks, where the native backward is slowest); otherwise 'native'
     (measured per layer, see docs/performance.md).  'im2col' whose frame tensor would exceed
     MAX_FRAMES_BYTES falls back to 'native'.
     """
@@ -288,7 +294,8 @@ def choose_conv(in_len: int, in_ch: int, kernel_len: int, stride: int, batch=Non
                                   stride, dtype, candidates)
     if impl == "auto":
         out_len = -(-in_len // stride)
-        impl = ("s2d" if in_ch == 1 else "im2col" if out_len <= AUTO_MAX_CONV_OUT_LEN
+        impl = ("s2d" if in_ch == 1 else "im2col" if (out_len <= AUTO_MAX_CONV_OUT_LEN and
+                                                      in_ch >= AUTO_MIN_IM2COL_CH)
                 else "native")
     if impl == "im2col":
         if frames_bytes(batch or 64, in_len, in_ch, kernel_len, stride) > MAX_FRAMES_BYTES:
@@ -300,7 +307,8 @@ def choose_conv_transpose(in_len: int, out_ch: int, in_ch=None, kernel_len=None,
                           batch=None, dtype: str = "float32") -> str:
     """'auto' for a transposed conv: measured (as :func:`choose_conv`) when tuning is on and
     the shape is known; else the pinned rule: one output channel or <= AUTO_MAX_TCONV_IN_LEN
-    input steps -> 'im2col' (MatMul + overlap-add); otherwise 'native'."""
+    input steps -> 'im2col' (MatMul + overlap-add); <= AUTO_MAX_S2D_TCONV_CH input channels ->
+    's2d'; otherwise 'native'."""
     impl = get_conv_impl()
     if impl == "auto" and conv_tuning_on() and batch and in_ch and kernel_len and stride:
         impl = conv_tuning.choose(
@@ -308,7 +316,9 @@ def choose_conv_transpose(in_len: int, out_ch: int, in_ch=None, kernel_len=None,
             {"native": _native_conv_transpose, "im2col": conv1d_transpose_matmul,
              "s2d": conv1d_transpose_s2d})
     if impl == "auto":
-        impl = ("im2col" if out_ch == 1 or in_len <= AUTO_MAX_TCONV_IN_LEN else "native")
+        impl = ("im2col" if out_ch == 1 or in_len <= AUTO_MAX_TCONV_IN_LEN
+                else "s2d" if in_ch is not None and in_ch <= AUTO_MAX_S2D_TCONV_CH
+                else "native")
     return impl
 
 
