@@ -64,7 +64,6 @@ def real_batches(options: TrainOptions, config: WaveGANConfig, info: dict, seed:
     dataset.json)."""
     from corpus.dataset import iterate_checked, make_dataset
 
-
     if int(info.get("slice_len", config.slice_len)) != config.slice_len:
         raise TrainingError(f"{options.data_dir} holds {info['slice_len']}-sample clips but the "
                             f"model takes {config.slice_len}")
@@ -95,7 +94,6 @@ class StopRequest:
     def __exit__(self, *exc):
         for sig, old in self._old.items():
             signal.signal(sig, old)
-
 
 
 def build_run(config: WaveGANConfig, options: TrainOptions, strict: bool = False,
