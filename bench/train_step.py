@@ -26,6 +26,7 @@ commit before a change) and this one in alternating child processes and prints t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -44,7 +45,8 @@ flags.DEFINE_integer("num_categ", 8, "ciwGAN categories")
 flags.DEFINE_integer("iters", 3, "timed iterations per configuration")
 flags.DEFINE_integer("warmup", 1, "untimed iterations first (tracing)")
 flags.DEFINE_list("conv_impl", ["auto"],
-                  "wavegan.fast_ops implementations to compare: auto, im2col, s2d, native")
+                  "wavegan.fast_ops implementations to compare: auto, im2col, s2d, native; "
+                  "pinned (auto, tuning off), pinned_before (the pinned rules of 2bebd54)")
 flags.DEFINE_integer("extract_batch", 64, "batch of the extraction forward pass (0: skip)")
 flags.DEFINE_integer("extract_iters", 5, "timed extraction forward passes")
 flags.DEFINE_integer("matmul_n", 4096, "size of the matmul reference")
@@ -100,6 +102,26 @@ def real_batches(config, batch, n, seed=1):
             for _ in range(n)]
 
 
+# Bench-only names beside wavegan.fast_ops' paths: 'auto' with tuning off (the pinned rules,
+# as --deterministic), and the same with the rules of 2bebd54 (before issue 28), to compare
+# paths in one process.
+PINNED = ("pinned", "pinned_before")
+
+
+@contextlib.contextmanager
+def pinned_rules(fast_ops, before: bool):
+    """'auto' with tuning off; ``before``: the pinned rules before issue 28 (im2col on any
+    short conv, native on every longer transposed conv)."""
+    saved = fast_ops.AUTO_MIN_IM2COL_CH, fast_ops.AUTO_MAX_S2D_TCONV_CH
+    if before:
+        fast_ops.AUTO_MIN_IM2COL_CH, fast_ops.AUTO_MAX_S2D_TCONV_CH = 0, 0
+    try:
+        with fast_ops.conv_settings("auto", False):
+            yield
+    finally:
+        fast_ops.AUTO_MIN_IM2COL_CH, fast_ops.AUTO_MAX_S2D_TCONV_CH = saved
+
+
 def bench_iterations(config, G, D, Q, impls, batch, iters, warmup, dispatches=("fused",)):
     """{name: [seconds per iteration]} with one GANTrainer per (impl, dispatch), timed
     round-robin; name = impl, or impl/dispatch when several dispatches are compared."""
@@ -123,8 +145,12 @@ def bench_iterations(config, G, D, Q, impls, batch, iters, warmup, dispatches=("
     def one(name):
         impl, trainer = trainers[name]
         # The implementation is read while tracing (the first call); later calls reuse it.
-        settings = (fast_ops.conv_settings(impl, FLAGS.conv_tune)
-                    if hasattr(fast_ops, "conv_settings") else fast_ops.conv_impl(impl))
+        if impl in PINNED:
+            settings = pinned_rules(fast_ops, impl == "pinned_before")
+        elif hasattr(fast_ops, "conv_settings"):
+            settings = fast_ops.conv_settings(impl, FLAGS.conv_tune)
+        else:
+            settings = fast_ops.conv_impl(impl)
         with settings:
             out = trainer.train_iteration(xs)
         return {k: v.numpy() for k, v in out.items()}
@@ -145,7 +171,8 @@ def bench_extraction(config, Q, impls, batch, iters):
     fns = {}
     for impl in impls:
         fn = tf.function(lambda x: Q(x, training=False))
-        with fast_ops.conv_impl(impl):
+        with (pinned_rules(fast_ops, impl == "pinned_before") if impl in PINNED
+              else fast_ops.conv_impl(impl)):
             fn(x)  # traced with this impl
 
         fns[impl] = (lambda fn=fn: fn(x).numpy())
@@ -219,7 +246,8 @@ def run_here():
 
     from wavegan import fast_ops
     for impl in FLAGS.conv_impl:
-        fast_ops._check_impl(impl, "--conv_impl")
+        if impl not in PINNED:
+            fast_ops._check_impl(impl, "--conv_impl")
     configure_threads()
     config, G, D, Q = make_models(FLAGS.dim, FLAGS.num_categ)
     if FLAGS.layers:
@@ -376,8 +404,9 @@ def main(argv):
         flop = results[0]["iteration_gflop"]
         print_table(results, f"dim {FLAGS.dim}, batch {FLAGS.batch}, {FLAGS.num_categ} codes: "
                              f"{flop:.0f} GFLOP counted per iteration (5 D + 1 G+Q update); "
-                             f"extraction = Q forward, batch {FLAGS.extract_batch}; "
-                             f"ratio = GFLOP/s / numpy matmul GFLOP/s")
+                             + (f"extraction = Q forward, batch {FLAGS.extract_batch}; "
+                                if FLAGS.extract_batch and not FLAGS.baseline_tree else "")
+                             + "ratio = GFLOP/s / numpy matmul GFLOP/s")
 
 
 if __name__ == "__main__":
