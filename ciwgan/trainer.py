@@ -126,9 +126,9 @@ class GANTrainer(tf.Module):
         self._gq_fn = tf.function(self._gq_update if strategy is None else self._gq_update_dist,
                                   jit_compile=jit_compile)
         # A whole iteration (disc_nupdates D updates + the G+Q update) as ONE function: one
-        # dispatch and one host round trip instead of six, z and alpha drawn in the graph.  At
-        # small sizes (the demo's dim 8) per-op and per-call overhead is most of the time.
-        # fused_iteration=False keeps six calls (the loop before issue 28, for benchmarks).
+        # dispatch and one host round trip instead of six (issue 28; at dim 8 it gained 0-30 %
+        # in loaded runs, docs/performance.md).  fused_iteration=False keeps six calls (the
+        # loop before issue 28; the exact path, benchmarks).
         self._iteration_fn = (tf.function(self._iteration, jit_compile=jit_compile)
                               if fused_iteration and strategy is None else None)
         # Its random draws come from a function of their own, never compiled with XLA (whose
