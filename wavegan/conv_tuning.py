@@ -17,8 +17,10 @@ are measured again; it is rewritten atomically (:func:`common.atomic.atomic_writ
 failed write is a warning too.  Nothing here imports :mod:`wavegan.fast_ops`: it passes the
 candidate ops in (:func:`choose`).
 
-The whole measurement of the paper's model (10 shapes, 3 paths) takes ~30 s on 2 cores, the
-demo's (dim 8) a few seconds; it runs once per machine.
+The whole measurement of the paper's model (10 shapes, 3 paths) took 33 s on 2 loaded cores
+with 2 timed rounds (~45 s expected with 3), the demo's (dim 8) ~10 s; it runs once per
+machine and shape.  On a shared machine the choice still depends on the load of the moment
+(docs/performance.md, "Issue 28").
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ CACHE_ENV = "WAVEGAN_CONV_CACHE"
 CACHE_DIR_NAME = "ciwgan"
 CACHE_FILE_NAME = "conv_paths.json"
 CACHE_FORMAT = 1
-TIMED_ROUNDS = 2          # after one untimed call (tracing, warm-up); the minimum is kept
+TIMED_ROUNDS = 3          # after one untimed call (tracing, warm-up); the minimum is kept
 # Another path replaces the native op only when it is at least this much faster: a choice
 # within the timing noise would make runs differ between machines for nothing.
 MIN_GAIN = 0.05
