@@ -26,7 +26,7 @@ def run(options, script):
 
 
 def report(result) -> str:
-    from ciwgan.training_loop import training_summary
+    from ciwgan.progress_text import training_summary
 
     return training_summary(result)
 

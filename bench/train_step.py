@@ -5,18 +5,28 @@
     .venv/bin/python bench/train_step.py --layers                 # per-layer profile only
     .venv/bin/python bench/train_step.py --env_configs=default,onednn_off,intra1
                                             # settings that need a fresh process, one table
+    .venv/bin/python bench/train_step.py --dim=8 --dispatch=single,fused   # issue 28
+    git worktree add /tmp/ciwgan-base 2bebd54       # the code before issue 28, then:
+    .venv/bin/python bench/train_step.py --dim=8 --baseline_tree=/tmp/ciwgan-base --rounds=3
+                                            # that code and this one in child processes, A/B/A/B
 
 Random data (uniform noise as "real" audio, random-initialised ciwGAN); no dataset needed.
 Printed for each configuration: seconds per iteration (min and median over --iters after
 --warmup), counted FLOP per iteration (bench/common.py's convention), achieved GFLOP/s,
 numpy's and TF's float32 4096^3 matmul GFLOP/s, and ratio = achieved / numpy matmul rate;
 the same for one Q forward pass on --extract_batch examples (the extraction workload).
-Several --conv_impl values are timed round-robin in one process (one trainer each, sharing
-the models), so that load from other users of the machine hits them alike.
+Several --conv_impl values (and --dispatch values) are timed round-robin in one process (one
+trainer each, sharing the models), so that load from other users of the machine hits them
+alike.  --dispatch: 'fused' = one compiled function per iteration (the default since issue
+28), 'single' = six calls (5 D updates + the G+Q update, the loop before).  'auto' measures
+each layer's paths on this machine first (wavegan.conv_tuning, cached) unless --noconv_tune.
+--baseline_tree runs another checkout's bench/train_step.py (e.g. a git worktree of the
+commit before a change) and this one in alternating child processes and prints the ratio.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -35,7 +45,8 @@ flags.DEFINE_integer("num_categ", 8, "ciwGAN categories")
 flags.DEFINE_integer("iters", 3, "timed iterations per configuration")
 flags.DEFINE_integer("warmup", 1, "untimed iterations first (tracing)")
 flags.DEFINE_list("conv_impl", ["auto"],
-                  "wavegan.fast_ops implementations to compare: auto, im2col, s2d, native")
+                  "wavegan.fast_ops implementations to compare: auto, im2col, s2d, native; "
+                  "pinned (auto, tuning off), pinned_before (the pinned rules of 2bebd54)")
 flags.DEFINE_integer("extract_batch", 64, "batch of the extraction forward pass (0: skip)")
 flags.DEFINE_integer("extract_iters", 5, "timed extraction forward passes")
 flags.DEFINE_integer("matmul_n", 4096, "size of the matmul reference")
@@ -48,6 +59,14 @@ flags.DEFINE_list("env_configs", [],
 flags.DEFINE_boolean("xla", False, "compile each update with XLA (jit_compile), as train.py --xla")
 flags.DEFINE_boolean("mixed_precision", False, "mixed precision, the policy train.py "
                      "--mixed_precision chooses (wavegan.runtime.choose_precision_policy)")
+flags.DEFINE_list("dispatch", ["fused"], "fused (one function per iteration), single (six "
+                  "calls), xla (fused, compiled with XLA); several are timed round-robin")
+flags.DEFINE_boolean("conv_tune", True, "'auto' takes the paths measured on this machine "
+                     "(as train.py); --noconv_tune: the pinned rules (as --deterministic)")
+flags.DEFINE_string("baseline_tree", None, "a checkout of the code to compare with (e.g. a git "
+                    "worktree of the commit before): its bench and this one alternate in child "
+                    "processes, --rounds times each")
+flags.DEFINE_integer("rounds", 3, "child processes per side with --baseline_tree")
 flags.DEFINE_boolean("json", False, "print one JSON line per configuration (used by "
                      "--env_configs)")
 FLAGS = flags.FLAGS
@@ -83,23 +102,60 @@ def real_batches(config, batch, n, seed=1):
             for _ in range(n)]
 
 
-def bench_iterations(config, G, D, Q, impls, batch, iters, warmup):
-    """{impl: [seconds per iteration]} with one GANTrainer per impl, timed round-robin."""
+# Bench-only names beside wavegan.fast_ops' paths: 'auto' with tuning off (the pinned rules,
+# as --deterministic), and the same with the rules of 2bebd54 (before issue 28), to compare
+# paths in one process.
+PINNED = ("pinned", "pinned_before")
+
+
+@contextlib.contextmanager
+def pinned_rules(fast_ops, before: bool):
+    """'auto' with tuning off; ``before``: the pinned rules before issue 28 (im2col on any
+    short conv, native on every longer transposed conv)."""
+    saved = fast_ops.AUTO_MIN_IM2COL_CH, fast_ops.AUTO_MAX_S2D_TCONV_CH
+    if before:
+        fast_ops.AUTO_MIN_IM2COL_CH, fast_ops.AUTO_MAX_S2D_TCONV_CH = 0, 0
+    try:
+        with fast_ops.conv_settings("auto", False):
+            yield
+    finally:
+        fast_ops.AUTO_MIN_IM2COL_CH, fast_ops.AUTO_MAX_S2D_TCONV_CH = saved
+
+
+def bench_iterations(config, G, D, Q, impls, batch, iters, warmup, dispatches=("fused",)):
+    """{name: [seconds per iteration]} with one GANTrainer per (impl, dispatch), timed
+    round-robin; name = impl, or impl/dispatch when several dispatches are compared."""
+    import inspect
+
     from ciwgan.trainer import GANTrainer
     from wavegan import fast_ops
 
     xs = real_batches(config, batch, 5)
+    # Older checkouts (--baseline_tree) have neither fused iterations nor tuning.
+    fusable = "fused_iteration" in inspect.signature(GANTrainer).parameters
     trainers = {}
     for impl in impls:
-        trainers[impl] = GANTrainer(config, G, D, Q, seed=0, jit_compile=FLAGS.xla)
+        for dispatch in dispatches:
+            extra = {"fused_iteration": dispatch != "single"} if fusable else {}
+            name = impl if len(dispatches) == 1 else f"{impl}/{dispatch}"
+            trainers[name] = (impl, GANTrainer(config, G, D, Q, seed=0,
+                                               jit_compile=FLAGS.xla or dispatch == "xla",
+                                               **extra))
 
-    def one(impl):
+    def one(name):
+        impl, trainer = trainers[name]
         # The implementation is read while tracing (the first call); later calls reuse it.
-        with fast_ops.conv_impl(impl):
-            out = trainers[impl].train_iteration(xs)
+        if impl in PINNED:
+            settings = pinned_rules(fast_ops, impl == "pinned_before")
+        elif hasattr(fast_ops, "conv_settings"):
+            settings = fast_ops.conv_settings(impl, FLAGS.conv_tune)
+        else:
+            settings = fast_ops.conv_impl(impl)
+        with settings:
+            out = trainer.train_iteration(xs)
         return {k: v.numpy() for k, v in out.items()}
 
-    return common.interleaved_min({impl: (lambda i=impl: one(i)) for impl in impls},
+    return common.interleaved_min({name: (lambda n=name: one(n)) for name in trainers},
                                   rounds=iters, warmup=warmup)
 
 
@@ -115,7 +171,8 @@ def bench_extraction(config, Q, impls, batch, iters):
     fns = {}
     for impl in impls:
         fn = tf.function(lambda x: Q(x, training=False))
-        with fast_ops.conv_impl(impl):
+        with (pinned_rules(fast_ops, impl == "pinned_before") if impl in PINNED
+              else fast_ops.conv_impl(impl)):
             fn(x)  # traced with this impl
 
         fns[impl] = (lambda fn=fn: fn(x).numpy())
@@ -189,7 +246,8 @@ def run_here():
 
     from wavegan import fast_ops
     for impl in FLAGS.conv_impl:
-        fast_ops._check_impl(impl, "--conv_impl")
+        if impl not in PINNED:
+            fast_ops._check_impl(impl, "--conv_impl")
     configure_threads()
     config, G, D, Q = make_models(FLAGS.dim, FLAGS.num_categ)
     if FLAGS.layers:
@@ -203,21 +261,32 @@ def run_here():
         return []
     mm_before = common.matmul_rates(FLAGS.matmul_n)
     it_times = bench_iterations(config, G, D, Q, FLAGS.conv_impl, FLAGS.batch, FLAGS.iters,
-                                FLAGS.warmup)
+                                FLAGS.warmup, FLAGS.dispatch)
     ex_times = (bench_extraction(config, Q, FLAGS.conv_impl, FLAGS.extract_batch,
                                  FLAGS.extract_iters) if FLAGS.extract_batch else {})
     mm_after = common.matmul_rates(FLAGS.matmul_n)
+    try:
+        from wavegan.conv_tuning import chosen, machine_key
+        paths = chosen()
+        if paths and not FLAGS.json:
+            print(f"conv paths measured on {machine_key()} (ms: forward + backward):")
+            for key, c in sorted(paths.items()):
+                print(f"  {key:45s} {c['impl']:7s} "
+                      + " ".join(f"{k} {v:.1f}" for k, v in sorted(c["ms"].items())))
+    except ImportError:  # an older checkout (--baseline_tree)
+        pass
     mm = {k: max(mm_before[k], mm_after[k]) for k in mm_before}
     it_flop = common.iteration_flops(config, FLAGS.batch)["iteration"]
     ex_flop = common.extraction_flops(config, FLAGS.extract_batch)
     results = []
-    for impl in FLAGS.conv_impl:
-        res = {"conv_impl": impl, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+    for name in it_times:
+        impl = name.split("/")[0]
+        res = {"conv_impl": name, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
                "intra": tf.config.threading.get_intra_op_parallelism_threads(),
                "inter": tf.config.threading.get_inter_op_parallelism_threads(),
                "numpy_matmul_gflops": mm["numpy"], "tf_matmul_gflops": mm["tf"],
                "iteration_gflop": it_flop / 1e9}
-        s = common.summarize(it_times[impl], it_flop)
+        s = common.summarize(it_times[name], it_flop)
         res.update(iter_min_s=s["min_s"], iter_median_s=s["median_s"], iter_gflops=s["gflops"],
                    iter_ratio=s["gflops"] / mm["numpy"])
         if ex_times:
@@ -274,6 +343,46 @@ def run_env_configs():
     return results
 
 
+def run_baseline():
+    """This checkout's bench and --baseline_tree's, alternating in child processes (A B A B
+    ...), each child --iters timed iterations after --warmup; returns the result rows and
+    prints the ratio of the baseline's time to this code's (min and median over children)."""
+    ours = os.path.abspath(__file__)
+    theirs = os.path.join(os.path.abspath(FLAGS.baseline_tree), "bench", "train_step.py")
+    common_args = ["--json", f"--dim={FLAGS.dim}", f"--batch={FLAGS.batch}",
+                   f"--num_categ={FLAGS.num_categ}", f"--iters={FLAGS.iters}",
+                   f"--warmup={FLAGS.warmup}", f"--conv_impl={','.join(FLAGS.conv_impl)}",
+                   f"--extract_batch=0", f"--matmul_n={FLAGS.matmul_n}"]
+    sides = {"baseline": [theirs] + common_args,
+             "this": [ours] + common_args + [f"--dispatch={FLAGS.dispatch[0]}",
+                                             "--conv_tune" if FLAGS.conv_tune
+                                             else "--noconv_tune"]}
+    rows = {side: [] for side in sides}
+    for k in range(FLAGS.rounds):
+        for side, args in sides.items():
+            proc = subprocess.run([sys.executable] + args, capture_output=True, text=True,
+                                  cwd=os.path.dirname(os.path.dirname(args[0])))
+            if proc.returncode != 0:
+                raise RuntimeError(f"{side} failed:\n{proc.stderr[-3000:]}")
+            for line in proc.stdout.splitlines():
+                if line.startswith("{"):
+                    r = json.loads(line)
+                    r["name"] = f"{side}#{k + 1}/{r['conv_impl']}"
+                    rows[side].append(r)
+                    print("  " + json.dumps(r), flush=True)
+    for impl in FLAGS.conv_impl:
+        best = {side: min(r["iter_min_s"] for r in rows[side] if r["conv_impl"] == impl)
+                for side in sides}
+        med = {side: sorted(r["iter_median_s"] for r in rows[side]
+                            if r["conv_impl"] == impl)[len(rows[side]) // 2 // len(FLAGS.conv_impl)]
+               for side in sides}
+        print(f"{impl}: baseline {best['baseline']:.3f} s/it (median of children's medians "
+              f"{med['baseline']:.3f}), this {best['this']:.3f} ({med['this']:.3f}): "
+              f"speed-up {best['baseline'] / best['this']:.2f}x "
+              f"(medians {med['baseline'] / med['this']:.2f}x)")
+    return rows["baseline"] + rows["this"]
+
+
 def main(argv):
     del argv
     from wavegan.runtime import describe_devices
@@ -281,7 +390,9 @@ def main(argv):
     if FLAGS.mixed_precision:
         from wavegan.runtime import use_mixed_precision
         use_mixed_precision("bench/train_step.py")
-    if FLAGS.env_configs:
+    if FLAGS.baseline_tree:
+        results = run_baseline()
+    elif FLAGS.env_configs:
         results = run_env_configs()
     else:
         results = run_here()
@@ -293,8 +404,9 @@ def main(argv):
         flop = results[0]["iteration_gflop"]
         print_table(results, f"dim {FLAGS.dim}, batch {FLAGS.batch}, {FLAGS.num_categ} codes: "
                              f"{flop:.0f} GFLOP counted per iteration (5 D + 1 G+Q update); "
-                             f"extraction = Q forward, batch {FLAGS.extract_batch}; "
-                             f"ratio = GFLOP/s / numpy matmul GFLOP/s")
+                             + (f"extraction = Q forward, batch {FLAGS.extract_batch}; "
+                                if FLAGS.extract_batch and not FLAGS.baseline_tree else "")
+                             + "ratio = GFLOP/s / numpy matmul GFLOP/s")
 
 
 if __name__ == "__main__":

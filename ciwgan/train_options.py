@@ -102,9 +102,11 @@ class TrainOptions(StageOptions):
                                 flag="wavegan_disc_phaseshuffle")
     exact_numerics: bool = boolean(False, "oneDNN off, one thread: bit-comparable with the TF1 "
                                    "reference (slow)")
-    conv_impl: str = choice("native", CONV_IMPLS, "how the strided convolutions are computed "
-                            "(native: TensorFlow's; im2col, s2d: rewritten as matrix products; "
-                            "auto: the fastest on this machine)")
+    conv_impl: Optional[str] = choice(
+        None, CONV_IMPLS, "how the strided convolutions are computed (native: TensorFlow's; "
+        "im2col, s2d: rewritten as matrix products; auto: per layer, the path measured fastest "
+        "on this machine, cached in ~/.cache/ciwgan; with --deterministic the pinned rules). "
+        "Unset: $WAVEGAN_CONV_IMPL, else native with --exact_numerics, else auto")
 
     def check(self) -> None:
         if self.model_kind() != "wavegan" and self.code_size() >= self.latent_dim:

@@ -94,7 +94,7 @@ class GANTrainer(tf.Module):
     def __init__(self, config: WaveGANConfig, G, D, Q=None, loss: str = "wgan-gp",
                  disc_nupdates: int = 5, seed: int = 0, gq_semantics: str = "simultaneous",
                  jit_compile: bool = False, strategy=None, loss_scaling: Optional[bool] = None,
-                 name: str = "trainer"):
+                 fused_iteration: bool = True, name: str = "trainer"):
         super().__init__(name=name)
         if loss not in losses.GAN_LOSSES:
             raise ValueError(f"loss={loss!r}: expected one of {losses.GAN_LOSSES}")
@@ -125,6 +125,15 @@ class GANTrainer(tf.Module):
                                  jit_compile=jit_compile)
         self._gq_fn = tf.function(self._gq_update if strategy is None else self._gq_update_dist,
                                   jit_compile=jit_compile)
+        # A whole iteration (disc_nupdates D updates + the G+Q update) as ONE function: one
+        # dispatch and one host round trip instead of six (issue 28; at dim 8 it gained 0-30 %
+        # in loaded runs, docs/performance.md).  fused_iteration=False keeps six calls (the
+        # loop before issue 28; the exact path, benchmarks).
+        self._iteration_fn = (tf.function(self._iteration, jit_compile=jit_compile)
+                              if fused_iteration and strategy is None else None)
+        # Its random draws come from a function of their own, never compiled with XLA (whose
+        # random kernels give other numbers than TensorFlow's from the same state).
+        self._draws_fn = tf.function(self._iteration_draws)
 
     def _make_state(self, loss):
         """Optimizers and the step counter (under the strategy's scope when distributed)."""
@@ -221,10 +230,34 @@ class GANTrainer(tf.Module):
                 var.assign(tf.clip_by_value(var, -WGAN_CLIP, WGAN_CLIP))
         return tf.no_op()
 
-    def _d_update(self, x, z, alpha):
-        grads, out = self._d_grads(x, z, alpha, [self._draw_phases() for _ in range(3)])
+    def _d_update(self, x, z, alpha, phases=None):
+        if phases is None:
+            phases = [self._draw_phases() for _ in range(3)]
+        grads, out = self._d_grads(x, z, alpha, phases)
         self._apply_d(grads, out.pop("D_grads_finite", None))
         return out
+
+    def _iteration_draws(self, batch: int):
+        """Every random draw of one iteration, in the order of :meth:`d_update` and
+        :meth:`gq_update` called one by one (per D update z, alpha, then its three calls'
+        phases; then G's z and two phases), so both give the same numbers from the same
+        generator state: ([(z, alpha, phases)] * disc_nupdates, (z, phases))."""
+        d_draws = []
+        for _ in range(self.disc_nupdates):
+            z = self.sample_z(batch)
+            alpha = self.sample_alpha(batch)
+            d_draws.append((z, alpha, [self._draw_phases() for _ in range(3)]))
+        z = self.sample_z(batch)
+        return d_draws, (z, [self._draw_phases() for _ in range(2)])
+
+    def _iteration(self, xs, draws):
+        """``xs``: disc_nupdates real batches [B, slice_len, nch]; ``draws``: as
+        :meth:`_iteration_draws` returns them."""
+        d_draws, (z_g, phases_g) = draws
+        d_out = {}
+        for x, (z, alpha, phases) in zip(xs, d_draws):  # unrolled: one graph
+            d_out = self._d_update(x, z, alpha, phases)
+        return {**d_out, **self._gq_update(z_g, phases_g)}
 
     def _q_terms(self, z, g_z, phases):
         n = self.config.num_categ
@@ -275,8 +308,9 @@ class GANTrainer(tf.Module):
             self.q_opt.apply_gradients(q_grads)
         return tf.no_op()
 
-    def _gq_update(self, z):
-        phases = [self._draw_phases() for _ in range(2)]
+    def _gq_update(self, z, phases=None):
+        if phases is None:
+            phases = [self._draw_phases() for _ in range(2)]
         if self.Q is None or self.gq_semantics == "simultaneous":
             g_grads, q_grads, out = self._gq_grads(z, phases)
             self._apply_gq(g_grads, q_grads, out.pop("GQ_grads_finite", None))
@@ -383,6 +417,9 @@ class GANTrainer(tf.Module):
         """
         if len(x_batches) != self.disc_nupdates:
             raise ValueError(f"{len(x_batches)} real batches for {self.disc_nupdates} D updates")
+        if self._iteration_fn is not None:
+            xs = [self._as_audio(x) for x in x_batches]
+            return self._iteration_fn(xs, self._draws_fn(int(xs[0].shape[0])))
         d_out = {}
         for x in x_batches:
             d_out = self.d_update(x)

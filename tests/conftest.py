@@ -2,6 +2,7 @@
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Tests never measure conv paths into the user's cache (wavegan.conv_tuning): training takes the
+# pinned paths (no timing-dependent choice in a test), and a test that tunes writes here.
+os.environ.setdefault("WAVEGAN_CONV_TUNE", "0")
+os.environ.setdefault("WAVEGAN_CONV_CACHE", os.path.join(
+    tempfile.mkdtemp(prefix="ciwgan-test-conv-cache-"), "conv_paths.json"))
 
 # Where the TF1 reference folders are looked for, in this order (docs/reference.md): the folder
 # $CIWGAN_FIXTURES names (when set, only there); work/fixtures, where a user writes them with

@@ -3,7 +3,7 @@
 Run as a script:
     python tests/multiworker_check.py
 It starts two workers (this file with --worker=0/1) with TF_CONFIG naming two free ports on
-127.0.0.1; each makes the strategy as train.py does (ciwgan.training_loop.make_strategy, from
+127.0.0.1; each makes the strategy as train.py does (ciwgan.distribution.make_strategy, from
 TF_CONFIG), loads the same initial weights and makes one D update and one G+Q update on the same
 global batch (each worker takes its half, as the mirrored path splits a batch over replicas).
 Both workers' losses, optimizer slots and weights are then compared with a single-process update
@@ -53,7 +53,7 @@ def one_step(trainer):
 
 
 def worker(folder: str, index: int) -> int:
-    from ciwgan.training_loop import make_strategy, multiworker_role
+    from ciwgan.distribution import make_strategy, multiworker_role
     from mirrored_check import snapshot
     strategy = make_strategy("multiworker")  # before any other TensorFlow work
     with open(os.path.join(folder, "init.pkl"), "rb") as f:

@@ -113,12 +113,27 @@ def test_auto_choices_for_the_paper_model(monkeypatch):
         got = [fast_ops.choose_conv(t, c, 25, 4, 16)
                for t, c in [(16384, 1), (4096, 64), (1024, 128), (256, 256), (64, 512)]]
         assert got == ["s2d", "native", "native", "im2col", "im2col"]
-        got = [fast_ops.choose_conv_transpose(t, f)
-               for t, f in [(16, 512), (64, 256), (256, 128), (1024, 64), (4096, 1)]]
+        got = [fast_ops.choose_conv_transpose(t, f, c)
+               for t, f, c in [(16, 512, 1024), (64, 256, 512), (256, 128, 256),
+                               (1024, 64, 128), (4096, 1, 64)]]
         assert got == ["im2col", "native", "native", "native", "im2col"]
         # G's 512-tap post-processing filter would need a 2 GiB frame tensor: native.
     with fast_ops.conv_impl("im2col"):
         assert fast_ops.choose_conv(16384, 1, 512, 1, 64) == "native"
+
+
+def test_pinned_choices_for_the_demo_model(monkeypatch):
+    """dim 8 (issue 28): no im2col on D's narrow last block, s2d on G's narrow upconvs."""
+    monkeypatch.delenv(fast_ops.ENV_VAR, raising=False)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    with fast_ops.conv_settings("auto", tune=False):
+        got = [fast_ops.choose_conv(t, c, 25, 4, 16)
+               for t, c in [(16384, 1), (4096, 8), (1024, 16), (256, 32), (64, 64)]]
+        assert got == ["s2d", "native", "native", "native", "native"]
+        got = [fast_ops.choose_conv_transpose(t, f, c)
+               for t, f, c in [(16, 64, 128), (64, 32, 64), (256, 16, 32), (1024, 8, 16),
+                               (4096, 1, 8)]]
+        assert got == ["im2col", "native", "s2d", "s2d", "im2col"]
 
 
 @pytest.mark.parametrize("upsample", ["zeros", "nn"])

@@ -41,7 +41,7 @@ def test_chief_task_is_the_chief():
     ({"cluster": {"worker": ["nohost"]}, "task": {"type": "worker", "index": 0}}, "host:port"),
 ])
 def test_bad_tf_config_is_one_line_input_error(tf_config, words):
-    from ciwgan.training_loop import make_strategy, multiworker_role
+    from ciwgan.distribution import make_strategy, multiworker_role
     environ = {} if tf_config is None else {
         "TF_CONFIG": tf_config if isinstance(tf_config, str) else json.dumps(tf_config)}
     with pytest.raises(InputError) as err:

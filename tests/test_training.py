@@ -15,8 +15,8 @@ import soundfile as sf
 import tensorflow as tf
 
 from common.constants import SAMPLE_RATE
-from ciwgan.training_loop import (TrainingError, TrainOptions, _finite_or_raise, build_run,
-                                  run_training)
+from ciwgan.loop_hooks import finite_or_raise
+from ciwgan.training_loop import TrainingError, TrainOptions, build_run, run_training
 from wavegan import WaveGANConfig, load_models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,7 +120,7 @@ def test_incompatible_resume_is_refused(tmp_path, tiny_data):
 def test_non_finite_loss_stops_with_step_and_keeps_last_checkpoint(tmp_path, tiny_data,
                                                                    monkeypatch):
     with pytest.raises(TrainingError, match="non-finite D_loss = nan at step 7"):
-        _finite_or_raise({"D_loss": np.float32("nan"), "G_loss": 1.0}, 7)
+        finite_or_raise({"D_loss": np.float32("nan"), "G_loss": 1.0}, 7)
     train_dir = tmp_path / "run"
     run_training(TINY, options(train_dir, tiny_data, max_steps=1))
     from ciwgan import trainer as trainer_mod
@@ -246,8 +246,8 @@ def test_normalize_and_data_normalize_must_agree(tmp_path, tiny_data):
 
 
 def test_training_summary_and_eta(tmp_path, tiny_data):
-    """train.py's closing summary and the bar's ETA (ciwgan.training_loop)."""
-    from ciwgan.training_loop import training_eta, training_summary
+    """train.py's closing summary and the bar's ETA (ciwgan.progress_text)."""
+    from ciwgan.progress_text import training_eta, training_summary
 
     # Steps left at the rate, or the time cap, whichever comes first.
     assert training_eta(10, 100, 2.0, 5.0, None) == (45.0, "steps")

@@ -29,8 +29,11 @@ Switch: 'auto' (default), 'im2col', 's2d', 'native' (= ``tf.nn.conv1d`` /
 ``tf.nn.conv1d_transpose``, the op the original uses):
     wavegan.fast_ops.set_conv_impl('native')         # or the environment variable
     WAVEGAN_CONV_IMPL=native
-'auto' picks per layer from its geometry (:func:`choose_conv`, :func:`choose_conv_transpose`),
-as measured in docs/performance.md.  Without an explicit choice the exact path
+'auto' picks per layer: with tuning on (:func:`set_conv_tuning`, ``WAVEGAN_CONV_TUNE=1``;
+train.py turns it on unless ``--deterministic``) the path measured fastest on this machine for
+the layer's shape (:mod:`wavegan.conv_tuning`, cached per CPU model); otherwise the pinned
+rules of :func:`choose_conv` / :func:`choose_conv_transpose`, the same on every machine (as
+measured in docs/performance.md).  Without an explicit choice the exact path
 (TF_ENABLE_ONEDNN_OPTS=0, :mod:`wavegan.runtime`) uses 'native': the fixtures' 1e-5 check is
 met bit-for-bit only by the original op order.
 The choice is read when a layer is called, i.e. when a ``tf.function`` is traced: set it before
@@ -46,14 +49,17 @@ import os
 
 import tensorflow as tf
 
+from . import conv_tuning
 from .config import same_padding
+from .runtime import exact_numerics_on
 
 CONV_IMPLS = ("auto", "im2col", "s2d", "native")
 ENV_VAR = "WAVEGAN_CONV_IMPL"
+TUNE_ENV_VAR = "WAVEGAN_CONV_TUNE"   # '1': 'auto' measures the paths on this machine
 DEFAULT_IMPL = "auto"
 MAX_FRAMES_BYTES = 512 * 2 ** 20  # per conv call; larger frame tensors fall back to native
 
-_state = {"impl": None}
+_state = {"impl": None, "tune": None}
 
 
 def _check_impl(name: str, source: str) -> str:
@@ -71,12 +77,39 @@ def get_conv_impl() -> str:
     env = os.environ.get(ENV_VAR)
     if env:
         return _check_impl(env, f"${ENV_VAR}")
-    return "native" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0" else DEFAULT_IMPL
+    return "native" if exact_numerics_on() else DEFAULT_IMPL
 
 
 def set_conv_impl(name) -> None:
     """Choose 'im2col' or 'native' for every later layer call (None: back to env/default)."""
     _state["impl"] = None if name is None else _check_impl(name, "set_conv_impl(name)")
+
+
+def set_conv_tuning(on) -> None:
+    """True: 'auto' takes the paths measured on this machine (:mod:`wavegan.conv_tuning`);
+    False: the pinned rules, identical on every machine; None: $WAVEGAN_CONV_TUNE ('1' = on),
+    else off.  Read when a layer is traced, as the implementation."""
+    _state["tune"] = None if on is None else bool(on)
+
+
+def conv_tuning_on() -> bool:
+    if _state["tune"] is not None:
+        return _state["tune"]
+    return os.environ.get(TUNE_ENV_VAR, "0") == "1"
+
+
+@contextlib.contextmanager
+def conv_settings(impl=None, tune=None):
+    """Both switches for a block (None: leave one as it is); restored afterwards."""
+    old = dict(_state)
+    if impl is not None:
+        set_conv_impl(impl)
+    if tune is not None:
+        set_conv_tuning(tune)
+    try:
+        yield
+    finally:
+        _state.update(old)
 
 
 @contextlib.contextmanager
@@ -231,22 +264,38 @@ def conv1d_transpose_s2d(x, kernel, stride: int):
 # ------------------------------------------------------------------------------------------
 # Dispatch used by wavegan.layers
 # ------------------------------------------------------------------------------------------
-AUTO_MAX_CONV_OUT_LEN = 64    # 'auto': im2col for convs with at most this many output steps
-AUTO_MAX_TCONV_IN_LEN = 16    # 'auto': matmul for transposed convs with at most this many inputs
+# The pinned rules ('auto' without tuning: the same paths on every machine).  Measured at dim
+# 64 (docs/performance.md, issue 9) and at dim 8 (issue 28: im2col loses 2x on narrow short
+# convs, s2d wins up to 2.8x on narrow transposed convs); the paper's model (dim 64) keeps the
+# paths it had.
+AUTO_MAX_CONV_OUT_LEN = 64    # im2col for convs with at most this many output steps ...
+AUTO_MIN_IM2COL_CH = 256      # ... and at least this many input channels
+AUTO_MAX_TCONV_IN_LEN = 16    # matmul for transposed convs with at most this many inputs
+AUTO_MAX_S2D_TCONV_CH = 32    # s2d for (longer) transposed convs with at most this many inputs
 
 
-def choose_conv(in_len: int, in_ch: int, kernel_len: int, stride: int, batch=None) -> str:
+def choose_conv(in_len: int, in_ch: int, kernel_len: int, stride: int, batch=None,
+                out_ch=None, dtype: str = "float32") -> str:
     """The implementation 'auto' (or the switch) gives a 'SAME' conv1d of this geometry.
 
-    'auto': one input channel -> 's2d'; output length <= AUTO_MAX_CONV_OUT_LEN -> 'im2col'
-    (D's last, wide blocks, where the native backward is slowest); otherwise 'native'
+    'auto' with tuning on and the batch and output width known: measured on this machine
+    (:func:`wavegan.conv_tuning.choose`).  Otherwise, the pinned rules: one input channel ->
+    's2d'; output length <= AUTO_MAX_CONV_OUT_LEN with >= AUTO_MIN_IM2COL_CH input channels ->
+    'im2col' (D's last, wide blocks, where the native backward is slowest); otherwise 'native'
     (measured per layer, see docs/performance.md).  'im2col' whose frame tensor would exceed
     MAX_FRAMES_BYTES falls back to 'native'.
     """
     impl = get_conv_impl()
+    if impl == "auto" and conv_tuning_on() and batch and out_ch:
+        candidates = {"native": _native_conv, "s2d": conv1d_s2d}
+        if frames_bytes(batch, in_len, in_ch, kernel_len, stride) <= MAX_FRAMES_BYTES:
+            candidates["im2col"] = conv1d_im2col
+        impl = conv_tuning.choose("conv", int(batch), in_len, in_ch, int(out_ch), kernel_len,
+                                  stride, dtype, candidates)
     if impl == "auto":
         out_len = -(-in_len // stride)
-        impl = ("s2d" if in_ch == 1 else "im2col" if out_len <= AUTO_MAX_CONV_OUT_LEN
+        impl = ("s2d" if in_ch == 1 else "im2col" if (out_len <= AUTO_MAX_CONV_OUT_LEN and
+                                                      in_ch >= AUTO_MIN_IM2COL_CH)
                 else "native")
     if impl == "im2col":
         if frames_bytes(batch or 64, in_len, in_ch, kernel_len, stride) > MAX_FRAMES_BYTES:
@@ -254,12 +303,22 @@ def choose_conv(in_len: int, in_ch: int, kernel_len: int, stride: int, batch=Non
     return impl
 
 
-def choose_conv_transpose(in_len: int, out_ch: int) -> str:
-    """'auto' for a transposed conv: one output channel or <= AUTO_MAX_TCONV_IN_LEN input
-    steps -> 'im2col' (MatMul + overlap-add); otherwise 'native'."""
+def choose_conv_transpose(in_len: int, out_ch: int, in_ch=None, kernel_len=None, stride=None,
+                          batch=None, dtype: str = "float32") -> str:
+    """'auto' for a transposed conv: measured (as :func:`choose_conv`) when tuning is on and
+    the shape is known; else the pinned rule: one output channel or <= AUTO_MAX_TCONV_IN_LEN
+    input steps -> 'im2col' (MatMul + overlap-add); <= AUTO_MAX_S2D_TCONV_CH input channels ->
+    's2d'; otherwise 'native'."""
     impl = get_conv_impl()
+    if impl == "auto" and conv_tuning_on() and batch and in_ch and kernel_len and stride:
+        impl = conv_tuning.choose(
+            "tconv", int(batch), in_len, int(in_ch), out_ch, int(kernel_len), int(stride), dtype,
+            {"native": _native_conv_transpose, "im2col": conv1d_transpose_matmul,
+             "s2d": conv1d_transpose_s2d})
     if impl == "auto":
-        impl = ("im2col" if out_ch == 1 or in_len <= AUTO_MAX_TCONV_IN_LEN else "native")
+        impl = ("im2col" if out_ch == 1 or in_len <= AUTO_MAX_TCONV_IN_LEN
+                else "s2d" if in_ch is not None and in_ch <= AUTO_MAX_S2D_TCONV_CH
+                else "native")
     return impl
 
 
@@ -269,22 +328,33 @@ def conv1d(x, kernel, stride: int = 1):
     if x.shape[1] is None:
         impl = "native"
     else:
-        impl = choose_conv(int(x.shape[1]), c, k, stride, x.shape[0])
+        impl = choose_conv(int(x.shape[1]), c, k, stride, x.shape[0], int(kernel.shape[2]),
+                           x.dtype.name)
     if impl == "im2col":
         return conv1d_im2col(x, kernel, stride)
     if impl == "s2d":
         return conv1d_s2d(x, kernel, stride)
+    return _native_conv(x, kernel, stride)
+
+
+def _native_conv(x, kernel, stride: int):
     return tf.nn.conv1d(x, kernel, stride=stride, padding="SAME")
 
 
 def conv1d_transpose(x, kernel, stride: int):
     """'SAME' transposed conv1d [B, T, C] x [K, F, C] -> [B, s*T, F], selected implementation."""
-    f = int(kernel.shape[1])
-    impl = "native" if x.shape[1] is None else choose_conv_transpose(int(x.shape[1]), f)
+    k, f, c = (int(d) for d in kernel.shape)
+    impl = "native" if x.shape[1] is None else choose_conv_transpose(
+        int(x.shape[1]), f, c, k, stride, x.shape[0], x.dtype.name)
     if impl == "im2col":
         return conv1d_transpose_matmul(x, kernel, stride)
     if impl == "s2d":
         return conv1d_transpose_s2d(x, kernel, stride)
+    return _native_conv_transpose(x, kernel, stride)
+
+
+def _native_conv_transpose(x, kernel, stride: int):
+    f = int(kernel.shape[1])
     batch = tf.shape(x)[0]
     out_len = x.shape[1] * stride
     return tf.nn.conv1d_transpose(x, kernel, output_shape=tf.stack([batch, out_len, f]),

@@ -29,6 +29,11 @@ def request_exact_numerics() -> None:
     _single_thread()
 
 
+def exact_numerics_on() -> bool:
+    """Whether this process is on the exact path (oneDNN off: TF_ENABLE_ONEDNN_OPTS=0)."""
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0"
+
+
 def _single_thread() -> None:
     import tensorflow as tf
     try:
