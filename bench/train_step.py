@@ -352,7 +352,7 @@ def run_baseline():
     common_args = ["--json", f"--dim={FLAGS.dim}", f"--batch={FLAGS.batch}",
                    f"--num_categ={FLAGS.num_categ}", f"--iters={FLAGS.iters}",
                    f"--warmup={FLAGS.warmup}", f"--conv_impl={','.join(FLAGS.conv_impl)}",
-                   f"--extract_batch=0", f"--matmul_n={FLAGS.matmul_n}"]
+                   "--extract_batch=0", f"--matmul_n={FLAGS.matmul_n}"]
     sides = {"baseline": [theirs] + common_args,
              "this": [ours] + common_args + [f"--dispatch={FLAGS.dispatch[0]}",
                                              "--conv_tune" if FLAGS.conv_tune
