@@ -50,7 +50,7 @@ from synthetic.designs import PhoneDesign, WordDesign  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_list("parts", ["phone"], "phone, word, spectra, power, ddf_time")
 flags.DEFINE_integer("sims", 100, "data sets per scenario")
-flags.DEFINE_list("sizes", ["demo"], "demo and/or paper")
+flags.DEFINE_list("sizes", ["demo"], "demo, paper and/or minimum (phone part: 3 words per phone)")
 flags.DEFINE_list("nulls", [], "scenarios (default: every null of the part)")
 flags.DEFINE_list("models", ["calibrated", "paper"], "calibrated and/or paper")
 flags.DEFINE_string("out", "work/calibration", "folder of pvalues.csv and summary.md")
@@ -83,6 +83,8 @@ PHONE_SIZES = {
     "demo": dict(words_per_phone=5, tokens_per_word=8, n_speakers=24),
     # the paper's experiment: ~213 intervals per phone
     "paper": dict(words_per_phone=10, tokens_per_word=20, n_speakers=60),
+    # the fewest words per phone the default --min_words (3) lets through
+    "minimum": dict(words_per_phone=3, tokens_per_word=8, n_speakers=24),
 }
 WORD_NULLS = {
     "independent tokens": dict(speaker_sd=0.0, speakers="balanced"),

