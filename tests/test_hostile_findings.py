@@ -1,0 +1,99 @@
+"""Regression tests for the hostile tester's findings (FINDINGS.md, F3-F12, F14), one small
+case each: tiny synthetic folders with fixed seeds, refused before any fit or checked
+in-process (no R unless marked)."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from common import layout
+
+
+def _folder(tmp_path, name="acts", **kwargs):
+    """A tiny synthetic activations folder (3 words x 3 tokens, seed 0, parquet only)."""
+    from synthetic.activations import write_synthetic_folder
+    folder = str(tmp_path / name)
+    write_synthetic_folder(folder, words=["ask", "dark", "rag"], tokens_per_word=3, csv=False,
+                           seed=0, **kwargs)
+    return folder
+
+
+def _edit(folder, name, change):
+    path = os.path.join(folder, f"{name}.parquet")
+    table = pd.read_parquet(path)
+    table = change(table)
+    table.to_parquet(path, index=False)
+
+
+def _options(folder, tmp_path, **kwargs):
+    from analysis.analyze_options import AnalysisOptions
+    base = dict(activations=folder, out=str(tmp_path / "o"), phone_layers=[],
+                lmm_layers=["none"], progress=False)
+    base.update(kwargs)
+    return AnalysisOptions(**base)
+
+
+# ------------------------------------------------------------------------------------ F5, F14
+def _flatten_tokens(table):
+    five = table["layer"] == "conv5"
+    table.loc[five, "value"] = table[five].groupby("token_id")["value"].transform("mean")
+    return table
+
+
+def test_f5_a_layer_flat_within_every_token_is_refused_naming_layer(tmp_path):
+    from analysis.gamm.data import AnalysisInputError
+    from analysis.pipeline import Progress, read_model_inputs
+    folder = _folder(tmp_path)
+    _edit(folder, layout.ACTIVATIONS, _flatten_tokens)
+    with pytest.raises(AnalysisInputError, match=r"^layer conv5: every token's trace is "
+                       r"constant over time \(no within-token variation\).*--layer$"):
+        read_model_inputs(_options(folder, tmp_path), Progress(False))
+    # the mixed models of token means still take it; another GAMM layer passes
+    read_model_inputs(_options(folder, tmp_path, layer="conv4", lmm_layers=["conv5"]),
+                      Progress(False))
+
+
+def test_f5_flat_phone_intervals_refused_and_a_paper_cell_not_fitted(tmp_path):
+    from analysis.contrasts import contrast_matrix
+    from analysis.gamm.data import AnalysisInputError, prepare_phone_model
+    from analysis.pipeline import Progress, read_model_inputs
+    folder = _folder(tmp_path)
+    keys = ["layer", "token_id", "phone", "phone_index"]
+
+    def flat(table):
+        table["value"] = table.groupby(keys)["value"].transform("mean")
+        return table
+    _edit(folder, layout.PHONE_ACTIVATIONS, flat)
+    with pytest.raises(AnalysisInputError, match=r"^layer conv4 \(the phone GAMM's rows\): "
+                       r"every phone interval's trace is constant.*--phone_layers$"):
+        read_model_inputs(_options(folder, tmp_path, phone_layers=["conv4"]), Progress(False))
+    table = pd.read_parquet(os.path.join(folder, f"{layout.PHONE_ACTIVATIONS}.parquet"))
+    with pytest.raises(AnalysisInputError, match="no within-interval variation"):
+        prepare_phone_model(table, "conv4", ("s", "sh"), k=5)
+    matrix = contrast_matrix(table, [("s", "sh")], layers=["conv4"], k=5, model="paper",
+                             min_intervals=2)
+    assert matrix["status"].iloc[0].startswith("not fitted: phone activations (layer conv4): "
+                                               "every phone interval's trace is constant")
+
+
+def test_f14_a_constant_word_gamm_layer_names_layer_flag(tmp_path):
+    from analysis.gamm.data import AnalysisInputError
+    from analysis.pipeline import Progress, read_model_inputs
+    folder = _folder(tmp_path)
+
+    def const(table):
+        table.loc[table["layer"] == "conv5", "value"] = 0.5
+        return table
+    _edit(folder, layout.ACTIVATIONS, const)
+    with pytest.raises(AnalysisInputError, match=r"choose another --layer / --lmm_layers$"):
+        read_model_inputs(_options(folder, tmp_path, lmm_layers=[]), Progress(False))
+
+
+def test_f14_min_intervals_range_says_at_least_two():
+    from analysis.analyze_options import AnalysisOptions
+    from common.errors import InputError
+    with pytest.raises(InputError, match="min_intervals"):
+        AnalysisOptions(activations="a", out="b", min_intervals=1)
+    AnalysisOptions(activations="a", out="b", min_intervals=2)
