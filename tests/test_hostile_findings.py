@@ -97,3 +97,44 @@ def test_f14_min_intervals_range_says_at_least_two():
     with pytest.raises(InputError, match="min_intervals"):
         AnalysisOptions(activations="a", out="b", min_intervals=1)
     AnalysisOptions(activations="a", out="b", min_intervals=2)
+
+
+# ------------------------------------------------------------------------------------------ F4
+@pytest.mark.parametrize("name, column, value, kind", [
+    (layout.ACTIVATIONS, "word", None, r"missing \(NULL\)"),
+    (layout.ACTIVATIONS, "speaker", None, r"missing \(NULL\)"),
+    (layout.ACTIVATIONS, "word", "", r"empty \(''\)"),
+    (layout.PHONE_ACTIVATIONS, "phone", None, r"missing \(NULL\)"),
+])
+def test_f4_a_missing_or_empty_label_is_one_line_naming_column(tmp_path, name, column, value,
+                                                               kind):
+    from analysis.columns import open_table
+    from analysis.gamm.data import AnalysisInputError
+    folder = _folder(tmp_path)
+
+    def damage(table):
+        table[column] = table[column].astype(object)
+        table.loc[table["word"] == "dark", column] = value
+        return table
+    _edit(folder, name, damage)
+    with pytest.raises(AnalysisInputError, match=rf"column '{column}' has a {kind} label in "
+                       r"[0-9,]+ row\(s\) \(token\(s\) 3, 4, 5\); every row needs one$"):
+        open_table(folder, name)
+    with open_table(folder, layout.ACTIVATIONS if name != layout.ACTIVATIONS
+                    else layout.PHONE_ACTIVATIONS) as table:  # the other table is fine
+        assert "token_id" in table.columns
+
+
+def test_f4_a_null_token_id_is_refused(tmp_path):
+    from analysis.columns import open_table
+    from analysis.gamm.data import AnalysisInputError
+    folder = _folder(tmp_path)
+
+    def damage(table):
+        table["token_id"] = table["token_id"].astype("Int64")
+        table.loc[table.index[:3], "token_id"] = pd.NA
+        return table
+    _edit(folder, layout.ACTIVATIONS, damage)
+    with pytest.raises(AnalysisInputError, match=r"column 'token_id' has a missing \(NULL\) "
+                       r"label in 3 row\(s\) \(no token id\)"):
+        open_table(folder, layout.ACTIVATIONS)
