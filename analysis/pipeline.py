@@ -218,7 +218,8 @@ def summary(info: dict) -> str:
     w1, w2 = info["diff"]
     out = info["out"]
     parts = [f"word GAMM at {info['layer']} (engine {info['engine']}, rho {info['rho']:.3f})",
-             f"difference {w1} - {w2}: {len(info['regions'])} significant region(s)"]
+             f"difference {w1} - {w2} (paper's word GAMM, pointwise CI): "
+             f"{len(info['regions'])} region(s) where the CI excludes 0"]
     if info["phone_fits"]:
         parts.append(f"phone GAMMs at {','.join(info['phone_fits'])}")
     parts.append(f"report {out}/report.html")
@@ -351,9 +352,9 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp, progress: Progress,
     atomic_write_csv(diff, os.path.join(tmp, layout.DIFFERENCE_CSV))
     atomic_write_csv(diff_regions, os.path.join(tmp, layout.DIFFERENCE_REGIONS_CSV))
     (w1, w2), regions = pairs[0], differences[0]["regions"]
-    progress("difference " + "; ".join(f"{visible(a)} - {visible(b)}: {len(d['regions'])} "
-                                       "significant region(s)"
-                                       for (a, b), d in zip(pairs, differences)), t0)
+    progress("difference (paper's word GAMM, pointwise CI) " + "; ".join(
+        f"{visible(a)} - {visible(b)}: {len(d['regions'])} region(s) where the CI excludes 0"
+        for (a, b), d in zip(pairs, differences)), t0)
 
     phone_fits, phone_regions, phone_tests = {}, None, None
     phone_layers = [p for p in args.phone_layers if p]

@@ -138,3 +138,30 @@ def test_f4_a_null_token_id_is_refused(tmp_path):
     with pytest.raises(AnalysisInputError, match=r"column 'token_id' has a missing \(NULL\) "
                        r"label in 3 row\(s\) \(no token id\)"):
         open_table(folder, layout.ACTIVATIONS)
+
+
+# ------------------------------------------------------------------------------------------ F3
+def _report_inputs(p_level, p_shape):
+    from types import SimpleNamespace
+    tests = pd.DataFrame({"word": ["dark", "wash"], "p_level": p_level, "p_shape": p_shape})
+    regions = [{"start": 0.0, "end": 15.0, "sign": 1}]
+    return SimpleNamespace(layer="conv5", ref_word="ask", word_tests=tests, differences=[
+        {"pair": ("wash", "ask"), "regions": regions, "simultaneous": None}])
+
+
+def test_f3_difference_section_names_the_paper_gamm_and_the_calibrated_verdict():
+    from analysis.report_models import difference_section
+    text = "\n".join(difference_section(_report_inputs([0.01, 0.40], [0.5, 0.30]), None))
+    assert ("From the paper's word GAMM: tokens independent, speakers ignored; pointwise CIs, "
+            "not calibrated.") in text
+    assert "The calibrated model (Table 1) does not confirm it" in text
+    # a calibrated difference (shape, after Holm over 4 tests) keeps the sentence out
+    text = "\n".join(difference_section(_report_inputs([0.5, 0.40], [0.5, 0.001]), None))
+    assert "From the paper's word GAMM" in text and "does not confirm" not in text
+
+
+def test_f3_summary_line_names_the_paper_gamm():
+    from analysis.pipeline import summary
+    line = summary({"diff": ("wash", "ask"), "out": "o", "layer": "conv5", "engine": "fast",
+                    "rho": 0.1, "regions": [{}], "phone_fits": {}, "seconds": 1.0})
+    assert "difference wash - ask (paper's word GAMM, pointwise CI): 1 region(s)" in line
