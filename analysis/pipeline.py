@@ -238,12 +238,13 @@ def _run(args: AnalysisOptions, progress: Progress, script: str) -> dict:
     import pandas as pd
     from analysis.gamm.data import AnalysisInputError
     from analysis.rbridge import get_r
-    from analysis.records import read_activations_records, read_optional
+    from analysis.records import check_generated, read_activations_records, read_optional
 
     require(args)
     src = args.activations
     if not src or not os.path.isdir(src):
         raise AnalysisInputError(f"--activations={src!r} is not a folder")
+    check_generated(args.generated)
     # Checked before anything is read or fitted: a refused --out costs nothing.
     output = OutputFolder(args.out, STAGE, inputs=inputs_of(args), overwrite=args.overwrite)
     inputs = read_model_inputs(args, progress)

@@ -165,3 +165,16 @@ def test_f3_summary_line_names_the_paper_gamm():
     line = summary({"diff": ("wash", "ask"), "out": "o", "layer": "conv5", "engine": "fast",
                     "rho": 0.1, "regions": [{}], "phone_fits": {}, "seconds": 1.0})
     assert "difference wash - ask (paper's word GAMM, pointwise CI): 1 region(s)" in line
+
+
+# ------------------------------------------------------------------------------------------ F9
+def test_f9_a_generated_path_without_generated_csv_is_refused(tmp_path):
+    from analysis.gamm.data import AnalysisInputError
+    from analysis.pipeline import run
+    folder = _folder(tmp_path)
+    (tmp_path / "empty").mkdir()
+    for path, why in ((tmp_path / "absent", "no such file or folder"),
+                      (tmp_path / "empty", "the folder has no generated.csv")):
+        with pytest.raises(AnalysisInputError, match=rf"^--generated={path}: {why}"):
+            run(_options(folder, tmp_path, generated=str(path)))
+        assert not (tmp_path / "o").exists()
