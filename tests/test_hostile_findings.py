@@ -178,3 +178,35 @@ def test_f9_a_generated_path_without_generated_csv_is_refused(tmp_path):
         with pytest.raises(AnalysisInputError, match=rf"^--generated={path}: {why}"):
             run(_options(folder, tmp_path, generated=str(path)))
         assert not (tmp_path / "o").exists()
+
+
+# ----------------------------------------------------------------------------------------- F10
+@pytest.mark.parametrize("args, message", [
+    (["--data=a", "--data_dir=b"], "--data=a and --data_dir=b disagree"),
+    (["--batch_size=4", "--train_batch_size=100"],
+     "--batch_size=4 and --train_batch_size=100 disagree"),
+])
+def test_f10_train_flag_and_its_original_name_that_disagree_are_refused(args, message):
+    from absl import flags
+    from ciwgan.train_options import TrainOptions
+    from common.cli import apply_renamed_flags, define_option_flags
+    from common.errors import InputError
+    fv = flags.FlagValues()
+    define_option_flags(TrainOptions, fv)
+    fv(["train.py"] + args)
+    with pytest.raises(InputError, match=message):
+        apply_renamed_flags("train.py", fv)
+
+
+def test_f10_either_name_alone_or_both_agreeing_still_work(capsys):
+    from absl import flags
+    from ciwgan.train_options import TrainOptions
+    from common.cli import apply_renamed_flags, define_option_flags
+    for args in (["--data=a", "--batch_size=4"], ["--data_dir=a", "--train_batch_size=4"],
+                 ["--data=a", "--data_dir=a", "--batch_size=4", "--train_batch_size=4"]):
+        fv = flags.FlagValues()
+        define_option_flags(TrainOptions, fv)
+        fv(["train.py"] + args)
+        apply_renamed_flags("train.py", fv)
+        assert fv["data_dir"].value == "a" and fv["train_batch_size"].value == 4
+    assert "deprecated" not in capsys.readouterr().err
