@@ -210,3 +210,15 @@ def test_f10_either_name_alone_or_both_agreeing_still_work(capsys):
         apply_renamed_flags("train.py", fv)
         assert fv["data_dir"].value == "a" and fv["train_batch_size"].value == 4
     assert "deprecated" not in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------- F11
+def test_f11_word_tier_equal_to_phone_tier_is_refused():
+    from common.errors import InputError
+    from corpus.prepare_options import PrepareOptions
+    for phone_tier in ("words", " WORDS"):
+        with pytest.raises(InputError, match=r"--word_tier=words and --phone_tier=.* name the "
+                                             r"same tier"):
+            PrepareOptions(folder_dir="c", out="o", word_tier="words", phone_tier=phone_tier)
+    PrepareOptions(folder_dir="c", out="o", word_tier="words", phone_tier="phones")
+    PrepareOptions(folder_dir="c", out="o")                       # both automatic
