@@ -222,3 +222,28 @@ def test_f11_word_tier_equal_to_phone_tier_is_refused():
             PrepareOptions(folder_dir="c", out="o", word_tier="words", phone_tier=phone_tier)
     PrepareOptions(folder_dir="c", out="o", word_tier="words", phone_tier="phones")
     PrepareOptions(folder_dir="c", out="o")                       # both automatic
+
+
+# ----------------------------------------------------------------------------------------- F12
+def test_f12_multi_speaker_textgrid_counts_a_speaker_without_phones(tmp_path):
+    import collections
+    import sys
+    import soundfile as sf
+    sys.path.insert(0, os.path.dirname(__file__))
+    from textgrid_helpers import textgrid_text
+    from corpus.aligned import AlignedUtterance, utterance_tokens
+    from corpus.skip_report import Report
+    w = [(0, 0.1, ""), (0.1, 0.4, "ask"), (0.4, 0.7, "dark"), (0.7, 1.0, "")]
+    p = [(0, 0.1, ""), (0.1, 0.25, "æ"), (0.25, 0.4, "s"), (0.4, 0.55, "d"), (0.55, 0.7, "ɑ"),
+         (0.7, 1.0, "")]
+    tiers = [("A - words", "interval", w), ("A - phones", "interval", p),
+             ("B - words", "interval", w)]
+    wav, grid = tmp_path / "u.wav", tmp_path / "u.TextGrid"
+    sf.write(str(wav), (0.1 * np.sin(np.arange(16000) / 5)).astype(np.float32), 16000)
+    grid.write_text(textgrid_text(tiers, 0, 1.0), encoding="utf-8")
+    report = Report()
+    tokens = utterance_tokens(AlignedUtterance(str(wav), str(grid), "rec", "u"), None, 0,
+                              16384, report, collections.Counter())
+    assert len(tokens) == 4
+    assert report.warnings["missing_phone_tier"] == 1
+    assert any("word tier 'B - words'" in m for m in report.messages)
