@@ -192,10 +192,10 @@ class ActivationTable:
         any real word spelled that way. One line naming the column, the count and a few
         token ids; one scan of the label columns (nothing when all are present)."""
         from analysis.gamm.data import AnalysisInputError
-        checks = [(c, f"{_quote(c)} IS NULL", "missing (NULL)") for c in REQUIRED_LABELS
+        checks = [(c, f"{_quote(c)} IS NULL", "a missing (NULL)") for c in REQUIRED_LABELS
                   if c in self.columns]
         if "word" in self.columns:
-            checks.append(("word", "CAST(word AS VARCHAR) = ''", "empty ('')"))
+            checks.append(("word", "CAST(word AS VARCHAR) = ''", "an empty ('')"))
         if not checks:
             return
         counts = self._run("the labels", "SELECT " + ", ".join(
@@ -211,7 +211,7 @@ class ActivationTable:
                                 f"WHERE {cond} ORDER BY token_id LIMIT 6", {})
                 ids = [str(v) for v in ids.column("token_id").to_pylist()]
                 shown = "token(s) " + ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
-            raise AnalysisInputError(f"{self.name}: column {column!r} has a {kind} label in "
+            raise AnalysisInputError(f"{self.name}: column {column!r} has {kind} label in "
                                      f"{n:,} row(s) ({shown}); every row needs one")
 
     def token_summary(self, layers: Optional[Sequence[str]] = None,

@@ -101,10 +101,10 @@ def test_f14_min_intervals_range_says_at_least_two():
 
 # ------------------------------------------------------------------------------------------ F4
 @pytest.mark.parametrize("name, column, value, kind", [
-    (layout.ACTIVATIONS, "word", None, r"missing \(NULL\)"),
-    (layout.ACTIVATIONS, "speaker", None, r"missing \(NULL\)"),
-    (layout.ACTIVATIONS, "word", "", r"empty \(''\)"),
-    (layout.PHONE_ACTIVATIONS, "phone", None, r"missing \(NULL\)"),
+    (layout.ACTIVATIONS, "word", None, r"a missing \(NULL\)"),
+    (layout.ACTIVATIONS, "speaker", None, r"a missing \(NULL\)"),
+    (layout.ACTIVATIONS, "word", "", r"an empty \(''\)"),
+    (layout.PHONE_ACTIVATIONS, "phone", None, r"a missing \(NULL\)"),
 ])
 def test_f4_a_missing_or_empty_label_is_one_line_naming_column(tmp_path, name, column, value,
                                                                kind):
@@ -117,7 +117,7 @@ def test_f4_a_missing_or_empty_label_is_one_line_naming_column(tmp_path, name, c
         table.loc[table["word"] == "dark", column] = value
         return table
     _edit(folder, name, damage)
-    with pytest.raises(AnalysisInputError, match=rf"column '{column}' has a {kind} label in "
+    with pytest.raises(AnalysisInputError, match=rf"column '{column}' has {kind} label in "
                        r"[0-9,]+ row\(s\) \(token\(s\) 3, 4, 5\); every row needs one$"):
         open_table(folder, name)
     with open_table(folder, layout.ACTIVATIONS if name != layout.ACTIVATIONS
