@@ -77,7 +77,7 @@ class AnalysisOptions(StageOptions):
                           "(first phone = reference) or 'auto' (empty: none); needs "
                           "phone_activations with those phones (docs/contrasts.md)")
     min_intervals: int = integer(10, "intervals each phone of a contrast needs in a layer for "
-                                 "its cell to be fitted (and for 'auto')", low=1)
+                                 "its cell to be fitted (and for 'auto')", low=2)
     max_contrasts: int = integer(10, "--contrasts=auto: at most this many pairs (the "
                                  "best-powered first)", low=1, high=10_000)
     contrast_layers: list = items([], "layers of the contrast matrix (default: every layer of "

@@ -44,6 +44,8 @@ CSV_NA_VALUES = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "
 # token) (272 k rows at 54,378 tokens), so 1 GB is ample and keeps analyze.py's peak bounded.
 DUCKDB_MEMORY_LIMIT = "1GB"
 # Columns of ActivationTable.token_summary.
+# Label columns every row must fill (ActivationTable.check_labels): a NULL is bad input.
+REQUIRED_LABELS = ("token_id", "word", "speaker", "phone")
 SUMMARY_COLUMNS = ("layer", "token_id", "word", "speaker", "Mean", "n", "n_bad", "sample_min",
                    "sample_max", "two_words")
 
@@ -184,6 +186,34 @@ class ActivationTable:
                       f"SELECT DISTINCT {_quote(column)} AS v FROM {self._from}{where}", params)
         return sorted(str(v) for v in t.column("v").to_pylist())
 
+    def check_labels(self) -> None:
+        """Refuse a table with a missing (NULL) label in :data:`REQUIRED_LABELS` or an empty
+        word: such rows would be analysed under a made-up label ('nan', '') and pooled with
+        any real word spelled that way. One line naming the column, the count and a few
+        token ids; one scan of the label columns (nothing when all are present)."""
+        from analysis.gamm.data import AnalysisInputError
+        checks = [(c, f"{_quote(c)} IS NULL", "a missing (NULL)") for c in REQUIRED_LABELS
+                  if c in self.columns]
+        if "word" in self.columns:
+            checks.append(("word", "CAST(word AS VARCHAR) = ''", "an empty ('')"))
+        if not checks:
+            return
+        counts = self._run("the labels", "SELECT " + ", ".join(
+            f"count(*) FILTER (WHERE {cond}) AS c{i}" for i, (_, cond, _) in enumerate(checks))
+            + f" FROM {self._from}", {}).to_pylist()[0]
+        for i, (column, cond, kind) in enumerate(checks):
+            n = int(counts[f"c{i}"])
+            if not n:
+                continue
+            shown = "no token id"
+            if "token_id" in self.columns and column != "token_id":
+                ids = self._run("the labels", f"SELECT DISTINCT token_id FROM {self._from} "
+                                f"WHERE {cond} ORDER BY token_id LIMIT 6", {})
+                ids = [str(v) for v in ids.column("token_id").to_pylist()]
+                shown = "token(s) " + ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
+            raise AnalysisInputError(f"{self.name}: column {column!r} has {kind} label in "
+                                     f"{n:,} row(s) ({shown}); every row needs one")
+
     def token_summary(self, layers: Optional[Sequence[str]] = None,
                       words: Optional[Sequence[str]] = None) -> pd.DataFrame:
         """One row per (layer, token) of the selected layers and words (None: all), sorted by
@@ -230,8 +260,8 @@ class ActivationTable:
 
 def open_table(folder: str, name: str, threads: int = 2,
                required: bool = True) -> Optional[ActivationTable]:
-    """:class:`ActivationTable` of <folder>/<name>.parquet (else .csv); None when absent and
-    not ``required``."""
+    """:class:`ActivationTable` of <folder>/<name>.parquet (else .csv), its labels checked
+    (:meth:`ActivationTable.check_labels`); None when absent and not ``required``."""
     from analysis.gamm.data import AnalysisInputError
     path = table_path(folder, name)
     if path is None:
@@ -239,4 +269,10 @@ def open_table(folder: str, name: str, threads: int = 2,
             raise AnalysisInputError(f"{folder} has no {name}.parquet or {name}.csv (is it an "
                                      "activations folder written by extract.py?)")
         return None
-    return ActivationTable(path, threads=threads)
+    table = ActivationTable(path, threads=threads)
+    try:
+        table.check_labels()
+    except Exception:
+        table.close()
+        raise
+    return table

@@ -106,7 +106,8 @@ def read_model_inputs(args: AnalysisOptions, progress: "Progress") -> ModelInput
     read, a request that cannot be fitted: an absent word, a reference word outside --words,
     a model too large for this machine's memory (word GAMM, mixed models, phone GAMMs)."""
     from analysis.gamm import check_word_model_size
-    from analysis.gamm.data import AnalysisInputError, prepare_token_summary
+    from analysis.gamm.data import (AnalysisInputError, check_not_constant,
+                                    check_varies_within, prepare_token_summary)
     from analysis.lmm import check_lmm_memory
     words = requested_words(args.words)
     if words is not None and str(args.ref_word) not in words:
@@ -130,18 +131,23 @@ def read_model_inputs(args: AnalysisOptions, progress: "Progress") -> ModelInput
                 dl, lv = prepare_token_summary(summary, lay, args.ref_word, words)
                 check_lmm_memory(len(dl), len(lv), lay)
                 check_not_constant(dl["Mean"], f"layer {lay} (the mixed models' token means)",
-                                   "--lmm_layers")
+                                   "--layer / --lmm_layers" if lay == str(args.layer)
+                                   else "--lmm_layers")
         phone_layers = [p for p in args.phone_layers if p]
         phone_tab, pairs = None, []
         if phone_layers or args.contrasts:
             phone_tab, pairs = read_phone_rows(args, phone_layers)
-            check_model_sizes(args, phone_tab)
             for lay in phone_layers if phone_tab is not None else []:
                 at = phone_tab[(phone_tab["layer"].astype(str) == str(lay)) &
                                phone_tab["phone"].astype(str).isin([str(p) for p in
                                                                     args.phones])]
                 check_not_constant(at["value"], f"layer {lay} (the phone GAMM's rows)",
                                    "--phone_layers")
+                check_varies_within(at["value"], at["token_id"].astype(str) + "_" +
+                                    at["phone"].astype(str) + at["phone_index"].astype(str),
+                                    f"layer {lay} (the phone GAMM's rows)", "phone interval",
+                                    "--phone_layers")
+            check_model_sizes(args, phone_tab)
         spectra_rows = None
         if args.spectra:
             t0 = time.perf_counter()
@@ -156,23 +162,11 @@ def read_model_inputs(args: AnalysisOptions, progress: "Progress") -> ModelInput
         progress(f"read {len(rows):,} rows of {args.layer}", t0)
         check_not_constant(rows["value"], f"layer {args.layer} (the word GAMM's rows)",
                            "--layer")
+        check_varies_within(rows["value"], rows["token_id"], f"layer {args.layer}", "token",
+                            "--layer")
     return ModelInputs(rows=rows, summary=summary, phones=phone_tab, words=words,
                        engine=engine, lmm_layers=lmm_layers, contrasts=pairs,
                        spectra_rows=spectra_rows)
-
-
-def check_not_constant(values, what: str, flag: str) -> None:
-    """Refuse, before any fit, a model whose response does not vary (a constant layer: R's
-    fit would stop in eigen() with no word on the cause): one line naming the layer."""
-    import numpy as np
-    import pandas as pd
-    from analysis.gamm.data import AnalysisInputError
-
-    v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size and float(np.ptp(v)) <= 1e-12 * max(1.0, float(np.abs(v).max())):
-        raise AnalysisInputError(f"{what}: every value is {v[0]:.6g} (a constant layer), so "
-                                 f"there is nothing to model; choose another {flag}")
 
 
 def read_phone_rows(args: AnalysisOptions, phone_layers: list) -> tuple:
@@ -227,7 +221,8 @@ def summary(info: dict) -> str:
     w1, w2 = info["diff"]
     out = info["out"]
     parts = [f"word GAMM at {info['layer']} (engine {info['engine']}, rho {info['rho']:.3f})",
-             f"difference {w1} - {w2}: {len(info['regions'])} significant region(s)"]
+             f"difference {w1} - {w2} (paper's word GAMM, pointwise CI): "
+             f"{len(info['regions'])} region(s) where the CI excludes 0"]
     if info["phone_fits"]:
         parts.append(f"phone GAMMs at {','.join(info['phone_fits'])}")
     parts.append(f"report {out}/report.html")
@@ -246,7 +241,7 @@ def _run(args: AnalysisOptions, progress: Progress, script: str) -> dict:
     import pandas as pd
     from analysis.gamm.data import AnalysisInputError
     from analysis.rbridge import get_r
-    from analysis.records import read_activations_records, read_optional
+    from analysis.records import check_generated, read_activations_records, read_optional
 
     require(args)
     src = args.activations
@@ -258,6 +253,7 @@ def _run(args: AnalysisOptions, progress: Progress, script: str) -> dict:
     if args.acoustics:  # --acoustics needs the acoustics table (#26; analysis.acoustic_*)
         from analysis.acoustic_correlates import check_acoustics_folder
         check_acoustics_folder(src)
+    check_generated(args.generated)   # --generated names a generate.py folder, if given
     # Checked before anything is read or fitted: a refused --out costs nothing.
     output = OutputFolder(args.out, STAGE, inputs=inputs_of(args), overwrite=args.overwrite)
     inputs = read_model_inputs(args, progress)
@@ -369,9 +365,9 @@ def _analyse(args, inputs: ModelInputs, up, records, tmp, progress: Progress,
     atomic_write_csv(diff, os.path.join(tmp, layout.DIFFERENCE_CSV))
     atomic_write_csv(diff_regions, os.path.join(tmp, layout.DIFFERENCE_REGIONS_CSV))
     (w1, w2), regions = pairs[0], differences[0]["regions"]
-    progress("difference " + "; ".join(f"{visible(a)} - {visible(b)}: {len(d['regions'])} "
-                                       "significant region(s)"
-                                       for (a, b), d in zip(pairs, differences)), t0)
+    progress("difference (paper's word GAMM, pointwise CI) " + "; ".join(
+        f"{visible(a)} - {visible(b)}: {len(d['regions'])} region(s) where the CI excludes 0"
+        for (a, b), d in zip(pairs, differences)), t0)
 
     phone_fits, phone_regions, phone_tests = {}, None, None
     phone_layers = [p for p in args.phone_layers if p]

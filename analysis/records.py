@@ -80,6 +80,19 @@ def read_confusion(path: str) -> Optional[pd.DataFrame]:
     return counts
 
 
+def check_generated(path: Optional[str]) -> None:
+    """Refuse a --generated that names nothing, or a folder without generate.py's
+    ``generated.csv``: one line naming the flag (before anything is read or fitted)."""
+    if not path:
+        return
+    if not os.path.exists(path):
+        raise AnalysisInputError(f"--generated={path}: no such file or folder (generate.py's "
+                                 f"output folder, or its {layout.GENERATED_CSV})")
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, layout.GENERATED_CSV)):
+        raise AnalysisInputError(f"--generated={path}: the folder has no "
+                                 f"{layout.GENERATED_CSV} (is it generate.py's output?)")
+
+
 def read_generated(path: str) -> Optional[pd.DataFrame]:
     """generate.py's ``generated.csv`` (``path`` = the file or its folder): one row per clip
     with ``code`` (the code it was generated from) and ``q_agrees`` (Q read that code back);

@@ -32,6 +32,27 @@ def _demote(lines: List[str], title: str) -> List[str]:
     return out
 
 
+def adjusted_word_p(t: pd.DataFrame) -> np.ndarray:
+    """The report's correction policy over the calibrated Table 1 (``t``): its level tests'
+    adjusted p-values, then its shape tests', in the table's row order."""
+    return adjust(np.concatenate([t["p_level"].to_numpy(float), t["p_shape"].to_numpy(float)]))
+
+
+def pair_not_confirmed(t: Optional[pd.DataFrame], ref_word: str, w1: str, w2: str) -> bool:
+    """Whether the calibrated Table 1 (``t``; None: not fitted) tests the pair ``w1``/``w2``
+    (one of them the reference word) and finds neither its level nor its shape difference
+    (adjusted p not below ALPHA, or not testable)."""
+    if t is None or not len(t) or str(ref_word) not in (str(w1), str(w2)):
+        return False
+    other = str(w2) if str(w1) == str(ref_word) else str(w1)
+    rows = np.flatnonzero(t["word"].astype(str).to_numpy() == other)
+    if not len(rows):
+        return False
+    adj = adjusted_word_p(t)
+    i = int(rows[0])
+    return not (adj[i] < ALPHA) and not (adj[len(t) + i] < ALPHA)
+
+
 def word_section(r, paper_section: Callable, direction_sentence: Callable) -> List[str]:
     """The word model: the calibrated table (``r.word_tests``), then the paper's GAMM."""
     t = r.word_tests
@@ -61,7 +82,7 @@ def word_section(r, paper_section: Callable, direction_sentence: Callable) -> Li
          f"| p (shape) | p (shape, {POLICY_LABEL}) |",
          "|---|---:|---|---:|---:|---:|---:|---:|"]
     said = []
-    adj = adjust(np.concatenate([t["p_level"].to_numpy(float), t["p_shape"].to_numpy(float)]))
+    adj = adjusted_word_p(t)
     for i, d in enumerate(t.itertuples(index=False)):
         lo, hi = ci_bounds(d.estimate, d.se, d.df)
         a_lvl, a_shape = adj[i], adj[len(t) + i]

@@ -9,6 +9,7 @@ import numpy as np
 
 from analysis.corrections import ALPHA, POLICY_LABEL, adjust
 from analysis.diffcurves import LayerTime
+from analysis.report_calibrated import pair_not_confirmed
 from analysis.report_design import field_text
 from analysis.report_text import code_cell, direction_sentence, fmt, level_rows, word_text
 from analysis.labels import md_code, md_text, sentence_case
@@ -114,20 +115,23 @@ def _region_lines(w1: str, w2: str, regions: List[dict], lt: Optional[LayerTime]
 
 def difference_section(r, lt: Optional[LayerTime]) -> List[str]:
     """Where each difference curve's CI excludes zero, in samples and ms; with a
-    simultaneous band, where that one does too."""
+    simultaneous band, where that one does too. Says the curves come from the paper's word
+    GAMM (uncalibrated), and says so again where the calibrated Table 1 finds no difference
+    for a pair that has regions (:func:`analysis.report_calibrated.pair_not_confirmed`)."""
     pairs = difference_pairs(r)
     if not pairs:
         return []
     field = field_text(r.receptive_field(r.layer) if hasattr(r, "receptive_field") else None)
     title = ("Difference curve " + " - ".join(md_text(w) for w in pairs[0]["pair"])
              if len(pairs) == 1 else "Difference curves")
-    L = [f"## {title}", ""]
-    if field:
-        L += [f"At {md_text(r.layer)} ({field}); the word GAMM's curves (the paper's model), "
-              "random smooths excluded. The pointwise 95 % "
-              "CI excludes zero somewhere by chance more often than 5 % of the time over a "
-              "whole curve; the simultaneous band (where given) holds for the whole curve at "
-              "once.", ""]
+    L = [f"## {title}", "",
+         "From the paper's word GAMM: tokens independent, speakers ignored; pointwise CIs, "
+         "not calibrated.", "",
+         f"Layer {md_text(r.layer)}" + (f" ({field})" if field else "") + ", random "
+         "smooths excluded. The pointwise 95 % "
+         "CI excludes zero somewhere by chance more often than 5 % of the time over a "
+         "whole curve; the simultaneous band (where given) holds for the whole curve at "
+         "once.", ""]
     for d in pairs:
         w1, w2 = d["pair"]
         if len(pairs) > 1:
@@ -136,6 +140,10 @@ def difference_section(r, lt: Optional[LayerTime]) -> List[str]:
             L += [f"Where the pointwise 95% CI of {word_text(w1)} - {word_text(w2)} at "
                   f"{md_text(r.layer)} excludes zero:", ""]
             L += _region_lines(w1, w2, d["regions"], lt)
+            if pair_not_confirmed(getattr(r, "word_tests", None), r.ref_word, w1, w2):
+                L += ["", f"The calibrated model (Table 1) does not confirm it: it finds no "
+                      f"reliable level or shape difference between {word_text(w1)} and "
+                      f"{word_text(w2)} ({POLICY_LABEL}, alpha {ALPHA:g})."]
             if lt is None:
                 L.append("- (No timing for this layer: extract_info.json has no jump/centre0 "
                          "and the activations no time column, so regions are in samples "

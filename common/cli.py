@@ -120,8 +120,9 @@ class ArgumentParser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------------------------
 def define_option_flags(options_class, flag_values=None, module_name=None) -> None:
     """Define one absl flag per field of ``options_class`` that has one (its name, type,
-    default, allowed values and help from the field), its synonyms (absl aliases) and its
-    renamed names (:func:`define_renamed_flag`).  ``module_name``: the module absl lists them
+    default, allowed values and help from the field), its synonyms and its renamed names
+    (both through :func:`define_renamed_flag`: two names given with different values are
+    refused by :func:`apply_renamed_flags`).  ``module_name``: the module absl lists them
     under (a script's ``--help`` shows its main module's flags: ``sys.argv[0]``)."""
     from absl import flags
 
@@ -141,8 +142,9 @@ def define_option_flags(options_class, flag_values=None, module_name=None) -> No
         else:
             define[option.kind](name, default, option.help_text(), flag_values=flag_values,
                                 **where)
-        for synonym in option.synonyms:
-            flags.DEFINE_alias(synonym, name, flag_values=flag_values, **where)
+        for synonym in option.synonyms:  # a name kept on purpose: refused when it disagrees
+            define_renamed_flag(opts.Renamed(synonym, deprecated=False), name, flag_values,
+                                **where)
         for renamed in option.renamed:
             define_renamed_flag(renamed, name, flag_values, **where)
 

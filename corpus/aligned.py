@@ -210,10 +210,12 @@ def utterance_tokens(utt: AlignedUtterance, words: Optional[set], pad: int, slic
             if word is not None:
                 seen_words[word] += 1
                 spans.append((pair, word, s, e))
-    if not any(pair.phones is not None for pair in pairs):
-        report.warn("missing_phone_tier", f"{utt.textgrid_path}: no phone tier "
-                                          f"(tiers: {grid.tier_names()}); its tokens have no "
-                                          "phones")
+    for pair in pairs:  # one warning per word tier without its phones (a speaker's, in MFA's
+        if pair.phones is None:  # multi-speaker files)
+            which = f" for word tier '{pair.words.name}'" if len(pairs) > 1 else ""
+            report.warn("missing_phone_tier", f"{utt.textgrid_path}: no phone tier{which} "
+                                              f"(tiers: {grid.tier_names()}); its tokens have "
+                                              "no phones")
     spans = [sp for sp in spans if words is None or sp[1] in words]
     if not spans:
         return []

@@ -71,6 +71,11 @@ class PrepareOptions(StageOptions):
     def check(self) -> None:
         if bool(self.timit_dir) == bool(self.folder_dir):
             raise InputError("give exactly one of --timit_dir and --folder_dir")
+        if self.word_tier.strip() and \
+                self.word_tier.strip().lower() == self.phone_tier.strip().lower():
+            raise InputError(f"--word_tier={self.word_tier} and --phone_tier={self.phone_tier} "
+                             "name the same tier (tier names match ignoring case): the words "
+                             "and the phones need a tier each")
         pad = pad_samples(self.pad_ms, SAMPLE_RATE)
         if 2 * pad >= self.slice_len:
             raise InputError(f"--pad_ms={self.pad_ms:g} pads {pad} samples on each side, which "

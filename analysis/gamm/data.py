@@ -156,6 +156,38 @@ def _check_finite(values: np.ndarray, groups: pd.Series, what: str) -> None:
                                  f"{len(toks)} token(s)/interval(s): {shown}")
 
 
+def check_not_constant(values, what: str, flag: str) -> None:
+    """Refuse, before any fit, a model whose response does not vary (a constant layer: R's
+    fit would stop in eigen() with no word on the cause): one line naming the layer."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size and float(np.ptp(v)) <= 1e-12 * max(1.0, float(np.abs(v).max())):
+        raise AnalysisInputError(f"{what}: every value is {v[0]:.6g} (a constant layer), so "
+                                 f"there is nothing to model; choose another {flag}")
+
+
+def check_varies_within(values, groups, what: str, unit: str = "token",
+                        flag: str = "") -> None:
+    """Refuse a GAMM whose every ``unit`` (token, or phone interval: ``groups`` labels the
+    rows) has a trace constant over time: its random smooths cannot be fitted (mgcv runs
+    with no end, the fast engine returns a degenerate fit). One line naming the layer
+    (``what``) and, when given, the flag to change. Layers that vary within some unit pass."""
+    v = pd.to_numeric(pd.Series(np.asarray(values)), errors="coerce")
+    g = pd.Series(np.asarray(groups))
+    ok = v.notna().to_numpy() & np.isfinite(v.to_numpy(dtype=float))
+    if not ok.any():
+        return
+    by = v[ok].groupby(g[ok].to_numpy(), sort=False)
+    spread = (by.max() - by.min()).to_numpy(dtype=float)
+    scale = max(1.0, float(v[ok].abs().max()))
+    if spread.size and float(spread.max()) <= 1e-12 * scale:
+        advice = f"; choose another {flag}" if flag else ""
+        raise AnalysisInputError(
+            f"{what}: every {unit}'s trace is constant over time (no within-"
+            f"{unit.split()[-1]} "
+            f"variation), so the GAMM's random smooths cannot be fitted{advice}")
+
+
 def _check_r_labels(labels: pd.Series, name: str, what: str) -> None:
     """Labels are passed to R as data (never as code), but R strings cannot hold a NUL
     character: rpy2 would cut the label there and two labels could silently merge."""
@@ -191,11 +223,12 @@ def prepare_gamm_data(df: pd.DataFrame, layer: str = "conv5", ref_word: str = "a
     token id as str, in token order), ``start_event`` (bool, True on each token's first row),
     ``token_id`` and ``Speaker`` (str; 'NA' when absent).
 
-    ``k``: when given, every token must have more than k unique samples. ``words``: when given,
+    ``k``: when given (a GAMM's rows), every token must have more than k unique samples and
+    some token's trace must vary over time (:func:`check_varies_within`). ``words``: when given,
     only these words are kept and each must have tokens.
     Raises AnalysisInputError for missing columns, empty layer, absent reference, a word with
     no tokens, fewer than two words, a token carrying two words, duplicated (token, sample),
-    non-finite values, or too few samples for k.
+    non-finite values, or (with k) too few samples or every token's trace constant.
     """
     what = f"activations (layer {layer})"
     _require_columns(df, WORD_COLUMNS, "activations table")
@@ -232,6 +265,7 @@ def prepare_gamm_data(df: pd.DataFrame, layer: str = "conv5", ref_word: str = "a
     })
     out = _sort_and_factor(out, "UniqueWord", "Sample", "Word", "WordOrdered", levels)
     if k is not None:
+        check_varies_within(out["Value"], out["UniqueWord"], what, "token")
         _check_samples_per_group(out["Sample"], out["UniqueWord"], int(k), what, "Sample")
     return out
 
@@ -313,9 +347,12 @@ def prepare_phone_model(df: pd.DataFrame, layer: str, phones: Sequence[str] = ("
                         k: int = 10, min_samples: int = 4) -> tuple:
     """(data, k', notes) of the phone GAMM at ``layer`` (see
     :func:`analysis.gamm.fit_phone_gamm`): the validated rows, the basis dimension actually
-    used and what was changed to fit them."""
+    used and what was changed to fit them. Refuses rows whose every interval is constant over
+    time (:func:`check_varies_within`: the random smooths cannot be fitted)."""
     min_samples = max(4, int(min_samples))
     data = prepare_phone_data(df, layer, phones, min_samples=min_samples)
+    check_varies_within(data["Value"], data["UniqueInterval"],
+                        f"phone activations (layer {layer})", "phone interval")
     n_min = int(data.groupby("UniqueInterval", observed=True)["norm_time"].nunique().min())
     k_eff = max(3, min(int(k), n_min - 1))
     notes = []
