@@ -44,12 +44,20 @@ from analysis.summaries import curve_rms, normalised_position, unit_summaries
 DEFAULT_SHAPE_TERMS = 3
 DEFAULT_MIN_WORDS = 3
 STATUS_FITTED = "fitted"  # a table row's status when it was tested (else: why not)
+# Below this many words per phone the phone model's df are Kenward-Roger's: Satterthwaite's
+# are liberal there (crossed words, 3 per phone: shape test 9.2 % at 0.05, Kenward-Roger
+# 2.9 %; docs/calibration.md), and with few words the intervals are few, so KR is cheap.
+KENWARD_ROGER_BELOW_WORDS = 5
 MODEL_NAMES = ("calibrated", "paper")
-CALIBRATED_BACKEND = "lme4 + lmerTest through rpy2 (REML, Satterthwaite df)"
+CALIBRATED_BACKEND = ("lme4 + lmerTest through rpy2 (REML; Satterthwaite df, Kenward-Roger for "
+                      f"a phone contrast with fewer than {KENWARD_ROGER_BELOW_WORDS} words per "
+                      "phone)")
 
 _R_UNIT_LMM = r"""
 .ganan_unit_lmm <- function(d, responses, factor, levels, re_terms, ddf) {
   d[[factor]] <- factor(as.character(d[[factor]]), levels = levels)
+  if (ddf == "Kenward-Roger" && !requireNamespace("pbkrtest", quietly = TRUE))
+    ddf <- "Satterthwaite"
   out <- list()
   for (resp in responses) {
     rhs <- paste(c(factor, re_terms), collapse = " + ")
@@ -68,7 +76,7 @@ _R_UNIT_LMM = r"""
       out[[resp]] <- list(coef = co, F = a[["F value"]][1], p = a[["Pr(>F)"]][1],
                           df1 = a[["NumDF"]][1], df2 = a[["DenDF"]][1],
                           singular = lme4::isSingular(m), vc_names = as.character(vc$grp),
-                          vc = vc$vcov, notes = notes)
+                          vc = vc$vcov, notes = notes, ddf = ddf)
     } else {
       m <- lm(f, data = d)
       co <- summary(m)$coefficients
@@ -76,7 +84,8 @@ _R_UNIT_LMM = r"""
       a <- anova(m)
       out[[resp]] <- list(coef = co, F = a[["F value"]][1], p = a[["Pr(>F)"]][1],
                           df1 = a[["Df"]][1], df2 = m$df.residual, singular = FALSE,
-                          vc_names = "Residual", vc = summary(m)$sigma^2, notes = notes)
+                          vc_names = "Residual", vc = summary(m)$sigma^2, notes = notes,
+                          ddf = "residual")
     }
   }
   out
@@ -98,6 +107,7 @@ class UnitFit:
     singular: bool
     variances: Dict[str, float]
     notes: List[str] = field(default_factory=list)
+    ddf: str = "Satterthwaite"   # the denominator df used ('residual' for lm)
 
     def term(self, name: str) -> Optional[pd.Series]:
         co = self.coefficients.set_index("term")
@@ -130,7 +140,7 @@ def fit_unit_lmms(units: pd.DataFrame, responses: Sequence[str], factor: str,
             df2=float(r.rx2("df2")[0]), singular=bool(r.rx2("singular")[0]),
             variances=dict(zip([str(x) for x in r.rx2("vc_names")],
                                [float(x) for x in r.rx2("vc")])),
-            notes=sorted(set(str(x) for x in r.rx2("notes"))))
+            notes=sorted(set(str(x) for x in r.rx2("notes"))), ddf=str(r.rx2("ddf")[0]))
     return out
 
 
@@ -220,10 +230,18 @@ class PhoneTest:
     p_shape: float = float("nan")
     shape_rms: float = float("nan")
     formula: str = ""
+    ddf: str = ""
     singular: bool = False
     variances: Dict[str, float] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
     units: Optional[pd.DataFrame] = None   # the per-interval summaries tested (phone_units)
+
+
+def choose_ddf(words: Dict[str, List[str]]) -> str:
+    """The phone model's denominator df: Kenward-Roger when a phone has fewer than
+    :data:`KENWARD_ROGER_BELOW_WORDS` words, else Satterthwaite (docs/calibration.md)."""
+    fewest = min(len(w) for w in words.values()) if words else 0
+    return "Kenward-Roger" if fewest < KENWARD_ROGER_BELOW_WORDS else "Satterthwaite"
 
 
 def words_per_phone(units: pd.DataFrame, phones: Sequence[str]) -> Dict[str, List[str]]:
@@ -248,9 +266,11 @@ def untestable_reason(words: Dict[str, List[str]], min_words: int) -> str:
 
 def phone_contrast_test(data: pd.DataFrame, a: str, b: str, q: int = DEFAULT_SHAPE_TERMS,
                         min_words: int = DEFAULT_MIN_WORDS, layer: str = "",
-                        ddf: str = "Satterthwaite") -> PhoneTest:
+                        ddf: Optional[str] = None) -> PhoneTest:
     """The calibrated tests of b against a on a phone model's prepared rows (module
-    docstring). q is lowered to (fewest samples per interval - 1) when intervals are short."""
+    docstring). q is lowered to (fewest samples per interval - 1) when intervals are short.
+    ``ddf``: 'Satterthwaite' or 'Kenward-Roger'; None chooses by the words
+    (:func:`choose_ddf`)."""
     n_min = int(data.groupby("UniqueInterval", observed=True)["norm_time"].nunique().min())
     q_eff = max(0, min(int(q), n_min - 1))
     units = phone_units(data, q_eff)
@@ -265,7 +285,8 @@ def phone_contrast_test(data: pd.DataFrame, a: str, b: str, q: int = DEFAULT_SHA
     terms = phone_random_terms(units)
     responses = ["level"] + shape_columns(q_eff)
     fits = fit_unit_lmms(units, responses, "Phone", [a, b], terms,
-                         f"the calibrated phone model {a}:{b} at {layer}", ddf=ddf)
+                         f"the calibrated phone model {a}:{b} at {layer}",
+                         ddf=ddf or choose_ddf(words))
     term = f"Phone{b}"
     lvl = fits["level"].term(term)
     shape = {c: float(fits[c].term(term)["Estimate"]) for c in responses[1:]}
@@ -277,7 +298,7 @@ def phone_contrast_test(data: pd.DataFrame, a: str, b: str, q: int = DEFAULT_SHA
         df=float(lvl["df"]), p_level=float(lvl["Pr(>|t|)"]), shape=shape, shape_p=shape_p,
         p_shape=bonferroni_min(list(shape_p.values())),
         shape_rms=curve_rms(list(shape.values())), formula=fits["level"].formula,
-        singular=any(f.singular for f in fits.values()),
+        ddf=fits["level"].ddf, singular=any(f.singular for f in fits.values()),
         variances=fits["level"].variances, notes=notes, units=units)
 
 

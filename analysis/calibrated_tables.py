@@ -32,7 +32,7 @@ WORD_TABLE_COLUMNS = ["layer", "word", "reference", "status", "estimate", "se", 
                       "singular"]
 PHONE_TABLE_COLUMNS = ["layer", "reference", "phone", "status", "n_reference", "n_phone",
                        "words_reference", "words_phone", "shape_terms", "estimate", "se", "df",
-                       "p_level", "p_shape", "sd_intervals", "effect_size", "shape_size",
+                       "ddf", "p_level", "p_shape", "sd_intervals", "effect_size", "shape_size",
                        "random_effects"]
 WORD_UNITS = layout.WORD_UNITS_CSV
 PHONE_UNITS = layout.PHONE_UNITS_CSV
@@ -209,10 +209,7 @@ def write_phone_outputs(folder: str, table: pd.DataFrame, units: Dict[str, pd.Da
     if units:
         a, b = str(table["reference"].iloc[0]), str(table["phone"].iloc[0])
         q = max(len([c for c in u.columns if c.startswith("shape")]) for u in units.values())
-        from analysis.calibrated import phone_random_terms
-        parts = [units_table(u.assign(layer=lay), {"Phone": [a, b]},
-                             " + ".join(["Phone"] + phone_random_terms(u)))
-                 for lay, u in units.items()]
+        parts = [phone_units_table(u.assign(layer=lay), a, b) for lay, u in units.items()]
         paths["units"] = os.path.join(folder, PHONE_UNITS)
         atomic_write_csv(pd.concat(parts, ignore_index=True), paths["units"])
         paths["script"] = os.path.join(folder, layout.refit_script(prefix))
@@ -224,13 +221,24 @@ def write_phone_outputs(folder: str, table: pd.DataFrame, units: Dict[str, pd.Da
 
 # --------------------------------------------------------------------------- refit script
 
+def phone_units_table(units: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """:func:`units_table` of one phone contrast's interval summaries, with the model's
+    random terms and df method as the fit chose them (:mod:`analysis.calibrated`)."""
+    from analysis.calibrated import choose_ddf, phone_random_terms, words_per_phone
+    return units_table(units, {"Phone": [a, b]},
+                       " + ".join(["Phone"] + phone_random_terms(units)),
+                       choose_ddf(words_per_phone(units, (a, b))))
+
+
 def units_table(units: pd.DataFrame, levels: Dict[str, Sequence[str]],
-                rhs: str) -> pd.DataFrame:
+                rhs: str, ddf: str = "Satterthwaite") -> pd.DataFrame:
     """The units as the refit script reads them: every label as text, for each fixed factor
     its 1-based level number in ``<factor>Level`` (R rebuilds the level order from it, so no
-    label is written in R code), and the model's right-hand side in ``model_rhs``."""
+    label is written in R code), the model's right-hand side in ``model_rhs`` and its
+    denominator df method in ``model_ddf``."""
     out = units.copy()
     out["model_rhs"] = rhs
+    out["model_ddf"] = ddf
     for col in out.columns:
         if isinstance(out[col].dtype, pd.CategoricalDtype) or out[col].dtype == object:
             out[col] = out[col].astype(str)
@@ -271,7 +279,9 @@ def refit_script(data_csv: str, factor: str, labels: Sequence[str], shapes: Sequ
         "    m <- if (grepl(\"(1 |\", rhs, fixed = TRUE)) lmerTest::lmer(f, data = dd, "
         "REML = TRUE, control = lme4::lmerControl(calc.derivs = FALSE)) else lm(f, data = dd)",
         "    cat(sprintf(\"== %s: %s\\n\", g, resp))",
-        "    print(summary(m)$coefficients)",
+        "    co <- if (inherits(m, \"lmerModLmerTest\")) summary(m, ddf = dd$model_ddf[1])$"
+        "coefficients else summary(m)$coefficients",
+        "    print(co)",
         "  }",
         "}",
     ]

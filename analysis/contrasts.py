@@ -72,7 +72,7 @@ PAPER_STATS = ["k", "engine", "estimate", "se", "p_param", "edf", "F", "p_smooth
 CALIBRATED_COLUMNS = (
     ["contrast", "reference", "phone", "layer", "status", "n_reference", "n_phone",
      "words_reference", "words_phone", "samples_per_interval", "shape_terms", "estimate",
-     "se", "df", "p_param", "p_smooth", "sd_intervals", "effect_size", "shape_size",
+     "se", "df", "ddf", "p_param", "p_smooth", "sd_intervals", "effect_size", "shape_size",
      "random_effects", "p_param_holm", "p_smooth_holm", "p_param_bh", "p_smooth_bh",
      "encoded_holm", "encoded_bh", "status_paper"]
     + [f"{c}_paper" for c in PAPER_STATS]
@@ -201,7 +201,7 @@ def paper_cell(cell: pd.DataFrame, layer: str, a: str, b: str, k: int = 10,
 
 def calibrated_cell(cell: pd.DataFrame, layer: str, a: str, b: str,
                     shape_terms: int = DEFAULT_SHAPE_TERMS, min_words: int = DEFAULT_MIN_WORDS,
-                    min_samples: int = 4, ddf: str = "Satterthwaite"
+                    min_samples: int = 4, ddf: Optional[str] = None
                     ) -> Tuple[Dict, List[str], pd.DataFrame]:
     """The calibrated tests (:func:`analysis.calibrated.phone_contrast_test`) of b against a
     on one cell's rows (the same intervals as the paper's model: those with at least
@@ -210,8 +210,9 @@ def calibrated_cell(cell: pd.DataFrame, layer: str, a: str, b: str,
     status is 'fitted' or the 'cannot be tested: ...' reason naming the words. The third
     element is the intervals' summaries the tests were made on
     (:func:`analysis.calibrated.phone_units`). ``ddf``: the mixed models' degrees of freedom,
-    'Satterthwaite' (the default) or 'Kenward-Roger' (R's pbkrtest; slower by about 20 times
-    at 400 intervals, more conservative in small designs: docs/calibration.md)."""
+    'Satterthwaite' or 'Kenward-Roger' (R's pbkrtest; slower by about 20 times at 400
+    intervals, holds the level with few words: docs/calibration.md); None (the default)
+    chooses by the number of words (:func:`analysis.calibrated.choose_ddf`)."""
     data = prepare_phone_data(cell, layer, (a, b), min_samples=max(4, int(min_samples)))
     test = phone_contrast_test(data, a, b, q=shape_terms, min_words=min_words, layer=layer,
                                ddf=ddf)
@@ -220,7 +221,7 @@ def calibrated_cell(cell: pd.DataFrame, layer: str, a: str, b: str,
            "words_reference": len(test.words[a]), "words_phone": len(test.words[b]),
            "shape_terms": test.q, "sd_intervals": sd}
     if test.testable:
-        out.update({"estimate": test.estimate, "se": test.se, "df": test.df,
+        out.update({"estimate": test.estimate, "se": test.se, "df": test.df, "ddf": test.ddf,
                     "p_param": test.p_level, "p_smooth": test.p_shape,
                     "effect_size": _scaled(test.estimate, sd),
                     "shape_size": _scaled(test.shape_rms, sd),

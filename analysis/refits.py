@@ -119,15 +119,14 @@ def write_units_refit(folder: str, name: str, cells: Mapping[Tuple[str, str], Tu
     {(contrast, layer): (units, reference phone, phone)} as
     :func:`analysis.contrasts.calibrated_cell` returns them; one group per tested cell, the
     script :func:`analysis.calibrated_tables.refit_script` by Group."""
-    from analysis.calibrated import phone_random_terms, shape_columns
-    from analysis.calibrated_tables import refit_script, units_table
+    from analysis.calibrated import shape_columns
+    from analysis.calibrated_tables import phone_units_table, refit_script
     if not cells:
         return {}
     data_csv, script = f"{name}_data.csv", layout.refit_script(name)
     parts, q = [], 0
     for g, ((contrast, layer), (units, a, b)) in enumerate(cells.items(), start=1):
-        t = units_table(units, {"Phone": [a, b]},
-                        " + ".join(["Phone"] + phone_random_terms(units)))
+        t = phone_units_table(units, a, b)
         t.insert(0, "group_label", f"{contrast} at {layer}")
         t.insert(0, "Group", g)
         parts.append(t)

@@ -56,9 +56,11 @@ flags.DEFINE_list("models", ["calibrated", "paper"], "calibrated and/or paper")
 flags.DEFINE_string("out", "work/calibration", "folder of pvalues.csv and summary.md")
 flags.DEFINE_integer("seed0", 0, "first seed")
 flags.DEFINE_bool("summary", False, "only print the summary of what --out holds")
-flags.DEFINE_enum("ddf", "Satterthwaite", ["Satterthwaite", "Kenward-Roger"], "the calibrated "
-                  "phone model's denominator degrees of freedom (Kenward-Roger needs R's "
-                  "pbkrtest, r-cran-pbkrtest); recorded as the model name calibrated-KR")
+flags.DEFINE_enum("ddf", "auto", ["auto", "Satterthwaite", "Kenward-Roger"], "the calibrated "
+                  "phone model's denominator degrees of freedom: auto is the tool's rule "
+                  "(Kenward-Roger below 5 words per phone, analysis.calibrated.choose_ddf; "
+                  "model name calibrated), or one forced (calibrated-S, calibrated-KR; "
+                  "Kenward-Roger needs R's pbkrtest, r-cran-pbkrtest)")
 
 PAIRS = (("s", "sh"), ("p", "b"), ("iy", "ih"))
 FIELDS = ["part", "scenario", "size", "model", "test", "seed", "unit", "p"]
@@ -135,7 +137,8 @@ def phone_tests(table, model: str, pairs=PAIRS) -> list:
         if model == "paper":
             s, _ = paper_cell(cell, layer, a, b, k=10, engine="fast")
         else:
-            s, _, _ = calibrated_cell(cell, layer, a, b, min_words=3, ddf=FLAGS.ddf)
+            s, _, _ = calibrated_cell(cell, layer, a, b, min_words=3,
+                                      ddf=None if FLAGS.ddf == "auto" else FLAGS.ddf)
         out += [("level", f"{a}:{b}", s.get("p_param", np.nan)),
                 ("shape", f"{a}:{b}", s.get("p_smooth", np.nan))]
     return out
@@ -233,8 +236,9 @@ def scenarios(part: str):
 def run_part(part: str, path: str) -> None:
     done = done_seeds(path)
     models = ["calibrated", "anova"] if part == "spectra" else FLAGS.models
-    if FLAGS.ddf == "Kenward-Roger":
-        models = ["calibrated-KR" if m == "calibrated" else m for m in models]
+    forced = {"Kenward-Roger": "calibrated-KR", "Satterthwaite": "calibrated-S"}.get(FLAGS.ddf)
+    if forced:
+        models = [forced if m == "calibrated" else m for m in models]
     for name, size, make, tests in scenarios(part):
         for model in models:
             t0, n = time.perf_counter(), 0

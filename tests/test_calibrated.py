@@ -257,3 +257,22 @@ def test_analyze_one_token_per_word_says_why_instead_of_failing(tmp_path):
     report = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
     assert "Cannot be tested: one token per word (6 tokens of 6 words)" in report
     assert "does not differ reliably" not in report.split("## Mean activation")[1]
+
+
+def test_few_words_get_kenward_roger():
+    """Below 5 words per phone the phone model's df are Kenward-Roger's (Satterthwaite's were
+    liberal at 3 crossed words: docs/calibration.md); from 5 on Satterthwaite's."""
+    from analysis.calibrated import choose_ddf
+    assert choose_ddf({"s": ["a", "b", "c"], "sh": list("defghi")}) == "Kenward-Roger"
+    assert choose_ddf({"s": list("abcde"), "sh": list("fghij")}) == "Satterthwaite"
+
+
+@pytest.mark.needs_r
+def test_three_crossed_words_fit_with_kenward_roger_and_refit_says_so():
+    from analysis.contrasts import calibrated_cell
+    from analysis.calibrated_tables import phone_units_table
+    d = PhoneDesign(phones=("s", "sh"), words_per_phone=3, tokens_per_word=4, words="crossed")
+    tab = make_word_phone_table(d, 0)
+    stats, _, units = calibrated_cell(tab, d.layer, "s", "sh", min_words=3)
+    assert stats["status"] == "fitted" and stats["ddf"] == "Kenward-Roger"
+    assert set(phone_units_table(units, "s", "sh")["model_ddf"]) == {"Kenward-Roger"}
