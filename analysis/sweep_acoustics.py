@@ -45,7 +45,7 @@ WORDS = {"sound_ms": ("lengthens the sound", "shortens the sound", "ms"),
 
 def pick_layer(acoustics: pd.DataFrame) -> str:
     """The layer with the most frames (the finest time axis)."""
-    counts = acoustics.groupby("layer")["frame"].nunique()
+    counts = acoustics.groupby("layer", observed=True)["frame"].nunique()
     return str(counts.idxmax())
 
 
