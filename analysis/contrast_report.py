@@ -51,10 +51,7 @@ def fig_contrast_matrix(matrix: pd.DataFrame, folder: str, name: str = "contrast
     difference b - a in SDs of interval means, diverging around 0), text = effect size with
     '*' when the cell is encoded (``encoded_<method>``), grey 'n/f' where not fitted ('n/t'
     where the contrast's words cannot carry a test)."""
-    import matplotlib.pyplot as plt
-    from matplotlib import colors
-
-    from analysis.style import figure, plot_text, save_figure
+    from analysis.style import effect_heatmap, save_figure
 
     if method not in ENCODED:
         raise ValueError(f"method must be one of {sorted(ENCODED)}, got {method!r}")
@@ -66,36 +63,21 @@ def fig_contrast_matrix(matrix: pd.DataFrame, folder: str, name: str = "contrast
             index=contrasts, columns=layers)
 
     eff, enc, status = grid("effect_size"), grid(f"encoded_{method}"), grid("status")
-    names = [difference_label(matrix, c) for c in contrasts]
     vals = eff.to_numpy(float)
-    lim = float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0
-    lim = lim if lim > 0 else 1.0
-    # one journal column up to 5 layers, two beyond; 0.22 in per contrast row
-    fig, axes = figure("single" if len(layers) <= 5 else "double",
-                       height_in=min(9.0, 1.1 + 0.22 * len(contrasts)))
-    ax = axes[0, 0]
-    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
-    im = ax.imshow(np.ma.masked_invalid(vals), cmap=cmap,
-                   norm=colors.TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim), aspect="auto")
-    for i in range(len(contrasts)):
-        for j in range(len(layers)):
-            v = vals[i, j]
-            e = enc.iloc[i, j]
-            if not np.isfinite(v):
-                text = _cell_text(status.iloc[i, j])
-            else:
-                text = f"{v:.2f}" + ("*" if (e is not pd.NA and bool(e)) else "")
-            dark = np.isfinite(v) and abs(v) > 0.6 * lim
-            ax.text(j, i, text, ha="center", va="center",
-                    color="white" if dark else "black")
-    ax.set_xticks(range(len(layers)), [plot_text(x) for x in layers])
-    ax.set_yticks(range(len(contrasts)), [plot_text(x) for x in names])
-    ax.set_xlabel("layer")
-    fig.colorbar(im, ax=ax, label="effect size of b \u2212 a\n(SD of interval means)")
+
+    def text(i, j):
+        v, e = vals[i, j], enc.iloc[i, j]
+        if not np.isfinite(v):
+            return _cell_text(status.iloc[i, j])
+        return f"{v:.2f}" + ("*" if (e is not pd.NA and bool(e)) else "")
+
     label = "Holm" if method == "holm" else "BH"
     alpha = matrix.attrs.get("alpha", 0.05)
-    ax.set_title(f"rows b \u2212 a (second phone minus first)\n*: encoded ({label}, "
-                 f"\u03b1 {alpha:g}); n/f: not fitted; n/t: not testable", fontsize=7)
+    fig = effect_heatmap(
+        vals, text, [difference_label(matrix, c) for c in contrasts], layers,
+        "effect size of b \u2212 a\n(SD of interval means)",
+        f"rows b \u2212 a (second phone minus first)\n*: encoded ({label}, \u03b1 {alpha:g}); "
+        "n/f: not fitted; n/t: not testable")
     return save_figure(fig, folder, name)
 
 

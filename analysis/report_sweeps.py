@@ -50,10 +50,7 @@ def fig_sweep_matrix(matrix: pd.DataFrame, folder: str, method: str = "holm",
     """Heat map codes (rows) x layers (columns): colour = effect_size (top value minus the
     reference, in SDs of token means), text = effect size, '*' where the cell is driven
     (``driven_<method>``), 'n/f' where not fitted."""
-    import matplotlib.pyplot as plt
-    from matplotlib import colors
-
-    from analysis.style import figure, plot_text, save_figure
+    from analysis.style import effect_heatmap, save_figure
 
     codes = list(pd.unique(matrix["code"]))
     layers = list(pd.unique(matrix["layer"]))
@@ -64,28 +61,18 @@ def fig_sweep_matrix(matrix: pd.DataFrame, folder: str, method: str = "holm",
 
     vals = grid("effect_size").to_numpy(float)
     driven = grid(f"driven_{method}")
-    lim = float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0
-    lim = lim if lim > 0 else 1.0
-    fig, axes = figure("single" if len(layers) <= 5 else "double",
-                       height_in=min(9.0, 1.2 + 0.24 * len(codes)))
-    ax = axes[0, 0]
-    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
-    im = ax.imshow(np.ma.masked_invalid(vals), cmap=cmap, aspect="auto",
-                   norm=colors.TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim))
-    for i in range(len(codes)):
-        for j in range(len(layers)):
-            v, d = vals[i, j], driven.iloc[i, j]
-            text = "n/f" if not np.isfinite(v) else \
-                f"{v:.2f}" + ("*" if (d is not pd.NA and bool(d)) else "")
-            ax.text(j, i, text, ha="center", va="center",
-                    color="white" if np.isfinite(v) and abs(v) > 0.6 * lim else "black")
-    ax.set_xticks(range(len(layers)), [plot_text(x) for x in layers])
-    ax.set_yticks(range(len(codes)), [plot_text(x) for x in codes])
-    ax.set_xlabel("layer")
+
+    def text(i, j):
+        v, d = vals[i, j], driven.iloc[i, j]
+        return "n/f" if not np.isfinite(v) else \
+            f"{v:.2f}" + ("*" if (d is not pd.NA and bool(d)) else "")
+
     ref, top = matrix["reference_value"].iloc[0], matrix["top_value"].iloc[0]
-    fig.colorbar(im, ax=ax, label=f"value {top:g} \u2212 {ref:g}\n(SD of token means)")
-    ax.set_title(f"*: changed by the code's value\n({'Holm' if method == 'holm' else 'BH'}, "
-                 f"\u03b1 {matrix.attrs.get('alpha', ALPHA):g}); n/f: not fitted", fontsize=7)
+    fig = effect_heatmap(
+        vals, text, codes, layers, f"value {top:g} \u2212 {ref:g}\n(SD of token means)",
+        f"*: changed by the code's value\n({'Holm' if method == 'holm' else 'BH'}, "
+        f"\u03b1 {matrix.attrs.get('alpha', ALPHA):g}); n/f: not fitted",
+        row_in=0.24, base_in=1.2)
     return save_figure(fig, folder, name)
 
 

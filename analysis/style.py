@@ -329,3 +329,33 @@ def save_figure(fig, folder: str, name: str, formats: Sequence[str] = FORMATS,
     finally:
         plt.close(fig)
     return paths
+
+
+def effect_heatmap(values: np.ndarray, cell_text, row_labels: Sequence[str],
+                   col_labels: Sequence[str], colour_label: str, title: str,
+                   row_in: float = 0.22, base_in: float = 1.1):
+    """A rows x layers heat map of signed effect sizes (diverging around 0, grey where NaN),
+    each cell written as ``cell_text(i, j)``: the contrast matrix's and the sweep matrix's
+    figure. One journal column up to 5 columns, two beyond; ``row_in`` inches a row. Returns
+    the figure (save it with :func:`save_figure`)."""
+    from matplotlib import colors
+    vals = np.asarray(values, dtype=float)
+    lim = float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0
+    lim = lim if lim > 0 else 1.0
+    fig, axes = figure("single" if len(col_labels) <= 5 else "double",
+                       height_in=min(9.0, base_in + row_in * len(row_labels)))
+    ax = axes[0, 0]
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
+    im = ax.imshow(np.ma.masked_invalid(vals), cmap=cmap, aspect="auto",
+                   norm=colors.TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim))
+    for i in range(vals.shape[0]):
+        for j in range(vals.shape[1]):
+            v = vals[i, j]
+            ax.text(j, i, cell_text(i, j), ha="center", va="center",
+                    color="white" if np.isfinite(v) and abs(v) > 0.6 * lim else "black")
+    ax.set_xticks(range(len(col_labels)), [plot_text(x) for x in col_labels])
+    ax.set_yticks(range(len(row_labels)), [plot_text(x) for x in row_labels])
+    ax.set_xlabel("layer")
+    fig.colorbar(im, ax=ax, label=colour_label)
+    ax.set_title(title, fontsize=7)
+    return fig
