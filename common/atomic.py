@@ -20,6 +20,15 @@ def default_mode(is_dir: bool = False) -> int:
     return (0o777 if is_dir else 0o666) & ~mask
 
 
+TEMP_INFIX = ".tmp-"   # atomic_path's temporary files: ".<name>.tmp-<random>[suffix]"
+
+
+def is_atomic_leftover(name: str) -> bool:
+    """Whether a file name is one of :func:`atomic_path`'s temporary files, left behind when
+    the process was killed between creating it and renaming it (SIGKILL skips ``finally``)."""
+    return name.startswith(".") and TEMP_INFIX in name
+
+
 @contextlib.contextmanager
 def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is
@@ -27,7 +36,7 @@ def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
     one (``.wav``, ``.png``)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.tmp-",
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}{TEMP_INFIX}",
                                suffix=suffix)
     os.close(fd)
     try:

@@ -43,7 +43,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from common.layout import EXTRACT_INFO_JSON
-from common.atomic import default_mode
+from common.atomic import default_mode, is_atomic_leftover
 from common.errors import InputError, OutputPathError
 from common.lock import LOCK_NAME, folder_lock
 from common.outputs import (MARKER_NAME, OutputFolder, clean_stale_partials, is_stage_output,
@@ -283,6 +283,9 @@ class ResumableOutput:
     def _drop_incomplete_parts(self) -> None:
         """Remove part files of batches the journal does not count (written just before a
         kill) and temporary files of atomic writes that were cut short."""
+        for name in os.listdir(self.partial):   # e.g. the journal's, killed mid-write
+            if is_atomic_leftover(name):
+                os.unlink(os.path.join(self.partial, name))
         folder = os.path.join(self.partial, PARTS_DIR)
         if not os.path.isdir(folder):
             return

@@ -235,3 +235,15 @@ def test_output_moved_aside_by_a_killed_run_is_restored(tmp_path):
     write_marker_by_hand(aside2, "prepare")
     outputs.clean_stale_partials(str(out), "prepare")
     assert os.listdir(tmp_path) == ["data"]
+
+
+def test_atomic_leftovers_are_recognised(tmp_path):
+    """A temporary file of common.atomic.atomic_path (what a SIGKILL between its creation and
+    its rename leaves) is recognised by is_atomic_leftover; the final name is not."""
+    from common.atomic import atomic_path, is_atomic_leftover
+    seen = []
+    with atomic_path(str(tmp_path / ".resume.json")) as tmp:
+        seen.append(os.path.basename(tmp))
+        open(tmp, "w").close()
+    assert is_atomic_leftover(seen[0])
+    assert not is_atomic_leftover(".resume.json") and not is_atomic_leftover("a.tmp-1.csv")
