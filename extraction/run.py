@@ -452,7 +452,7 @@ def run(options: ExtractOptions, script: str = "extract") -> dict:
             from extraction.sweep import SweepSource, finish_sweep
             source = SweepSource(G, config, list(options.codes), options.sweep_values(),
                                  options.n_per_code, options.batch_size, seed=options.seed)
-            finish = finish_sweep(G, source, notify=note)
+            finish = finish_sweep(source, notify=note)
         elif options.codes:
             source = GeneratedSource(G, config, list(options.codes), options.n_per_code,
                                      options.batch_size, value=options.value,

@@ -13,10 +13,9 @@ as with ``--codes``; which value made a token is in ``sweep_tokens.csv``
 (:data:`common.layout.SWEEP_TOKENS`), written into the folder with the record
 ``extract_info.json`` saying ``folder_kind: sweep`` and the sweep's settings.
 
-The generated audio's acoustics (intensity, centre of gravity, F0, F1, F2 per frame of each
-layer's time axis) come from ``extraction.acoustics.measure_acoustics`` when that module is
-there (:func:`measure_sweep_acoustics`, the one adapter); without it the sweep is written
-without them and extract_info.json says why.
+The generated audio's acoustics (intensity, centre of gravity, F0, F1, F2 on Praat's own
+5 ms frames) come from ``extraction.acoustics.measure_acoustics`` through
+:func:`measure_sweep_acoustics`, the one adapter, into ``sweep_acoustics.parquet``.
 """
 
 from __future__ import annotations
@@ -92,7 +91,7 @@ class SweepSource(GeneratedSource):
                          "noise_index"}
 
 
-def measure_sweep_acoustics(G, source: SweepSource, frames: dict,
+def measure_sweep_acoustics(source: SweepSource, frames: dict,
                             measure: Optional[Callable] = None) -> tuple:
     """(long DataFrame of acoustics with token = token_id, failure counts) of the sweep's
     generated audio, measured batch by batch.
@@ -113,7 +112,7 @@ def measure_sweep_acoustics(G, source: SweepSource, frames: dict,
     return pd.concat(tables, ignore_index=True), failures
 
 
-def finish_sweep(G, source: SweepSource, measure: Optional[Callable] = None,
+def finish_sweep(source: SweepSource, measure: Optional[Callable] = None,
                  notify: Optional[Callable[[str], None]] = None) -> Callable:
     """The hook ``run_extraction(finish=...)`` calls on the partial folder before writing
     extract_info.json: writes sweep_tokens.csv (and sweep_acoustics.parquet) and records the
@@ -131,7 +130,7 @@ def finish_sweep(G, source: SweepSource, measure: Optional[Callable] = None,
         (notify or logger.info)(f"measuring the generated audio of {source.n_tokens} tokens "
                                 "with Praat (sweep_acoustics.parquet)")
         frames = praat_axis(int(info["slice_len"]), int(info["sample_rate"]))
-        table, extra = measure_sweep_acoustics(G, source, frames, measure)
+        table, extra = measure_sweep_acoustics(source, frames, measure)
         name = f"{layout.SWEEP_ACOUSTICS}.parquet"
         with atomic_path(os.path.join(tmp, name)) as path:
             table.to_parquet(path, index=False)

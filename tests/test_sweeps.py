@@ -88,7 +88,7 @@ def planted(tmp_path_factory):
                              "f2_hz": np.nan}), {"f1": n}
 
     info = run_extraction(G, config, src, out, network="G", progress=False, csv=False,
-                          finish=finish_sweep(G, src, measure=fake_measure))
+                          finish=finish_sweep(src, measure=fake_measure))
     return out, info
 
 
