@@ -34,6 +34,8 @@ from analysis.rbridge import (pandas_to_r, r_errors, r_matrix_to_pandas, r_sessi
                               take_r_warnings)
 
 COEF_COLUMNS = ["term", "Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
+# How a layer's note says the model was not fitted; the report reads the reason after it.
+NOT_TESTED_NOTE = "the mixed model of token means "
 LMM_SIZE_ADVICE = ("choose fewer words with analyze.py --words=w1,w2,... (one column per "
                    "word), skip the mixed models with --lmm_layers=none (or list fewer "
                    "layers), or analyse fewer tokens")
@@ -143,7 +145,7 @@ def fit_token_lmm(d: pd.DataFrame, layer: str, levels: Sequence[str]) -> LmmResu
         return LmmResult(layer=str(layer), formula=formula, backend="not fitted",
                          coefficients=co, F=nan, p=nan, df1=nan, df2=nan, n_obs=int(len(d)),
                          singular=False, ranef_var=nan, resid_var=nan,
-                         notes=[f"{layer}: the mixed model of token means {reason}"])
+                         notes=[f"{layer}: {NOT_TESTED_NOTE}{reason}"])
     notes = [] if use_lmer else [f"{layer}: no speaker with repeated tokens; plain linear model"]
     return _fit_r(d, layer, levels, formula, use_lmer, notes)
 

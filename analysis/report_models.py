@@ -170,10 +170,11 @@ def lmm_section(r) -> List[str]:
     first = r.lmm.groupby("layer", sort=False).first()
     if not np.isfinite(first["p_word"].to_numpy(float)).any():
         # no layer was fitted (analysis.lmm: the word model's design rule); notes say why
-        why = [n for n in r.notes if "mixed model of token means cannot be tested" in n]
+        from analysis.lmm import NOT_TESTED_NOTE
+        why = [n.split(NOT_TESTED_NOTE, 1)[1] for n in r.notes if NOT_TESTED_NOTE in n]
         return ["## Mean activation per token (mixed model)", "",
-                sentence_case(md_text(why[0].split("token means ", 1)[1] if why
-                                  else "cannot be tested: no layer could be fitted")) + ".",
+                sentence_case(md_text(why[0] if why
+                                      else "cannot be tested: no layer could be fitted")) + ".",
                 ""]
     p_omni = adjust(first["p_word"].to_numpy(float))
     L = ["## Mean activation per token (mixed model)", "",
