@@ -312,16 +312,20 @@ def print_table(results, title):
               f"{r['numpy_matmul_gflops']:9.1f} {r['tf_matmul_gflops']:6.1f}")
 
 
+def child_args() -> list:
+    """The flags a child bench takes from this one: model, timing and reference sizes."""
+    return [f"--dim={FLAGS.dim}", f"--batch={FLAGS.batch}", f"--num_categ={FLAGS.num_categ}",
+            f"--iters={FLAGS.iters}", f"--warmup={FLAGS.warmup}",
+            f"--conv_impl={','.join(FLAGS.conv_impl)}", f"--matmul_n={FLAGS.matmul_n}"]
+
+
 def run_env_configs():
     """Each named setting in a fresh process (oneDNN and thread pools are fixed at start)."""
     unknown = [n for n in FLAGS.env_configs if n not in ENV_CONFIGS]
     if unknown:
         raise app.UsageError(f"--env_configs: unknown {unknown}; known: {sorted(ENV_CONFIGS)}")
-    passthrough = [f"--dim={FLAGS.dim}", f"--batch={FLAGS.batch}",
-                   f"--num_categ={FLAGS.num_categ}", f"--iters={FLAGS.iters}",
-                   f"--warmup={FLAGS.warmup}", f"--conv_impl={','.join(FLAGS.conv_impl)}",
-                   f"--extract_batch={FLAGS.extract_batch}",
-                   f"--extract_iters={FLAGS.extract_iters}", f"--matmul_n={FLAGS.matmul_n}"]
+    passthrough = child_args() + [f"--extract_batch={FLAGS.extract_batch}",
+                                  f"--extract_iters={FLAGS.extract_iters}"]
     results = []
     for name in FLAGS.env_configs:
         env_add, extra = ENV_CONFIGS[name]
@@ -331,16 +335,25 @@ def run_env_configs():
         cmd = [sys.executable, os.path.abspath(__file__), "--json"] + passthrough + extra
         print(f"[{name}] {' '.join(f'{k}={v}' for k, v in env_add.items())} "
               f"{' '.join(extra)}", flush=True)
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"--env_configs {name} failed:\n{proc.stderr[-3000:]}")
-        for line in proc.stdout.splitlines():
-            if line.startswith("{"):
-                r = json.loads(line)
-                r["name"] = f"{name}/{r['conv_impl']}"
-                results.append(r)
-                print("  " + json.dumps(r), flush=True)  # partial results as they come
+        results += child_rows(cmd, name, f"--env_configs {name}", env=env)
     return results
+
+
+def child_rows(cmd, prefix: str, what: str, **run_kwargs) -> list:
+    """Run a child bench (``cmd``, its ``--json`` rows on stdout) and return its rows, each
+    named ``<prefix>/<conv_impl>`` and printed as it comes; RuntimeError naming ``what``
+    with the child's stderr when it fails."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, **run_kwargs)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{proc.stderr[-3000:]}")
+    rows = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            r = json.loads(line)
+            r["name"] = f"{prefix}/{r['conv_impl']}"
+            rows.append(r)
+            print("  " + json.dumps(r), flush=True)  # partial results as they come
+    return rows
 
 
 def run_baseline():
@@ -349,10 +362,7 @@ def run_baseline():
     prints the ratio of the baseline's time to this code's (min and median over children)."""
     ours = os.path.abspath(__file__)
     theirs = os.path.join(os.path.abspath(FLAGS.baseline_tree), "bench", "train_step.py")
-    common_args = ["--json", f"--dim={FLAGS.dim}", f"--batch={FLAGS.batch}",
-                   f"--num_categ={FLAGS.num_categ}", f"--iters={FLAGS.iters}",
-                   f"--warmup={FLAGS.warmup}", f"--conv_impl={','.join(FLAGS.conv_impl)}",
-                   "--extract_batch=0", f"--matmul_n={FLAGS.matmul_n}"]
+    common_args = ["--json"] + child_args() + ["--extract_batch=0"]
     sides = {"baseline": [theirs] + common_args,
              "this": [ours] + common_args + [f"--dispatch={FLAGS.dispatch[0]}",
                                              "--conv_tune" if FLAGS.conv_tune
@@ -360,16 +370,8 @@ def run_baseline():
     rows = {side: [] for side in sides}
     for k in range(FLAGS.rounds):
         for side, args in sides.items():
-            proc = subprocess.run([sys.executable] + args, capture_output=True, text=True,
-                                  cwd=os.path.dirname(os.path.dirname(args[0])))
-            if proc.returncode != 0:
-                raise RuntimeError(f"{side} failed:\n{proc.stderr[-3000:]}")
-            for line in proc.stdout.splitlines():
-                if line.startswith("{"):
-                    r = json.loads(line)
-                    r["name"] = f"{side}#{k + 1}/{r['conv_impl']}"
-                    rows[side].append(r)
-                    print("  " + json.dumps(r), flush=True)
+            rows[side] += child_rows([sys.executable] + args, f"{side}#{k + 1}", side,
+                                     cwd=os.path.dirname(os.path.dirname(args[0])))
     for impl in FLAGS.conv_impl:
         best = {side: min(r["iter_min_s"] for r in rows[side] if r["conv_impl"] == impl)
                 for side in sides}
